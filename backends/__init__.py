@@ -1,0 +1,81 @@
+"""Where commands run: one interface (:class:`Backend`), one implementation per engine.
+
+Backend modules (and their SDKs) are imported only when that backend is created.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from backends.base import (
+    Backend,
+    BackendError,
+    BackendUnavailableError,
+    Capabilities,
+    CommandTimeoutError,
+    DuplicateIdError,
+    ExitStatus,
+    OutputSink,
+    Probe,
+    ProcessGoneError,
+    ProcHandle,
+    RunResult,
+    SpawnError,
+    SpawnSpec,
+    Subscription,
+    signal_name,
+    signal_number,
+)
+
+BACKEND_KINDS = ("local", "docker", "ssh", "modal", "daytona", "singularity")
+"""Every backend hermes-tui knows, available or not."""
+
+_IMPLEMENTED = {"local": ("backends.local", "LocalBackend")}
+
+
+def create_backend(kind: str, *, state_dir: Path, **options: Any) -> Backend:
+    """Create a backend of ``kind``.
+
+    Args:
+        kind: one of :data:`BACKEND_KINDS`.
+        state_dir: hermes-tui's state directory (run directories of local processes live here).
+        options: backend-specific settings.
+
+    Raises:
+        BackendUnavailableError: for an unknown kind or one that cannot be used here.
+    """
+    if kind not in BACKEND_KINDS:
+        raise BackendUnavailableError(
+            f"unknown backend {kind!r}; choose one of: {', '.join(BACKEND_KINDS)}"
+        )
+    if kind not in _IMPLEMENTED:
+        raise BackendUnavailableError(f"the {kind} backend is not available in this version")
+    module_name, class_name = _IMPLEMENTED[kind]
+    cls = getattr(import_module(module_name), class_name)
+    backend: Backend = cls(run_root=Path(state_dir) / "runs", **options)
+    return backend
+
+
+__all__ = [
+    "BACKEND_KINDS",
+    "Backend",
+    "BackendError",
+    "BackendUnavailableError",
+    "Capabilities",
+    "CommandTimeoutError",
+    "DuplicateIdError",
+    "ExitStatus",
+    "OutputSink",
+    "ProcHandle",
+    "Probe",
+    "ProcessGoneError",
+    "RunResult",
+    "SpawnError",
+    "SpawnSpec",
+    "Subscription",
+    "create_backend",
+    "signal_name",
+    "signal_number",
+]

@@ -1,0 +1,334 @@
+"""The local backend: commands run on this host, background ones under ``supervisor.py``."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import secrets
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, ClassVar
+
+from backends._follow import get_follower, read_exit
+from backends.base import (
+    Backend,
+    BackendError,
+    Capabilities,
+    DuplicateIdError,
+    OutputSink,
+    Probe,
+    ProcessGoneError,
+    ProcHandle,
+    RunResult,
+    SpawnError,
+    SpawnSpec,
+    Subscription,
+)
+from backends.procinfo import is_same_process
+
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
+MAX_RUN_OUTPUT = 4 << 20
+"""Foreground output kept in memory: the first and last halves of this, the middle elided."""
+WRITE_TIMEOUT = 5.0
+KILL_GRACE = 2.0
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, readable by the owner only."""
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _read_capped(f: IO[bytes]) -> bytes:
+    size = f.seek(0, os.SEEK_END)
+    f.seek(0)
+    if size <= MAX_RUN_OUTPUT:
+        return f.read()
+    half = MAX_RUN_OUTPUT // 2
+    head = f.read(half)
+    f.seek(size - half)
+    omitted = size - 2 * half
+    return head + f"\n[... {omitted} bytes omitted ...]\n".encode() + f.read()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """TERM the command's process group, then KILL it after a grace period."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(KILL_GRACE)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class LocalBackend(Backend):
+    """Runs commands on this host.
+
+    Args:
+        run_root: where run directories are created (``<state dir>/runs``).
+        env: extra environment for every command, on top of this process's environment.
+    """
+
+    kind: ClassVar[str] = "local"
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, run_root: Path, env: Mapping[str, str] | None = None) -> None:
+        self.run_root = Path(run_root)
+        self.env = dict(env or {})
+
+    def environment(self, extra: Mapping[str, str] | None = None, *, pty: bool = False
+                    ) -> dict[str, str]:
+        """Return the environment a command gets."""
+        env = dict(os.environ)
+        # Background output goes to a file, where Python would buffer it for minutes.
+        env["PYTHONUNBUFFERED"] = "1"
+        if pty:
+            env["TERM"] = "xterm-256color"
+            env.setdefault("COLORTERM", "truecolor")
+        env.update(self.env)
+        env.update(extra or {})
+        return env
+
+    def shell_argv(self, command: str) -> list[str]:
+        shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+        return [shell, "-c", command]
+
+    # -- foreground -------------------------------------------------------------------------
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 180.0,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
+        cwd = os.path.expanduser(workdir) if workdir else None
+        if cwd and not os.path.isdir(cwd):
+            raise BackendError(f"working directory does not exist: {cwd}")
+        # Output goes to a file, not a pipe: a backgrounded grandchild that keeps the pipe open
+        # would otherwise make us wait for EOF long after the command itself has finished.
+        with tempfile.TemporaryFile() as out:
+            try:
+                proc = subprocess.Popen(
+                    list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    cwd=cwd, env=self.environment(env), start_new_session=True,
+                )
+            except OSError as exc:
+                raise BackendError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
+            deadline = time.monotonic() + timeout
+            timed_out = interrupted = False
+            while True:
+                try:
+                    proc.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if cancel is not None and cancel.is_set():
+                    interrupted = True
+                elif time.monotonic() >= deadline:
+                    timed_out = True
+                else:
+                    continue
+                _kill_group(proc)
+                break
+            output = _read_capped(out)
+        code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
+        if timed_out:
+            code = 124
+        elif interrupted:
+            code = 130
+        return RunResult(output, code, timed_out=timed_out, interrupted=interrupted)
+
+    # -- background -------------------------------------------------------------------------
+    def spawn(self, spec: SpawnSpec) -> ProcHandle:
+        if not spec.argv:
+            raise SpawnError("empty command")
+        workdir = os.path.expanduser(spec.workdir) if spec.workdir else os.getcwd()
+        if not os.path.isdir(workdir):
+            raise SpawnError(f"working directory does not exist: {workdir}")
+        self.run_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        run_dir = self.run_root / spec.proc_id
+        try:
+            run_dir.mkdir(mode=0o700)
+        except FileExistsError:
+            raise DuplicateIdError(f"run directory already exists: {run_dir}") from None
+        nonce = secrets.token_hex(8)
+        spec_doc = {
+            "argv": list(spec.argv), "workdir": workdir, "pty": spec.pty, "rows": spec.rows,
+            "cols": spec.cols, "nonce": nonce, "metadata": dict(spec.metadata),
+        }
+        try:
+            write_private(run_dir / "spec.json", json.dumps(spec_doc).encode())
+            env = self.environment(spec.env, pty=spec.pty)
+            env["HERMES_PROC_ID"] = spec.proc_id
+            env["HERMES_PROC_NONCE"] = nonce
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(SUPERVISOR), str(run_dir)],
+                env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, start_new_session=True,
+            )
+            _, err = proc.communicate(timeout=30)
+            if proc.returncode != 0:
+                raise SpawnError(err.decode(errors="replace").strip() or "supervisor failed")
+            meta = json.loads((run_dir / "meta.json").read_text())
+        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise SpawnError(f"cannot start the process supervisor: {exc}") from exc
+        except SpawnError:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        return ProcHandle(
+            proc_id=spec.proc_id, backend=self.kind, run_dir=str(run_dir), pid=meta["pid"],
+            start_ticks=meta["start_ticks"], supervisor_pid=meta["supervisor_pid"],
+            supervisor_start_ticks=meta["supervisor_start_ticks"], boot_id=meta["boot_id"],
+            nonce=nonce, pty=spec.pty, tty=meta.get("tty"),
+        )
+
+    def follow(self, handle: ProcHandle, offset: int, sink: OutputSink) -> Subscription:
+        return get_follower().add(handle, offset, sink)
+
+    def read_output(self, handle: ProcHandle, offset: int, max_bytes: int) -> bytes:
+        try:
+            with open(Path(handle.run_dir) / "out", "rb") as f:
+                f.seek(offset)
+                return f.read(max_bytes)
+        except FileNotFoundError:
+            return b""
+
+    def output_size(self, handle: ProcHandle) -> int:
+        """Return the current size of the output spool."""
+        try:
+            return (Path(handle.run_dir) / "out").stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def probe(self, handles: Sequence[ProcHandle]) -> list[Probe]:
+        return [self._probe(h) for h in handles]
+
+    def _probe(self, handle: ProcHandle) -> Probe:
+        run_dir = Path(handle.run_dir)
+        if not run_dir.is_dir():
+            return Probe("lost", detail=f"its run directory {run_dir} is gone")
+        size = self.output_size(handle)
+        status = read_exit(run_dir)
+        if status is not None:
+            return Probe("ended", status, size)
+        if self._alive(handle):
+            return Probe("running", output_size=size)
+        status = read_exit(run_dir)  # it may have ended between the two looks
+        if status is not None:
+            return Probe("ended", status, size)
+        return Probe("lost", output_size=size,
+                     detail="neither the process nor its supervisor is running, and no exit "
+                            "status was recorded")
+
+    def _alive(self, handle: ProcHandle) -> bool:
+        return is_same_process(handle.pid, handle.start_ticks, handle.boot_id) or (
+            is_same_process(handle.supervisor_pid, handle.supervisor_start_ticks,
+                            handle.boot_id))
+
+    def _check_running(self, handle: ProcHandle) -> None:
+        if read_exit(Path(handle.run_dir)) is not None or not is_same_process(
+            handle.pid, handle.start_ticks, handle.boot_id
+        ):
+            raise ProcessGoneError(f"process {handle.proc_id} is not running")
+
+    def write(self, handle: ProcHandle, data: bytes) -> int:
+        self._check_running(handle)
+        try:
+            fd = os.open(Path(handle.run_dir) / "in", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno in (errno.ENXIO, errno.ENOENT):
+                raise ProcessGoneError(f"process {handle.proc_id} has no stdin any more") from None
+            raise BackendError(f"cannot open stdin of {handle.proc_id}: {exc.strerror}") from None
+        try:
+            view = memoryview(data)
+            deadline = time.monotonic() + WRITE_TIMEOUT
+            while view:
+                try:
+                    view = view[os.write(fd, view):]
+                except BlockingIOError:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise BackendError(
+                            f"process {handle.proc_id} is not reading its input; "
+                            f"{len(data) - len(view)} of {len(data)} bytes written"
+                        ) from None
+                    select.select([], [fd], [], remaining)
+                except BrokenPipeError:
+                    raise ProcessGoneError(f"process {handle.proc_id} has ended") from None
+        finally:
+            os.close(fd)
+        return len(data)
+
+    def resize(self, handle: ProcHandle, rows: int, cols: int) -> None:
+        if not handle.pty or not handle.tty:
+            raise BackendError(f"process {handle.proc_id} has no terminal to resize")
+        self._check_running(handle)
+        try:
+            fd = os.open(handle.tty, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ProcessGoneError(f"cannot open the terminal of {handle.proc_id}: {exc}") from None
+        try:
+            # The kernel sends SIGWINCH to the terminal's foreground process group itself.
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        finally:
+            os.close(fd)
+
+    def signal(self, handle: ProcHandle, sig: int) -> None:
+        self._check_running(handle)
+        try:
+            os.killpg(handle.pid, sig)
+        except ProcessLookupError:
+            raise ProcessGoneError(f"process {handle.proc_id} has ended") from None
+
+    def record_kill(self, handle: ProcHandle, reason: str) -> None:
+        payload = {"reason": reason, "at": time.time()}
+        with contextlib.suppress(OSError):
+            write_private(Path(handle.run_dir) / "kill.json", json.dumps(payload).encode())
+
+    def upload(self, data: bytes, remote_path: str, mode: int | None = None) -> None:
+        path = Path(remote_path).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            if mode is not None:
+                path.chmod(mode)
+        except OSError as exc:
+            raise BackendError(f"cannot write {path}: {exc.strerror}") from None
+
+    def download(self, remote_path: str) -> bytes:
+        path = Path(remote_path).expanduser()
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise BackendError(f"cannot read {path}: {exc.strerror}") from None
+
+    def remove_run_dir(self, handle: ProcHandle) -> None:
+        shutil.rmtree(handle.run_dir, ignore_errors=True)
