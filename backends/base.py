@@ -308,7 +308,7 @@ class Backend(ABC):
     def remove_run_dir(self, handle: ProcHandle) -> None:
         """Delete the run directory of an ended process."""
 
-    def cleanup(self, active: Sequence[ProcHandle] = ()) -> None:  # noqa: B027 - optional hook
+    def cleanup(self, active: Sequence[ProcHandle] = ()) -> None:
         """Tear down the environment; refused while it has active background processes.
 
         Raises:

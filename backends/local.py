@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, ClassVar
 
 from backends._follow import get_follower, read_exit
+from backends.atomic import write_private
 from backends.base import (
     Backend,
     BackendError,
@@ -44,22 +45,6 @@ MAX_RUN_OUTPUT = 4 << 20
 """Foreground output kept in memory: the first and last halves of this, the middle elided."""
 WRITE_TIMEOUT = 5.0
 KILL_GRACE = 2.0
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, readable by the owner only."""
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 def _read_capped(f: IO[bytes]) -> bytes:

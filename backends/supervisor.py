@@ -116,7 +116,9 @@ def _exec_child(spec: dict[str, Any], in_path: str, spool: Spool, slave: int | N
             try:
                 os.chdir(workdir)
             except OSError as exc:
-                raise StartError(f"cannot use working directory {workdir!r}: {exc.strerror}")
+                raise StartError(
+                    f"cannot use working directory {workdir!r}: {exc.strerror}"
+                ) from None
         argv = spec["argv"]
         try:
             os.execvp(argv[0], argv)
@@ -131,7 +133,7 @@ def _exec_child(spec: dict[str, Any], in_path: str, spool: Spool, slave: int | N
 
 
 def _read_all(fd: int) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     while True:
         chunk = os.read(fd, CHUNK)
         if not chunk:
@@ -283,14 +285,13 @@ class Supervisor:
                     pending += os.read(self.stdin_holder, CHUNK)
                     if len(pending) > MAX_PENDING_INPUT:
                         sel.unregister(self.stdin_holder)  # back-pressure on writers
-                elif key.fd == master:
-                    if mask & selectors.EVENT_READ and not self._read_master(master):
-                        # Every holder of the PTY's slave side is gone.
-                        master_open = False
-                        sel.unregister(master)
-                        if self.status is None:
-                            _, self.status = os.waitpid(self.child, 0)
-                        return
+                elif mask & selectors.EVENT_READ and not self._read_master(master):
+                    # Every holder of the PTY's slave side is gone.
+                    master_open = False
+                    sel.unregister(master)
+                    if self.status is None:
+                        _, self.status = os.waitpid(self.child, 0)
+                    return
             if pending and master_open:
                 try:
                     n = os.write(master, pending)

@@ -1,0 +1,76 @@
+"""What is running: background processes, their output, checkpoint and crash recovery.
+
+No UI here: the registry is plain Python with an observer API (:meth:`ProcessRegistry.subscribe`).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from registry.buffer import OutputBuffer
+from registry.cancel import CancelToken
+from registry.checkpoint import Checkpoint
+from registry.events import ProcessExited, ProcessOutput, ProcessStarted, RegistryEvent
+from registry.paths import state_dir
+from registry.registry import (
+    LogResult,
+    PollResult,
+    ProcessRegistry,
+    RecoveryReport,
+    RegistryError,
+    UnknownProcessError,
+    WaitResult,
+)
+from registry.session import ProcessSession, ProcessStatus
+
+_shared: ProcessRegistry | None = None
+_shared_report: RecoveryReport | None = None
+_shared_lock = threading.Lock()
+
+
+def get_registry(state: Path | None = None) -> ProcessRegistry:
+    """Return this app process's registry, creating it (and recovering) on first use."""
+    global _shared, _shared_report
+    with _shared_lock:
+        if _shared is None:
+            _shared = ProcessRegistry(state or state_dir())
+            _shared_report = _shared.recover()
+        return _shared
+
+
+def startup_report() -> RecoveryReport | None:
+    """What recovery found when the shared registry was created."""
+    return _shared_report
+
+
+def set_registry(registry: ProcessRegistry | None) -> None:
+    """Replace the shared registry (tests, embedding)."""
+    global _shared, _shared_report
+    with _shared_lock:
+        _shared = registry
+        _shared_report = None
+
+
+__all__ = [
+    "CancelToken",
+    "Checkpoint",
+    "LogResult",
+    "OutputBuffer",
+    "PollResult",
+    "ProcessExited",
+    "ProcessOutput",
+    "ProcessRegistry",
+    "ProcessSession",
+    "ProcessStarted",
+    "ProcessStatus",
+    "RecoveryReport",
+    "RegistryError",
+    "RegistryEvent",
+    "UnknownProcessError",
+    "WaitResult",
+    "get_registry",
+    "set_registry",
+    "startup_report",
+    "state_dir",
+]

@@ -1,0 +1,33 @@
+"""What the registry tells its subscribers (the UI turns these into Textual messages)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from registry.session import ProcessSession
+
+
+@dataclass(frozen=True)
+class ProcessStarted:
+    """A process was started, or re-adopted after a restart."""
+
+    session: ProcessSession
+
+
+@dataclass(frozen=True)
+class ProcessOutput:
+    """A process printed ``data``; ``end`` is the absolute offset just past it."""
+
+    session: ProcessSession
+    data: bytes
+    end: int
+
+
+@dataclass(frozen=True)
+class ProcessExited:
+    """A process ended (its ``status`` and ``exit_code`` are final)."""
+
+    session: ProcessSession
+
+
+RegistryEvent = ProcessStarted | ProcessOutput | ProcessExited
