@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import shlex
@@ -363,6 +364,16 @@ class ProcessRegistry:
         """Return the retained raw output of a process (the last 200 KB)."""
         return self._loaded(self.get(proc_id)).output.snapshot()
 
+    def read_spool(self, proc_id: str, offset: int, max_bytes: int) -> bytes:
+        """Read the process's full output spool (everything it ever printed) from ``offset``."""
+        session = self.get(proc_id)
+        if session.handle is None:
+            return b""
+        try:
+            return self.backend(session.backend).read_output(session.handle, offset, max_bytes)
+        except BackendError as exc:
+            raise RegistryError(str(exc)) from None
+
     def _loaded(self, session: ProcessSession) -> ProcessSession:
         """Make sure a recovered, finished process has its output read from its spool."""
         if session.output_loaded or session.handle is None:
@@ -443,7 +454,7 @@ class ProcessRegistry:
         if cancel is not None:
             cancel.register(waiter)
         try:
-            waiter.wait(effective)
+            waiter.wait(None if math.isinf(effective) else effective)
         finally:
             if cancel is not None:
                 cancel.unregister(waiter)

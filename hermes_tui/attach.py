@@ -1,0 +1,137 @@
+"""``hermes-tui attach``: the current terminal becomes the process's terminal until detach."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import select
+import signal
+import sys
+import termios
+import tty
+from types import FrameType
+
+from registry import ProcessExited, ProcessOutput, ProcessRegistry, ProcessSession, RegistryError
+from registry.events import RegistryEvent
+
+DEFAULT_DETACH_KEY = "ctrl+^"
+"""Bound by neither readline, tmux (ctrl+b) nor zellij (ctrl+p, ctrl+o); ctrl+6 on most
+keyboards."""
+REPLAY_BYTES = 16_384
+# Leave the terminal as we found it, whatever the program switched on.
+_RESET_MODES = (b"\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l"
+                b"\x1b[?2004l\x1b[0m")
+
+
+def parse_key(spec: str) -> bytes:
+    """Turn ``"ctrl+^"`` / ``"ctrl+]"`` / ``"ctrl+a"`` into the byte the terminal sends.
+
+    Raises:
+        ValueError: for anything that is not ``ctrl+`` and one character.
+    """
+    text = spec.strip().lower()
+    if not text.startswith("ctrl+") or len(text) != 6:
+        raise ValueError(f"detach key must look like ctrl+^ or ctrl+], not {spec!r}")
+    char = text[5].upper()
+    if char == "6":
+        char = "^"
+    if not "@" <= char <= "_":
+        raise ValueError(f"ctrl+{text[5]} does not produce a control character")
+    return bytes([ord(char) - 64])
+
+
+def _replay(data: bytes) -> bytes:
+    """The tail of the output to show on attach, starting at a line boundary."""
+    if len(data) <= REPLAY_BYTES:
+        return data
+    tail = data[-REPLAY_BYTES:]
+    newline = tail.find(b"\n")
+    return tail[newline + 1 :] if newline >= 0 else tail
+
+
+def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: bytes) -> int:
+    """Attach the controlling terminal to ``session`` until the detach key or its end.
+
+    Returns the exit status for the CLI (0 on detach or after the process ended).
+
+    Raises:
+        RegistryError: when the process cannot be attached to.
+    """
+    if not session.pty:
+        raise RegistryError(
+            f"process {session.id} has no terminal (it was not started with --pty); use "
+            f"'hermes-tui logs -f {session.id}' and 'hermes-tui send {session.id} TEXT'"
+        )
+    if not session.is_running:
+        raise RegistryError(f"process {session.id} is not running ({session.status.value})")
+    if not os.isatty(0) or not os.isatty(1):
+        raise RegistryError("attach needs a terminal on stdin and stdout")
+
+    events: queue.SimpleQueue[RegistryEvent] = queue.SimpleQueue()
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def on_event(event: RegistryEvent) -> None:
+        if event.session is session:
+            events.put(event)
+            with contextlib.suppress(BlockingIOError):
+                os.write(wake_w, b"e")
+
+    def on_winch(_sig: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(wake_w, b"w")
+
+    unsubscribe = registry.subscribe(on_event)
+    shown = session.output.total
+    saved = termios.tcgetattr(0)
+    old_winch = signal.signal(signal.SIGWINCH, on_winch)
+    key_name = {b"\x1e": "ctrl+^"}.get(detach_key, f"ctrl+{chr(detach_key[0] + 64)}")
+    ended = False
+    try:
+        _resize_to_terminal(registry, session)
+        os.write(1, f"[attached to {session.id}; {key_name} detaches]\r\n".encode())
+        os.write(1, _replay(session.output.snapshot()))
+        tty.setraw(0)
+        while not ended:
+            ready, _, _ = select.select([0, wake_r], [], [])
+            if 0 in ready:
+                data = os.read(0, 4096)
+                if not data:
+                    break
+                before, hit, _ = data.partition(detach_key)
+                if before:
+                    registry.write(session.id, before)
+                if hit:
+                    break
+            if wake_r in ready:
+                marks = os.read(wake_r, 4096)
+                if b"w" in marks:
+                    _resize_to_terminal(registry, session)
+                while not events.empty():
+                    event = events.get()
+                    if isinstance(event, ProcessOutput) and event.end > shown:
+                        os.write(1, event.data[max(0, len(event.data) - (event.end - shown)):])
+                        shown = event.end
+                    elif isinstance(event, ProcessExited):
+                        ended = True
+    finally:
+        termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        signal.signal(signal.SIGWINCH, old_winch)
+        unsubscribe()
+        os.close(wake_r)
+        os.close(wake_w)
+        os.write(1, _RESET_MODES)
+    if ended:
+        code = session.exit_code
+        sys.stdout.write(f"\r\n[{session.id} {session.status.value}"
+                         f"{'' if code is None else f' with code {code}'}]\r\n")
+    else:
+        sys.stdout.write(f"\r\n[detached from {session.id}; it keeps running]\r\n")
+    sys.stdout.flush()
+    return 0
+
+
+def _resize_to_terminal(registry: ProcessRegistry, session: ProcessSession) -> None:
+    size = os.get_terminal_size(1)
+    with contextlib.suppress(RegistryError):
+        registry.resize(session.id, size.lines, size.columns)

@@ -1,0 +1,294 @@
+"""The ``hermes-tui`` command line. Every subcommand shares the registry and state dir.
+
+Errors print one line on stderr and exit 1 (2 for usage errors); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from backends import BACKEND_KINDS, BackendError, signal_number
+from hermes_tui import __version__
+from registry import (
+    ProcessExited,
+    ProcessOutput,
+    ProcessRegistry,
+    ProcessSession,
+    RegistryError,
+    get_registry,
+)
+from registry.events import RegistryEvent
+
+CLI_SESSION_KEY = "cli"
+CHUNK = 1 << 20
+
+
+class CliError(Exception):
+    """Reported as ``hermes-tui: error: <message>`` with exit code 1."""
+
+
+def _registry() -> ProcessRegistry:
+    from registry import startup_report
+
+    registry = get_registry()
+    registry.max_wait = float("inf")  # a person at a shell may wait as long as they like
+    report = startup_report()
+    for warning in report.warnings if report else []:
+        print(f"hermes-tui: warning: {warning}", file=sys.stderr)
+    return registry
+
+
+def _format_runtime(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _status_text(session: ProcessSession) -> str:
+    text = session.status.value
+    if session.exit_code is not None and not session.is_running:
+        text += f" {session.exit_code}"
+    return text
+
+
+# -- subcommands -----------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    command: str | list[str] = args.command[0] if len(args.command) == 1 else args.command
+    session = _registry().spawn(
+        command, backend=args.backend, workdir=args.workdir, pty=args.pty, rows=args.rows,
+        cols=args.cols, session_key=CLI_SESSION_KEY, name=args.name,
+    )
+    print(session.id)
+    return 0
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    sessions = _registry().processes(include_finished=args.all)
+    if args.json:
+        print(json.dumps([s.describe() for s in sessions], indent=2))
+        return 0
+    if not sessions:
+        print("no processes" if args.all else "no running processes (--all shows finished ones)")
+        return 0
+    rows = [("ID", "STATUS", "PID", "BACKEND", "RUNTIME", "NAME", "COMMAND")]
+    for s in sessions:
+        rows.append((s.id, _status_text(s), str(s.pid or "-"), s.backend,
+                     _format_runtime(s.runtime()), s.name or "-", s.command))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  "
+              + row[6])
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    registry = _registry()
+    session = registry.get(args.id)
+    out = sys.stdout.buffer
+    events: queue.SimpleQueue[RegistryEvent] = queue.SimpleQueue()
+    if args.follow:
+        registry.subscribe(lambda e: events.put(e) if e.session is session else None)
+    shown = session.output.total if session.is_running else None
+    if args.tail is not None:
+        lines = registry.output(session.id).splitlines(keepends=True)
+        out.write(b"".join(lines[-args.tail :] if args.tail else []))
+    else:
+        offset = 0
+        end = shown
+        while end is None or offset < end:
+            chunk = registry.read_spool(session.id, offset, CHUNK)
+            if not chunk:
+                break
+            out.write(chunk)
+            offset += len(chunk)
+        shown = offset if shown is None else shown
+    out.flush()
+    if not args.follow or not session.is_running:
+        return 0
+    assert shown is not None
+    while True:
+        event = events.get()
+        if isinstance(event, ProcessOutput) and event.end > shown:
+            out.write(event.data[max(0, len(event.data) - (event.end - shown)):])
+            out.flush()
+            shown = event.end
+        elif isinstance(event, ProcessExited):
+            return 0
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    registry = _registry()
+    session = registry.get(args.id)
+    if not session.is_running:
+        raise CliError(f"process {session.id} is not running ({_status_text(session)})")
+    if args.signal is None:
+        session = registry.kill(session.id)
+    else:
+        try:
+            sig = signal_number(args.signal)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        registry.send_signal(session.id, sig)
+        session.ended.wait(1.0)
+    if session.is_running:
+        print(f"{session.id}: signal sent; still running")
+    else:
+        print(f"{session.id}: {_status_text(session)}"
+              + (f" ({session.kill_reason})" if session.kill_reason else ""))
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    registry = _registry()
+    result = registry.wait(args.id, args.timeout)
+    session = result.session
+    if result.status == "timeout":
+        raise CliError(f"{session.id} still running after {result.waited:.0f}s")
+    print(f"{session.id}: {_status_text(session)}")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    registry = _registry()
+    text = args.text
+    count = registry.submit(args.id, text) if args.enter else registry.write(args.id, text)
+    print(f"{count} bytes sent")
+    return 0
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from hermes_tui.attach import attach, parse_key
+
+    try:
+        key = parse_key(args.detach_key)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    registry = _registry()
+    return attach(registry, registry.get(args.id), key)
+
+
+def cmd_tool(args: argparse.Namespace) -> int:
+    from hermes_tui.tools import TOOLS, ToolContext, run_tool
+
+    if args.name not in TOOLS:
+        raise CliError(f"unknown tool {args.name!r}; available: {', '.join(TOOLS)}")
+    try:
+        json.loads(args.arguments)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"arguments are not valid JSON: {exc.msg} at position {exc.pos}") from None
+    registry = _registry()
+    registry.max_wait = 600.0  # the tool behaves exactly as it does for the agent
+    ctx = ToolContext(registry=registry, session_key=args.session, backend=args.backend)
+    result = run_tool(args.name, args.arguments, ctx)
+    print(result)
+    return 1 if "error" in json.loads(result) else 0
+
+
+# -- parser ----------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"hermes-tui: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``hermes-tui``."""
+    parser = _Parser(
+        prog="hermes-tui",
+        description="A terminal workstation for an LLM agent and the processes it starts. "
+        "Without a subcommand it will start the full-screen app; the subcommands manage "
+        "background processes from any shell.",
+    )
+    parser.add_argument("--version", action="version", version=f"hermes-tui {__version__}")
+    sub = parser.add_subparsers(dest="subcommand", parser_class=_Parser)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str
+            ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("run", cmd_run, "start a background process and print its id")
+    p.add_argument("--pty", action="store_true", help="run under a pseudo-terminal")
+    p.add_argument("--rows", type=int, default=24, help="PTY rows (default 24)")
+    p.add_argument("--cols", type=int, default=80, help="PTY columns (default 80)")
+    p.add_argument("--workdir", help="working directory")
+    p.add_argument("--backend", default="local", choices=BACKEND_KINDS)
+    p.add_argument("--name", help="a name to show in lists and to use instead of the id")
+    p.add_argument("command", nargs="+", metavar="CMD",
+                   help="one argument is a shell command line; several are an argv")
+
+    p = add("ps", cmd_ps, "list background processes")
+    p.add_argument("--all", action="store_true", help="include finished processes")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("logs", cmd_logs, "print a process's output (all of it, from its spool)")
+    p.add_argument("id")
+    p.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing until it ends")
+
+    p = add("kill", cmd_kill, "stop a process (TERM, then KILL), or send one signal")
+    p.add_argument("id")
+    p.add_argument("--signal", "-s", help="send only this signal (INT, HUP, USR1, 9, ...)")
+
+    p = add("wait", cmd_wait, "wait until a process ends")
+    p.add_argument("id")
+    p.add_argument("--timeout", type=float, help="give up after this many seconds (exit 1)")
+
+    p = add("send", cmd_send, "send text to a process's stdin")
+    p.add_argument("id")
+    p.add_argument("text")
+    p.add_argument("--enter", action="store_true", help="then press Enter")
+
+    p = add("attach", cmd_attach, "use this terminal as the process's terminal")
+    p.add_argument("id")
+    p.add_argument("--detach-key", default="ctrl+^",
+                   help="the key that detaches (default ctrl+^, i.e. ctrl+6); it never "
+                        "reaches the process")
+
+    p = add("tool", cmd_tool, "run one agent tool call and print its JSON result")
+    p.add_argument("name", help="tool name (terminal, process)")
+    p.add_argument("arguments", help="the tool's arguments as a JSON object")
+    p.add_argument("--session", default=CLI_SESSION_KEY, help="chat session key to act as")
+    p.add_argument("--backend", default="local", choices=BACKEND_KINDS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hermes-tui`` command."""
+    logging.basicConfig(level=logging.WARNING, format="hermes-tui: %(levelname)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.subcommand is None:
+        parser.print_help()  # the full-screen app arrives with the workstation issue
+        return 0
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("hermes-tui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into head): not an error worth a message
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (CliError, RegistryError, BackendError) as exc:
+        print(f"hermes-tui: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if os.environ.get("HERMES_DEBUG"):
+            raise
+        print(f"hermes-tui: internal error: {type(exc).__name__}: {exc} "
+              "(set HERMES_DEBUG=1 for details)", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -1,0 +1,145 @@
+"""The ``process`` tool: look at and steer background processes started with ``terminal``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hermes_tui.tools.base import JSONDict, Tool, ToolContext, ToolError
+from registry import ProcessSession
+from registry.text import clean_output, tail_text
+
+POLL_CHARS = 8_000
+WAIT_CHARS = 2_000
+LOG_LIMIT = 200
+ACTIONS = ("list", "poll", "log", "wait", "kill", "write", "submit")
+
+DESCRIPTION = """Manage background processes started with terminal(background=true).
+Actions: list (this chat's processes), poll (status and output since the last poll), \
+log (lines of output: offset = first line number, limit = how many; default the last 200), \
+wait (block until it ends or `timeout` seconds pass), kill (TERM, then KILL), \
+write (send `data` to stdin as is), submit (send `data` then Enter, to answer a prompt)."""
+
+PARAMETERS: JSONDict = {
+    "type": "object",
+    "properties": {
+        "action": {"type": "string", "enum": list(ACTIONS)},
+        "session_id": {"type": "string", "description": "The process id (all actions but "
+                       "list)."},
+        "data": {"type": "string", "description": "Text to send (write, submit)."},
+        "timeout": {"type": "integer", "minimum": 0, "description": "wait: seconds to block "
+                    "(capped by the configured maximum)."},
+        "offset": {"type": "integer", "minimum": 0, "description": "log: first line number."},
+        "limit": {"type": "integer", "minimum": 1, "description": "log: number of lines."},
+    },
+    "required": ["action"],
+}
+
+
+def _ended_fields(session: ProcessSession) -> JSONDict:
+    fields: JSONDict = {"status": session.status.value}
+    if not session.is_running:
+        fields["exit_code"] = session.exit_code
+    if session.kill_reason:
+        fields["kill_reason"] = session.kill_reason
+    if session.note:
+        fields["note"] = session.note
+    return fields
+
+
+def _list(args: JSONDict, ctx: ToolContext) -> JSONDict:
+    processes = []
+    for session in ctx.registry.processes(ctx.session_key):
+        entry: JSONDict = {"session_id": session.id, "command": session.command[:200],
+                           "uptime_seconds": round(session.runtime()), "pid": session.pid,
+                           "pty": session.pty}
+        if session.name:
+            entry["name"] = session.name
+        entry.update(_ended_fields(session))
+        processes.append(entry)
+    return {"processes": processes}
+
+
+def _poll(args: JSONDict, ctx: ToolContext) -> JSONDict:
+    result = ctx.registry.poll(args["session_id"])
+    session = result.session
+    text = tail_text(clean_output(result.new_output), POLL_CHARS)
+    out: JSONDict = {"session_id": session.id, "command": session.command,
+                     "uptime_seconds": round(session.runtime()), "new_output": text}
+    out.update(_ended_fields(session))
+    if result.omitted:
+        out["omitted_bytes"] = result.omitted
+    return out
+
+
+def _log(args: JSONDict, ctx: ToolContext) -> JSONDict:
+    page = ctx.registry.log(args["session_id"], args.get("offset"),
+                            args.get("limit") or LOG_LIMIT)
+    session = ctx.registry.get(args["session_id"])
+    last = page.first_line + len(page.lines)
+    out: JSONDict = {"session_id": session.id, "output": "\n".join(page.lines),
+                     "total_lines": page.total_lines,
+                     "showing": f"lines {page.first_line}-{max(page.first_line, last - 1)} of "
+                                f"{page.total_lines}" if page.lines else "no lines"}
+    out.update(_ended_fields(session))
+    if page.dropped_lines:
+        out["dropped_lines"] = page.dropped_lines
+        out["dropped_note"] = (f"lines 0-{page.dropped_lines - 1} are no longer held (only the "
+                               "last 200 KB of output is kept)")
+    return out
+
+
+def _wait(args: JSONDict, ctx: ToolContext) -> JSONDict:
+    timeout = args.get("timeout")
+    result = ctx.registry.wait(args["session_id"], timeout, ctx.cancel)
+    session = result.session
+    out: JSONDict = {"session_id": session.id, "status": result.status,
+                     "waited_seconds": round(result.waited, 1)}
+    if not session.is_running:
+        out["exit_code"] = session.exit_code
+    if session.kill_reason:
+        out["kill_reason"] = session.kill_reason
+    out["output"] = tail_text(clean_output(session.output.tail(64_000)), WAIT_CHARS)
+    if result.note:
+        out["note"] = result.note
+    return out
+
+
+def _kill(args: JSONDict, ctx: ToolContext) -> JSONDict:
+    before = ctx.registry.get(args["session_id"])
+    if not before.is_running:
+        return {"session_id": before.id, **_ended_fields(before),
+                "note": "the process had already ended"}
+    session = ctx.registry.kill(before.id, by="agent")
+    return {"session_id": session.id, **_ended_fields(session)}
+
+
+def _write(args: JSONDict, ctx: ToolContext, enter: bool) -> JSONDict:
+    data = args.get("data")
+    if data is None and not enter:
+        raise ToolError("'data' is required for write")
+    send = ctx.registry.submit if enter else ctx.registry.write
+    count = send(args["session_id"], data or "")
+    return {"session_id": ctx.registry.get(args["session_id"]).id, "status": "ok",
+            "bytes_written": count}
+
+
+_HANDLERS: dict[str, Callable[[JSONDict, ToolContext], JSONDict]] = {
+    "list": _list,
+    "poll": _poll,
+    "log": _log,
+    "wait": _wait,
+    "kill": _kill,
+    "write": lambda a, c: _write(a, c, enter=False),
+    "submit": lambda a, c: _write(a, c, enter=True),
+}
+
+
+def process(args: JSONDict, ctx: ToolContext) -> JSONDict:
+    """Dispatch one ``process`` action."""
+    action = args["action"]
+    if action != "list" and not args.get("session_id"):
+        raise ToolError(f"'session_id' is required for {action}")
+    return _HANDLERS[action](args, ctx)
+
+
+TOOL = Tool("process", DESCRIPTION, PARAMETERS, process)
