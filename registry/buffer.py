@@ -23,6 +23,7 @@ class OutputBuffer:
         self._size = 0
         self._dropped = 0
         self._dropped_lines = 0
+        self._mid_line = False
         self._lock = threading.Lock()
 
     def append(self, data: bytes) -> int:
@@ -49,20 +50,25 @@ class OutputBuffer:
     def _note_dropped_unlocked(self, data: bytes) -> None:
         self._dropped += len(data)
         self._dropped_lines += data.count(b"\n")
+        if data:
+            self._mid_line = not data.endswith(b"\n")
 
-    def preload(self, data: bytes, start_offset: int, start_line: int | None) -> None:
+    def preload(self, data: bytes, start_offset: int, start_line: int | None,
+                mid_line: bool = False) -> None:
         """Fill an empty buffer with output that began at ``start_offset`` (after recovery).
 
         Args:
             data: the retained output.
             start_offset: absolute offset of ``data[0]``.
             start_line: absolute line number of ``data``'s first line, when known.
+            mid_line: ``data`` begins in the middle of a line.
         """
         with self._lock:
             self._chunks.clear()
             self._size = 0
             self._dropped = start_offset
             self._dropped_lines = start_line or 0
+            self._mid_line = mid_line
         self.append(data)
 
     @property
@@ -82,6 +88,12 @@ class OutputBuffer:
         """Newlines in the dropped bytes: the absolute number of the first retained line."""
         with self._lock:
             return self._dropped_lines
+
+    @property
+    def starts_mid_line(self) -> bool:
+        """True when the retained bytes begin in the middle of a line (its start was dropped)."""
+        with self._lock:
+            return self._mid_line
 
     def snapshot(self) -> bytes:
         """Return the retained bytes."""

@@ -394,9 +394,12 @@ class ProcessRegistry:
         start = max(0, size - self.buffer_limit)
         data = backend.read_output(session.handle, start, size - start)
         start_line = None
-        if start and start <= 64 << 20:
-            start_line = backend.read_output(session.handle, 0, start).count(b"\n")
-        session.output.preload(data, start, start_line)
+        mid_line = False
+        if start:
+            mid_line = backend.read_output(session.handle, start - 1, 1) != b"\n"
+            if start <= 64 << 20:  # numbering lines costs a read of everything before
+                start_line = backend.read_output(session.handle, 0, start).count(b"\n")
+        session.output.preload(data, start, start_line, mid_line)
 
     def poll(self, proc_id: str, reader: str = "agent") -> PollResult:
         """Return the output printed since ``reader``'s previous poll."""
@@ -420,6 +423,10 @@ class ProcessRegistry:
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
+        if lines and session.output.starts_mid_line:
+            # The start of the first line was dropped: show whole lines only.
+            lines.pop(0)
+            dropped += 1
         total = dropped + len(lines)
         if offset is None or offset < 0:
             first = max(dropped, total - limit)

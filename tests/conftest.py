@@ -1,0 +1,71 @@
+"""Shared fixtures: every test gets its own state dir, and every process it starts is killed."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from registry import ProcessRegistry, set_registry
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private state dir, also exported as ``$HERMES_HOME`` for CLI subprocesses."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("HERMES_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def make_registry(state_dir: Path) -> Iterator[Callable[..., ProcessRegistry]]:
+    """Create registries on the test's state dir; all their processes are killed afterwards."""
+    created: list[ProcessRegistry] = []
+
+    def make(**kwargs: object) -> ProcessRegistry:
+        registry = ProcessRegistry(state_dir, **kwargs)  # type: ignore[arg-type]
+        created.append(registry)
+        return registry
+
+    yield make
+    for registry in created:
+        for session in registry.processes():
+            if session.is_running:
+                registry.kill(session.id, grace=0.5)
+        registry.close()
+    set_registry(None)
+
+
+@pytest.fixture
+def registry(make_registry: Callable[..., ProcessRegistry]) -> ProcessRegistry:
+    """A registry on a fresh state dir."""
+    return make_registry()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+             ) -> None:
+    """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def pid_alive(pid: int) -> bool:
+    """True when ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests must not depend on the developer's own hermes-tui state or debug settings.
+    monkeypatch.delenv("HERMES_DEBUG", raising=False)
+    os.environ.setdefault("TERM", "xterm-256color")
