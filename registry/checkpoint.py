@@ -67,7 +67,6 @@ class Checkpoint:
                 self._write(records)
             except OSError as exc:
                 message = f"could not write {self.path}: {exc.strerror or exc}"
-                log.warning(message)
                 self.warnings.append(message)
             return records
 
@@ -94,7 +93,6 @@ class Checkpoint:
                 f"{self.path} was unreadable ({exc.__class__.__name__}: {exc}); "
                 f"kept it as {aside.name} and recovered from the run directories"
             )
-            log.warning(message)
             self.warnings.append(message)
             return {}
         return records

@@ -298,8 +298,9 @@ class ProcessRegistry:
             self._subscriptions.pop(session.id, None)
             if not session.is_running:
                 return
-            session.finish(status)
-        self._save(session)
+            session.finish(status, notify=False)
+        self._save(session)  # before waking waiters: once wait() returns, the end is on disk
+        session.mark_ended()
         self._emit(ProcessExited(session))
         self._prune()
 
@@ -456,7 +457,7 @@ class ProcessRegistry:
         waiter = threading.Event()
         with self._lock:
             session.waiters.add(waiter)
-            if not session.is_running:
+            if session.ended.is_set():
                 waiter.set()
         if cancel is not None:
             cancel.register(waiter)
@@ -468,7 +469,7 @@ class ProcessRegistry:
             with self._lock:
                 session.waiters.discard(waiter)
         waited = time.monotonic() - started
-        if not session.is_running:
+        if session.ended.is_set():
             return WaitResult(self._loaded(session), session.status.value, waited, note)
         if cancel is not None and cancel.cancelled:
             return WaitResult(session, "interrupted", waited,

@@ -80,7 +80,7 @@ class ProcessSession:
         end = self.ended_at if self.ended_at is not None else (now or time.time())
         return max(0.0, end - self.started_at)
 
-    def finish(self, status: ExitStatus) -> None:
+    def finish(self, status: ExitStatus, *, notify: bool = True) -> None:
         """Record how the process ended (the caller holds the registry lock)."""
         self.exit_code = status.exit_code
         self.ended_at = status.ended_at or time.time()
@@ -92,8 +92,13 @@ class ProcessSession:
             self.note = "its supervisor disappeared, so how it ended is unknown"
         else:
             self.status = ProcessStatus.EXITED
+        if notify:
+            self.mark_ended()
+
+    def mark_ended(self) -> None:
+        """Wake everything waiting for the end (after the end has been recorded)."""
         self.ended.set()
-        for waiter in self.waiters:
+        for waiter in list(self.waiters):
             waiter.set()
 
     def describe(self) -> dict[str, Any]:
