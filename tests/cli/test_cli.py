@@ -1,0 +1,183 @@
+"""The hermes-tui command line, run as a real command in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import pid_alive
+
+
+def hermes(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "hermes_tui", *args], capture_output=True,
+                            text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        pytest.fail(f"hermes-tui {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+def ps() -> list[dict[str, Any]]:
+    processes: list[dict[str, Any]] = json.loads(hermes("ps", "--all", "--json").stdout)
+    return processes
+
+
+@pytest.fixture(autouse=True)
+def _kill_everything(state_dir: Path) -> Any:
+    yield
+    for process in ps():
+        if process["status"] == "running":
+            hermes("kill", process["id"], check=False)
+
+
+def test_run_ps_logs_wait(state_dir: Path) -> None:
+    proc_id = hermes("run", "--name", "counter", "--", "seq 1 5; exit 3").stdout.strip()
+    assert proc_id.startswith("proc_")
+    assert hermes("wait", proc_id, "--timeout", "20").stdout.strip() == f"{proc_id}: exited 3"
+    assert hermes("logs", "counter").stdout == "1\n2\n3\n4\n5\n"
+    assert hermes("logs", proc_id, "--tail", "2").stdout == "4\n5\n"
+    (entry,) = ps()
+    assert {k: entry[k] for k in ("id", "name", "status", "exit_code", "backend", "pty")} == {
+        "id": proc_id, "name": "counter", "status": "exited", "exit_code": 3,
+        "backend": "local", "pty": False}
+    for key in ("command", "pid", "started_at", "ended_at"):
+        assert entry[key]
+    assert hermes("ps").stdout.startswith("no running processes")
+
+
+def test_argv_form_runs_without_a_shell(state_dir: Path) -> None:
+    proc_id = hermes("run", "--", "echo", "$HOME", "a;b").stdout.strip()
+    hermes("wait", proc_id)
+    assert hermes("logs", proc_id).stdout == "$HOME a;b\n"
+
+
+def test_send_kill_and_signal(state_dir: Path) -> None:
+    proc_id = hermes("run", "--pty", "--", "cat").stdout.strip()
+    assert hermes("send", proc_id, "hello there", "--enter").stdout.strip() == "12 bytes sent"
+    deadline = time.monotonic() + 10
+    while "hello there" not in hermes("logs", proc_id).stdout and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "hello there\nhello there\n" in hermes("logs", proc_id).stdout  # echo, then cat
+    assert hermes("kill", proc_id, "--signal", "INT").stdout.strip() == (
+        f"{proc_id}: killed -2 (SIGINT by user)")
+    other = hermes("run", "--", "sleep 60").stdout.strip()
+    assert hermes("kill", other).stdout.strip() == f"{other}: killed -15 (SIGTERM by user)"
+
+
+def test_logs_follow_prints_until_the_end(state_dir: Path) -> None:
+    proc_id = hermes("run", "--", "for i in 1 2 3; do echo $i; sleep 0.2; done").stdout.strip()
+    assert hermes("logs", "-f", proc_id).stdout == "1\n2\n3\n"
+
+
+def test_tool_command_behaves_like_the_agent(state_dir: Path) -> None:
+    result = json.loads(hermes("tool", "terminal", '{"command": "echo hi"}').stdout)
+    assert result == {"output": "hi", "exit_code": 0}
+    started = json.loads(hermes("tool", "terminal",
+                                '{"command": "sleep 60", "background": true}').stdout)
+    listed = json.loads(hermes("tool", "process", '{"action": "list"}').stdout)
+    assert [p["session_id"] for p in listed["processes"]] == [started["session_id"]]
+    killed = json.loads(hermes("tool", "process", json.dumps(
+        {"action": "kill", "session_id": started["session_id"]})).stdout)
+    assert killed["status"] == "killed"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("tool", "process", "{bad json"), 1, "arguments are not valid JSON"),
+        (("tool", "nope", "{}"), 1, "unknown tool 'nope'"),
+        (("tool", "process", '{"action": "poll", "session_id": "proc_x"}'), 1, None),
+        (("kill", "proc_missing"), 1, "no process with id 'proc_missing'"),
+        (("logs", "proc_missing"), 1, "no process with id 'proc_missing'"),
+        (("wait", "proc_missing"), 1, "no process with id 'proc_missing'"),
+        (("send", "proc_missing", "x"), 1, "no process with id 'proc_missing'"),
+        (("attach", "proc_missing"), 1, "no process with id 'proc_missing'"),
+        (("run", "--backend", "docker", "--", "true"), 1, "not available"),
+        (("run", "--workdir", "/no/such", "--", "true"), 1, "working directory does not exist"),
+        (("kill", "proc_x", "--bogus"), 2, "unrecognized arguments: --bogus"),
+        (("kill",), 2, "the following arguments are required: id"),
+        (("frobnicate",), 2, "invalid choice"),
+    ],
+)
+def test_errors_are_one_clear_line(state_dir: Path, args: tuple[str, ...], code: int,
+                                   message: str | None) -> None:
+    result = hermes(*args, check=False)
+    assert result.returncode == code
+    if message is None:  # a tool error: the JSON result on stdout, like the agent sees it
+        assert "no process with id" in json.loads(result.stdout)["error"]
+        return
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hermes-tui: error: ")
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_no_subcommand_prints_help(state_dir: Path) -> None:
+    result = hermes()
+    assert "usage: hermes-tui" in result.stdout
+
+
+def test_corrupt_checkpoint_warns_and_keeps_the_file(state_dir: Path) -> None:
+    proc_id = hermes("run", "--", "sleep 60").stdout.strip()
+    (state_dir / "processes.json").write_text("{ this is not json")
+    result = hermes("ps", "--json")
+    assert "warning:" in result.stderr
+    assert "processes.json" in result.stderr
+    assert [p["id"] for p in json.loads(result.stdout)] == [proc_id]
+    assert list(state_dir.glob("processes.json.corrupt-*"))
+
+
+def _read_until(fd: int, needle: bytes, timeout: float = 10) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            pytest.fail(f"{needle!r} not seen; got {seen[-500:]!r}")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+    return seen
+
+
+def test_attach_types_into_the_process_and_detaches(state_dir: Path) -> None:
+    proc_id = hermes("run", "--pty", "--", "cat").stdout.strip()
+    master, slave = os.openpty()
+    attach = subprocess.Popen([sys.executable, "-m", "hermes_tui", "attach", proc_id],
+                              stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    try:
+        _read_until(master, b"ctrl+^ detaches")
+        os.write(master, b"typed by a person\r")
+        _read_until(master, b"typed by a person\r\ntyped by a person")
+        os.write(master, b"\x1e")  # ctrl+^
+        _read_until(master, b"detached from")
+        assert attach.wait(10) == 0
+    finally:
+        attach.kill()
+        attach.wait()
+        os.close(master)
+    # The process never saw the detach key and is still running.
+    assert "typed by a person" in hermes("logs", proc_id).stdout
+    assert "\x1e" not in hermes("logs", proc_id).stdout
+    (entry,) = ps()
+    assert entry["status"] == "running"
+    assert pid_alive(entry["pid"])
+
+
+def test_attach_refuses_a_process_without_a_terminal(state_dir: Path) -> None:
+    proc_id = hermes("run", "--", "sleep 60").stdout.strip()
+    result = hermes("attach", proc_id, check=False)
+    assert result.returncode == 1
+    assert "has no terminal" in result.stderr
