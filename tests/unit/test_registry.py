@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 
 import pytest
 
@@ -126,7 +127,7 @@ def test_poll_returns_only_new_output(registry: ProcessRegistry) -> None:
 
 
 def test_wait_above_the_maximum_is_clamped_with_a_note(
-    make_registry: type[ProcessRegistry],
+    make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     registry = make_registry(max_wait=0.5)
     session = registry.spawn("sleep 30")
