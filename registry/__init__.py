@@ -11,7 +11,13 @@ from pathlib import Path
 from registry.buffer import OutputBuffer
 from registry.cancel import CancelToken
 from registry.checkpoint import Checkpoint
-from registry.events import ProcessExited, ProcessOutput, ProcessStarted, RegistryEvent
+from registry.events import (
+    ProcessExited,
+    ProcessOutput,
+    ProcessStarted,
+    ProcessUpdated,
+    RegistryEvent,
+)
 from registry.paths import state_dir
 from registry.registry import (
     LogResult,
@@ -64,6 +70,7 @@ __all__ = [
     "ProcessSession",
     "ProcessStarted",
     "ProcessStatus",
+    "ProcessUpdated",
     "RecoveryReport",
     "RegistryError",
     "RegistryEvent",

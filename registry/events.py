@@ -30,4 +30,11 @@ class ProcessExited:
     session: ProcessSession
 
 
-RegistryEvent = ProcessStarted | ProcessOutput | ProcessExited
+@dataclass(frozen=True)
+class ProcessUpdated:
+    """A process's details changed (its name or lifetime)."""
+
+    session: ProcessSession
+
+
+RegistryEvent = ProcessStarted | ProcessOutput | ProcessExited | ProcessUpdated

@@ -29,7 +29,13 @@ from backends import (
 from registry.buffer import DEFAULT_LIMIT, OutputBuffer
 from registry.cancel import CancelToken
 from registry.checkpoint import Checkpoint
-from registry.events import ProcessExited, ProcessOutput, ProcessStarted, RegistryEvent
+from registry.events import (
+    ProcessExited,
+    ProcessOutput,
+    ProcessStarted,
+    ProcessUpdated,
+    RegistryEvent,
+)
 from registry.paths import ensure_private_dir
 from registry.session import ProcessSession
 from registry.text import clean_output
@@ -214,6 +220,7 @@ class ProcessRegistry:
         cols: int = 80,
         session_key: str = "default",
         name: str | None = None,
+        stop_on_quit: bool = False,
     ) -> ProcessSession:
         """Start a background process and follow its output.
 
@@ -225,6 +232,7 @@ class ProcessRegistry:
             pty: run under a pseudo-terminal of ``rows`` x ``cols``.
             session_key: the chat session that owns the process.
             name: a human name shown in lists.
+            stop_on_quit: kill it when the app quits (default: it keeps running).
 
         Raises:
             RegistryError: when the process cannot be started.
@@ -258,7 +266,7 @@ class ProcessRegistry:
         session = ProcessSession(
             id=proc_id, command=display, argv=argv, backend=backend,
             workdir=workdir or os.getcwd(), pty=pty, session_key=session_key,
-            started_at=started, handle=handle, name=name,
+            started_at=started, handle=handle, name=name, stop_on_quit=stop_on_quit,
             output=self._new_buffer(),
         )
         with self._lock:
@@ -546,16 +554,66 @@ class ProcessRegistry:
             session.ended.wait(KILL_GRACE)
         return session
 
+    def rename(self, proc_id: str, name: str | None) -> ProcessSession:
+        """Give a process a name (shown in lists, usable instead of its id)."""
+        session = self.get(proc_id)
+        name = (name or "").strip() or None
+        if name is not None:
+            with self._lock:
+                taken = [s.id for s in self._sessions.values()
+                         if s.name == name and s is not session]
+            if taken:
+                raise RegistryError(f"the name {name!r} is already used by {taken[0]}")
+        session.name = name
+        self._save(session)
+        self._emit(ProcessUpdated(session))
+        return session
+
+    def set_lifetime(self, proc_id: str, *, stop_on_quit: bool) -> ProcessSession:
+        """Choose whether a process is killed when the app quits."""
+        session = self.get(proc_id)
+        session.stop_on_quit = stop_on_quit
+        self._save(session)
+        self._emit(ProcessUpdated(session))
+        return session
+
+    def restart(self, proc_id: str) -> ProcessSession:
+        """Start the same command again (same backend, directory, terminal, owner, name).
+
+        A still-running process is killed first; returns the new process.
+        """
+        old = self.get(proc_id)
+        if old.is_running:
+            self.kill(old.id, by="restart")
+        ran_in_shell = old.argv[1:2] == ["-c"] and old.argv[2:] == [old.command]
+        command: str | list[str] = old.command if ran_in_shell else old.argv
+        name = old.name
+        if name is not None:
+            old.name = None
+            self._save(old)
+        return self.spawn(command, backend=old.backend, workdir=old.workdir or None,
+                          pty=old.pty, session_key=old.session_key, name=name,
+                          stop_on_quit=old.stop_on_quit)
+
+    def stop_on_quit(self) -> list[ProcessSession]:
+        """Kill the running processes whose lifetime ends with the app; return them."""
+        return self._kill_all([s for s in self.processes() if s.is_running and s.stop_on_quit],
+                              by="quit")
+
     def cleanup(self, session_key: str) -> list[ProcessSession]:
         """Kill every running process of a chat session (e.g. at the end of an RL episode)."""
-        running = [s for s in self.processes(session_key) if s.is_running]
-        threads = [threading.Thread(target=self.kill, args=(s.id,), kwargs={"by": "cleanup"})
-                   for s in running]
+        return self._kill_all([s for s in self.processes(session_key) if s.is_running],
+                              by="cleanup")
+
+    def _kill_all(self, sessions: list[ProcessSession], by: str) -> list[ProcessSession]:
+        """Kill ``sessions`` in parallel (each may take a grace period) and wait for all."""
+        threads = [threading.Thread(target=self.kill, args=(s.id,), kwargs={"by": by})
+                   for s in sessions]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        return running
+        return sessions
 
     def close(self) -> None:
         """Stop following output. Processes keep running (they are re-adopted next time)."""

@@ -54,6 +54,8 @@ class ProcessSession:
     kill_reason: str | None = None
     recovered: bool = False
     """Re-adopted from the checkpoint after hermes-tui restarted."""
+    stop_on_quit: bool = False
+    """Lifetime: killed when the app quits (default: keeps running and is re-adopted)."""
     note: str | None = None
     """Why the status is what it is, when not obvious (e.g. why it is lost)."""
     output: OutputBuffer = field(default_factory=OutputBuffer)
@@ -119,6 +121,7 @@ class ProcessSession:
             "session_key": self.session_key,
             "recovered": self.recovered,
             "kill_reason": self.kill_reason,
+            "stop_on_quit": self.stop_on_quit,
         }
 
     def to_record(self) -> dict[str, Any]:
@@ -138,6 +141,7 @@ class ProcessSession:
             "exit_code": self.exit_code,
             "kill_reason": self.kill_reason,
             "note": self.note,
+            "stop_on_quit": self.stop_on_quit,
             "handle": self.handle.to_dict() if self.handle else None,
         }
 
@@ -166,6 +170,7 @@ class ProcessSession:
                 ended_at=record.get("ended_at"),
                 kill_reason=record.get("kill_reason"),
                 note=record.get("note"),
+                stop_on_quit=bool(record.get("stop_on_quit")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"invalid process record: {exc!r}") from exc

@@ -268,3 +268,28 @@ def test_secrets_in_the_environment_never_reach_disk(registry: ProcessRegistry) 
     for path in files:
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_rename_lifetime_and_restart(registry: ProcessRegistry) -> None:
+    events: list[RegistryEvent] = []
+    registry.subscribe(events.append)
+    session = registry.spawn("echo run; sleep 60", name="web")
+    registry.rename(session.id, "server")
+    assert registry.get("server") is session
+    other = registry.spawn("sleep 60")
+    with pytest.raises(RegistryError, match="already used"):
+        registry.rename(other.id, "server")
+    registry.set_lifetime(session.id, stop_on_quit=True)
+    assert registry.checkpoint.load()[session.id]["stop_on_quit"] is True
+    restarted = registry.restart("server")
+    assert session.status is ProcessStatus.KILLED
+    assert restarted.id != session.id
+    assert (restarted.name, restarted.command, restarted.stop_on_quit) == (
+        "server", "echo run; sleep 60", True)
+    wait_for(lambda: b"run" in registry.output(restarted.id))
+    assert registry.stop_on_quit() == [restarted]
+    assert restarted.status is ProcessStatus.KILLED
+    assert other.is_running
+    from registry import ProcessUpdated
+
+    assert sum(isinstance(e, ProcessUpdated) for e in events) == 2
