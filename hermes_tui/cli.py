@@ -13,6 +13,7 @@ import queue
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from backends import BACKEND_KINDS, BackendError, signal_number
@@ -178,6 +179,18 @@ def cmd_attach(args: argparse.Namespace) -> int:
     return attach(registry, registry.get(args.id), key)
 
 
+def run_app(args: argparse.Namespace) -> int:
+    """Start the full-screen app."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError("the app needs a terminal; the subcommands (see --help) work without one")
+    from hermes_tui.launch import make_app
+
+    app = make_app(config_path=args.config, backend=args.app_backend, model=args.model,
+                   base_url=args.base_url)
+    app.run()
+    return 0
+
+
 def cmd_tool(args: argparse.Namespace) -> int:
     from hermes_tui.tools import TOOLS, ToolContext, run_tool
 
@@ -210,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
         "background processes from any shell.",
     )
     parser.add_argument("--version", action="version", version=f"hermes-tui {__version__}")
+    parser.add_argument("--backend", dest="app_backend", choices=BACKEND_KINDS,
+                        help="backend for new processes in the app (default: from config)")
+    parser.add_argument("--model", help="model name for the agent")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint for the agent")
+    parser.add_argument("--config", type=Path, help="config file (default: the user config)")
     sub = parser.add_subparsers(dest="subcommand", parser_class=_Parser)
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str
@@ -269,10 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="hermes-tui: %(levelname)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.subcommand is None:
-        parser.print_help()  # the full-screen app arrives with the workstation issue
-        return 0
     try:
+        if args.subcommand is None:
+            return run_app(args)
         return int(args.func(args))
     except KeyboardInterrupt:
         print("hermes-tui: interrupted", file=sys.stderr)

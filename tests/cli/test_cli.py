@@ -120,9 +120,12 @@ def test_errors_are_one_clear_line(state_dir: Path, args: tuple[str, ...], code:
     assert "Traceback" not in result.stderr
 
 
-def test_no_subcommand_prints_help(state_dir: Path) -> None:
-    result = hermes()
-    assert "usage: hermes-tui" in result.stdout
+def test_no_subcommand_without_a_terminal_says_so(state_dir: Path) -> None:
+    result = hermes(check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("hermes-tui: error: the app needs a terminal; the "
+                                     "subcommands (see --help) work without one")
+    assert "usage: hermes-tui" in hermes("--help").stdout
 
 
 def test_corrupt_checkpoint_warns_and_keeps_the_file(state_dir: Path) -> None:

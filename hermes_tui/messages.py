@@ -1,0 +1,17 @@
+"""Messages that cross the app (from the registry bridge to the screens)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from registry import ProcessSession
+
+
+@dataclass
+class ProcessChanged(Message):
+    """A process started, ended, was re-adopted, renamed or had its lifetime changed."""
+
+    session: ProcessSession
+    """The process; its fields are current."""

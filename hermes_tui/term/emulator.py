@@ -1,0 +1,262 @@
+"""Terminal emulation for the terminal pane, behind a small interface (pyte today).
+
+Two rules from the measurements in ``shared/notes/performance-figures.md``: pyte is fed only
+from the UI's budgeted tick, never on the read path, and every feed is guarded because pyte
+raises on some malformed sequences. ``FastScreen`` speeds up pyte's per-character ``draw``
+for runs of plain ASCII (the common case in logs) with cell-for-cell identical results.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pyte
+from pyte import charsets, graphics
+from pyte import modes as mo
+
+from registry import OutputBuffer
+
+ALT_SCREEN_MODES = frozenset({47, 1047, 1049})
+MOUSE_MODES = frozenset({1000, 1002, 1003})
+SLICE = 16 * 1024
+BACKLOG_LIMIT = 256 * 1024
+"""More unfed output than this and the emulator skips to the tail (it cannot catch up)."""
+REPLAY_BYTES = 48 * 1024
+_RESYNC_MARKERS = (b"\x1bc", b"\x1b[2J", b"\x1b[?1049h", b"\x1b[H\x1b[2J")
+_PRINTABLE = frozenset(range(0x20, 0x7F))
+
+
+class FastScreen(pyte.Screen):
+    """``pyte.Screen`` with a fast ``draw`` for ASCII and the private modes pyte ignores."""
+
+    def __init__(self, columns: int, lines: int) -> None:
+        super().__init__(columns, lines)
+        self.private_modes: set[int] = set()
+        self.replies = bytearray()
+        self._cells: dict[tuple[Any, str], Any] = {}
+        self._saved_main: tuple[dict[int, dict[int, Any]], int, int] | None = None
+
+    def draw(self, data: str) -> None:
+        charset = self.g1_charset if self.charset else self.g0_charset
+        if (charset is not charsets.LAT1_MAP or mo.IRM in self.mode
+                or not data.isascii() or not data.isprintable()):
+            super().draw(data)
+            return
+        cursor = self.cursor
+        columns = self.columns
+        attrs = cursor.attrs
+        cells = self._cells
+        if len(cells) > 8192:
+            cells.clear()
+        start = 0
+        while start < len(data):
+            if cursor.x == columns:
+                if mo.DECAWM in self.mode:
+                    self.dirty.add(cursor.y)
+                    self.carriage_return()
+                    self.linefeed()
+                else:
+                    cursor.x -= 1
+            run = data[start : start + (columns - cursor.x)]
+            if not run:  # no autowrap: keep overwriting the last column
+                run = data[start]
+            line = self.buffer[cursor.y]
+            x = cursor.x
+            for char in run:
+                cell = cells.get((attrs, char))
+                if cell is None:
+                    cell = cells[(attrs, char)] = attrs._replace(data=char)
+                line[x] = cell
+                x += 1
+            cursor.x = min(x, columns)
+            start += len(run)
+        self.dirty.add(cursor.y)
+
+    def set_mode(self, *modes: int, **kwargs: Any) -> None:
+        if kwargs.get("private"):
+            self.private_modes.update(modes)
+            if ALT_SCREEN_MODES & set(modes) and self._saved_main is None:
+                self._saved_main = (
+                    {y: dict(line) for y, line in self.buffer.items()},
+                    self.cursor.x, self.cursor.y,
+                )
+                self.erase_in_display(2)
+        super().set_mode(*modes, **kwargs)
+
+    def reset_mode(self, *modes: int, **kwargs: Any) -> None:
+        if kwargs.get("private"):
+            self.private_modes.difference_update(modes)
+            if ALT_SCREEN_MODES & set(modes) and self._saved_main is not None:
+                saved, x, y = self._saved_main
+                self._saved_main = None
+                self.buffer.clear()
+                for row, line in saved.items():
+                    if row < self.lines:
+                        self.buffer[row].update(line)
+                self.cursor_position(min(y, self.lines - 1) + 1, min(x, self.columns - 1) + 1)
+                self.dirty.update(range(self.lines))
+        super().reset_mode(*modes, **kwargs)
+
+    def write_process_input(self, data: str) -> None:
+        self.replies += data.encode()
+
+
+class Emulator:
+    """A terminal screen fed with a process's raw output."""
+
+    def __init__(self, rows: int, cols: int) -> None:
+        self.screen = FastScreen(max(cols, 1), max(rows, 1))
+        self.stream = pyte.ByteStream(self.screen)
+        self.errors = 0
+        """Feeds pyte rejected (each one reset the parser)."""
+
+    @property
+    def rows(self) -> int:
+        """Screen height."""
+        return int(self.screen.lines)
+
+    @property
+    def cols(self) -> int:
+        """Screen width."""
+        return int(self.screen.columns)
+
+    def feed(self, data: bytes) -> None:
+        """Interpret output; never raises (a malformed sequence resets the parser)."""
+        try:
+            self.stream.feed(data)
+        except Exception:
+            self.errors += 1
+            self.stream = pyte.ByteStream(self.screen)
+
+    def reset_parser(self) -> None:
+        """Forget a half-read escape sequence (after skipping bytes)."""
+        self.stream = pyte.ByteStream(self.screen)
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Change the screen size."""
+        self.screen.resize(max(rows, 1), max(cols, 1))
+        self.screen.dirty.update(range(self.rows))
+
+    def take_dirty(self) -> set[int]:
+        """Lines changed since the last call."""
+        dirty = {y for y in self.screen.dirty if 0 <= y < self.rows}
+        self.screen.dirty.clear()
+        return dirty
+
+    def take_replies(self) -> bytes:
+        """Answers the program asked for (cursor position, device attributes)."""
+        replies = bytes(self.screen.replies)
+        self.screen.replies.clear()
+        return replies
+
+    def line(self, y: int) -> Any:
+        """The cells of line ``y`` (a mapping of column to ``pyte.screens.Char``)."""
+        return self.screen.buffer[y]
+
+    @property
+    def cursor(self) -> tuple[int, int]:
+        """Cursor column and row."""
+        return min(self.screen.cursor.x, self.cols - 1), self.screen.cursor.y
+
+    @property
+    def cursor_visible(self) -> bool:
+        """False when the program hid the cursor."""
+        return mo.DECTCEM in self.screen.mode and not self.screen.cursor.hidden
+
+    @property
+    def application_cursor_keys(self) -> bool:
+        """Arrow keys are sent as ``ESC O A`` (DECCKM)."""
+        return 1 in self.screen.private_modes  # DECCKM; pyte has no constant for it
+
+    @property
+    def bracketed_paste(self) -> bool:
+        """The program wants pastes wrapped in ``ESC[200~ ... ESC[201~``."""
+        return 2004 in self.screen.private_modes
+
+    @property
+    def mouse_tracking(self) -> bool:
+        """The program asked for mouse reports."""
+        return bool(MOUSE_MODES & self.screen.private_modes)
+
+    @property
+    def alternate_screen(self) -> bool:
+        """A full-screen program is showing its own screen."""
+        return bool(ALT_SCREEN_MODES & self.screen.private_modes)
+
+
+def replay_start(data: bytes) -> int:
+    """Where to start feeding ``data`` to show its end correctly without feeding it all:
+    the last full-screen reset in the tail, else a line start near the end."""
+    window = max(0, len(data) - REPLAY_BYTES)
+    best = max((data.rfind(marker, window) for marker in _RESYNC_MARKERS), default=-1)
+    if best >= 0:
+        return best
+    if window == 0:
+        return 0
+    newline = data.find(b"\n", window)
+    return newline + 1 if newline >= 0 else window
+
+
+class FeedScheduler:
+    """Feeds an emulator from an output buffer within a time budget per call.
+
+    When the process prints faster than the emulator can follow, unfed output beyond
+    :data:`BACKLOG_LIMIT` is skipped: emulation resumes near the end, at a screen reset or a
+    line start, with a fresh parser. The buffer itself keeps every byte.
+    """
+
+    def __init__(self, emulator: Emulator, buffer: OutputBuffer) -> None:
+        self.emulator = emulator
+        self.buffer = buffer
+        self.offset = 0
+        self.skipped = 0
+        """Bytes never emulated because the emulator was behind."""
+
+    def replay(self) -> None:
+        """Show the end of what the buffer holds (on attach / selection)."""
+        data = self.buffer.snapshot()
+        end = self.buffer.total
+        self.emulator.feed(data[replay_start(data):])
+        self.offset = end
+
+    @property
+    def behind(self) -> bool:
+        """True when there is unfed output."""
+        return self.buffer.total > self.offset
+
+    def pump(self, budget: float) -> bool:
+        """Feed for at most ``budget`` seconds; True when caught up."""
+        if not self.behind:
+            return True
+        data, omitted = self.buffer.since(self.offset)
+        end = self.offset + omitted + len(data)
+        if omitted or len(data) > BACKLOG_LIMIT:
+            start = replay_start(data)
+            self.skipped += omitted + start
+            data = data[start:]
+            self.emulator.reset_parser()
+        self.offset = end - len(data)
+        deadline = time.perf_counter() + budget
+        position = 0
+        while position < len(data):
+            piece = data[position : position + SLICE]
+            self.emulator.feed(piece)
+            position += len(piece)
+            if time.perf_counter() >= deadline:
+                break
+        self.offset += position
+        return self.offset >= end
+
+
+# pyte turns 256-colour indexes 0-15 into fixed RGB; map them back to the theme's palette.
+BASE16_HEX = {
+    f"{r:02x}{g:02x}{b:02x}": index
+    for index, (r, g, b) in enumerate(getattr(graphics, "_FG_BG_256", [])[:16])
+}
+ANSI_NAMES = {
+    "black": 0, "red": 1, "green": 2, "brown": 3, "yellow": 3, "blue": 4, "magenta": 5,
+    "cyan": 6, "white": 7, "brightblack": 8, "brightred": 9, "brightgreen": 10,
+    "brightbrown": 11, "brightyellow": 11, "brightblue": 12, "brightmagenta": 13,
+    "bfightmagenta": 13, "brightcyan": 14, "brightwhite": 15,
+}
