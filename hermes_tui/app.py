@@ -117,7 +117,11 @@ class HermesApp(App[None]):
         self._checkpoint_mtime = 0.0
 
     # -- start -----------------------------------------------------------------------------
-    async def on_mount(self) -> None:
+    def get_default_screen(self) -> Screen[Any]:
+        """The main screen is the app's first screen (no extra frame before it)."""
+        return MainScreen()
+
+    def on_mount(self) -> None:
         for theme in self.hermes_themes.values():
             self.register_theme(theme.theme)
         if self.config.theme in self.hermes_themes:
@@ -126,7 +130,9 @@ class HermesApp(App[None]):
             self.problems.append(f"unknown theme {self.config.theme!r}; using the default")
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self.set_keymap({**self.config.keys, "detach": self.detach_key})
-        await self.push_screen(MainScreen())
+
+    @on(MainScreen.Ready)
+    def _on_main_ready(self) -> None:
         self._bridge = RegistryBridge(self.registry, self)
         for session in self.registry.processes():
             self.process_list.update_process(session)
@@ -161,7 +167,7 @@ class HermesApp(App[None]):
         for screen in reversed(self.screen_stack):
             if isinstance(screen, MainScreen):
                 return screen
-        raise RuntimeError("the main screen is not mounted")
+        raise NoMatches("the main screen is not mounted")
 
     @property
     def process_list(self) -> ProcessList:
@@ -195,10 +201,18 @@ class HermesApp(App[None]):
     @on(ProcessChanged)
     def _on_process_changed(self, event: ProcessChanged) -> None:
         session = event.session
-        self.process_list.update_process(session)
+        try:
+            self.process_list.update_process(session)
+        except NoMatches:
+            return  # the app is closing: the panes are already gone
         if not session.is_running and session.id == self.attached_id:
             self._end_attach(f"{session.id} {session.status.value}"
                          + ("" if session.exit_code is None else f" ({session.exit_code})"))
+
+    def on_unmount(self) -> None:
+        if self._bridge is not None:
+            self._bridge.close()
+            self._bridge = None
 
     def _refresh_output_marks(self) -> None:
         if self._bridge is not None:
@@ -506,7 +520,7 @@ class HermesApp(App[None]):
             return
         try:
             terminal = self.terminal
-        except (RuntimeError, NoMatches):
+        except NoMatches:
             return  # not composed yet; on_mount applies it
         terminal.set_palette(theme.ansi, theme.fg, theme.bg)
 
@@ -516,6 +530,12 @@ class HermesApp(App[None]):
         if self.attached_id is not None:
             return action == "detach"
         return action != "detach"
+
+    def get_key_display(self, binding: Binding) -> str:
+        """Show the detach key as the person configured it (``ctrl+^``), not as ``^^``."""
+        if binding.action == "detach":
+            return self.config.detach_key
+        return super().get_key_display(binding)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

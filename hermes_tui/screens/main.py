@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -42,6 +43,9 @@ class MainScreen(Screen[None]):
     MainScreen.-zoom-terminal #chat, MainScreen.-zoom-terminal #processes { display: none; }
     """
 
+    class Ready(Message):
+        """The panes are mounted."""
+
     zoomed: reactive[str | None] = reactive(None)
     """The pane shown full-screen, or None for all three."""
 
@@ -52,6 +56,9 @@ class MainScreen(Screen[None]):
                 yield ProcessList(id="processes")
                 yield TerminalView(id="terminal")
         yield Footer()
+
+    def on_mount(self) -> None:
+        self.post_message(self.Ready())
 
     def watch_zoomed(self, old: str | None, new: str | None) -> None:
         if old:

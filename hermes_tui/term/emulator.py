@@ -19,10 +19,14 @@ from registry import OutputBuffer
 
 ALT_SCREEN_MODES = frozenset({47, 1047, 1049})
 MOUSE_MODES = frozenset({1000, 1002, 1003})
-SLICE = 16 * 1024
-BACKLOG_LIMIT = 256 * 1024
+SLICE = 4 * 1024
+"""Feed granularity: small enough that one slice never overruns the tick's budget."""
+BACKLOG_LIMIT = 64 * 1024
 """More unfed output than this and the emulator skips to the tail (it cannot catch up)."""
 REPLAY_BYTES = 48 * 1024
+"""How much of the end of the buffer is replayed when a process is shown."""
+SKIP_BYTES = 12 * 1024
+"""How much of the end is fed after skipping: more than a screenful of a 200x50 pane."""
 _RESYNC_MARKERS = (b"\x1bc", b"\x1b[2J", b"\x1b[?1049h", b"\x1b[H\x1b[2J")
 _PRINTABLE = frozenset(range(0x20, 0x7F))
 
@@ -185,10 +189,10 @@ class Emulator:
         return bool(ALT_SCREEN_MODES & self.screen.private_modes)
 
 
-def replay_start(data: bytes) -> int:
+def replay_start(data: bytes, tail: int = REPLAY_BYTES) -> int:
     """Where to start feeding ``data`` to show its end correctly without feeding it all:
-    the last full-screen reset in the tail, else a line start near the end."""
-    window = max(0, len(data) - REPLAY_BYTES)
+    the last full-screen reset in the last ``tail`` bytes, else a line start near the end."""
+    window = max(0, len(data) - tail)
     best = max((data.rfind(marker, window) for marker in _RESYNC_MARKERS), default=-1)
     if best >= 0:
         return best
@@ -232,7 +236,7 @@ class FeedScheduler:
         data, omitted = self.buffer.since(self.offset)
         end = self.offset + omitted + len(data)
         if omitted or len(data) > BACKLOG_LIMIT:
-            start = replay_start(data)
+            start = replay_start(data, SKIP_BYTES)
             self.skipped += omitted + start
             data = data[start:]
             self.emulator.reset_parser()

@@ -33,7 +33,7 @@ from hermes_tui.term.keys import encode_key, encode_paste
 from registry import OutputBuffer
 
 TICK = 1 / 30
-FEED_BUDGET = 0.006
+FEED_BUDGET = 0.004
 LOG_TAIL_BYTES = 64 * 1024
 DEFAULT_PALETTE = ("#000000", "#cd3131", "#0dbc79", "#e5e510", "#2472c8", "#bc3fbc",
                    "#11a8cd", "#e5e5e5", "#666666", "#f14c4c", "#23d18b", "#f5f543",

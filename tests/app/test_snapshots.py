@@ -77,6 +77,7 @@ def test_attached_to_the_monitor(snap_compare: Callable[..., bool], state_dir: P
         await pilot.press("f3")
         pilot.app.attached_id = "proc_a1b2c3"  # attach without resizing a real PTY
         pilot.app.terminal.attached = True
+        pilot.app.terminal.focus()
         pilot.app.refresh_bindings()
         await pilot.pause(0.3)
 
