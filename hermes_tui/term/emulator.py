@@ -184,6 +184,11 @@ class Emulator:
         return bool(MOUSE_MODES & self.screen.private_modes)
 
     @property
+    def mouse_sgr(self) -> bool:
+        """Mouse reports use the SGR encoding (mode 1006)."""
+        return 1006 in self.screen.private_modes
+
+    @property
     def alternate_screen(self) -> bool:
         """A full-screen program is showing its own screen."""
         return bool(ALT_SCREEN_MODES & self.screen.private_modes)

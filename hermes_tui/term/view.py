@@ -29,7 +29,7 @@ from hermes_tui.term.emulator import (
     Emulator,
     FeedScheduler,
 )
-from hermes_tui.term.keys import encode_key, encode_paste
+from hermes_tui.term.keys import encode_key, encode_mouse, encode_paste
 from registry import OutputBuffer
 
 TICK = 1 / 30
@@ -65,6 +65,7 @@ class TerminalView(Widget, can_focus=True):
         Binding("shift+pageup,pageup", "scroll_back", "Scroll back", show=False),
         Binding("shift+pagedown,pagedown", "scroll_forward", "Scroll forward", show=False),
         Binding("escape", "live", "Live view", show=False),
+        Binding("c", "copy_screen", "Copy", id="copy"),
     ]
 
     attached: reactive[bool] = reactive(False)
@@ -355,6 +356,40 @@ class TerminalView(Widget, can_focus=True):
         data = encode_key(event.key, event.character, app_cursor=app_cursor)
         if data:
             self.send(data)
+
+    def _forward_mouse(self, event: events.MouseEvent, button: int, pressed: bool) -> None:
+        """Report the mouse to a program that asked for it (SGR or the legacy encoding)."""
+        emulator = self._emulator
+        if not (self.attached and emulator is not None and emulator.mouse_tracking):
+            return
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return  # on the border
+        event.stop()
+        x, y = offset.x, offset.y
+        if emulator.mouse_sgr:
+            self.send(encode_mouse(button, x, y, pressed=pressed))
+        else:  # the legacy encoding: releases are button 3, coordinates + 33
+            code = button if pressed or button >= 64 else 3
+            self.send(bytes([0x1B, 0x5B, 0x4D, 32 + code, 33 + min(x, 222), 33 + min(y, 222)]))
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        self._forward_mouse(event, max(event.button - 1, 0), True)
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        self._forward_mouse(event, max(event.button - 1, 0), False)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._forward_mouse(event, 64, True)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._forward_mouse(event, 65, True)
+
+    def action_copy_screen(self) -> None:
+        """Copy what the pane shows (the live screen or the scrollback page) as text."""
+        text = "\n".join(line.rstrip() for line in self.screen_text()).strip("\n")
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied {len(text.splitlines())} line(s)", timeout=2)
 
     def on_paste(self, event: events.Paste) -> None:
         if self.attached:

@@ -248,3 +248,21 @@ async def test_rename_lifetime_restart_and_save_log(
         new = registry.get("api")
         assert new is not session
         assert new.is_running
+
+
+async def test_invalid_config_is_reported_and_key_overrides_apply(
+    make_app: Callable[..., HermesApp], config_path: Path,
+) -> None:
+    config_path.parent.mkdir(parents=True)
+    config_path.write_text('backend = "vax"\n[keys]\nzoom = "f6"\n')
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        warnings = [m.text for m in app.chat.query(ChatMessage) if m.role == "warning"]
+        assert len(warnings) == 1
+        assert str(config_path) in warnings[0]
+        assert "'backend'" in warnings[0]
+        await pilot.press("f3", "f6")
+        assert app.main.zoomed == "processes"
+        await pilot.press("f5")  # no longer bound to zoom
+        assert app.main.zoomed == "processes"

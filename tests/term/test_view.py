@@ -113,3 +113,35 @@ async def test_resize_is_reported() -> None:
         assert sizes[-1] == (23, 68)
         assert view.emulator is not None
         assert (view.emulator.rows, view.emulator.cols) == (23, 68)
+
+
+async def test_mouse_is_reported_only_when_the_program_asks() -> None:
+    sent: list[bytes] = []
+    buffer = OutputBuffer()
+    app = TermApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        view = app.query_one(TerminalView)
+        view.send = sent.append
+        view.show(buffer, pty=True)
+        view.attached = True
+        view.focus()
+        await pilot.click(TerminalView, offset=(5, 3))
+        assert sent == []
+        buffer.append(b"\x1b[?1000h\x1b[?1006h")
+        await pilot.pause(0.1)
+        await pilot.click(TerminalView, offset=(5, 3))
+        # The widget's border is one cell: offset (5, 3) is cell (4, 2), reported 1-based.
+        assert sent == [b"\x1b[<0;5;3M", b"\x1b[<0;5;3m"]
+
+
+async def test_copy_puts_the_screen_on_the_clipboard() -> None:
+    buffer = OutputBuffer()
+    buffer.append(b"first line\r\nsecond line\r\n")
+    app = TermApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        view = app.query_one(TerminalView)
+        view.show(buffer, pty=True)
+        view.focus()
+        await pilot.pause(0.1)
+        await pilot.press("c")
+        assert app.clipboard == "first line\nsecond line"
