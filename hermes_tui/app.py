@@ -139,6 +139,8 @@ class HermesApp(App[None]):
         first = self.selected()
         if first is not None:
             self.terminal.show(first.output, pty=first.pty)
+        self.chat.set_completions([*(f"/theme {name}" for name in sorted(self.hermes_themes)),
+                                   *(f"/backend {kind}" for kind in BACKEND_KINDS)])
         self.terminal.send = self._send_to_attached
         self.terminal.detach_key = self.config.detach_key
         self._apply_palette()

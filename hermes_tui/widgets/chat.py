@@ -106,6 +106,11 @@ class ChatPane(Vertical):
     def on_mount(self) -> None:
         self.border_title = "Chat"
 
+    def set_completions(self, extra: list[str]) -> None:
+        """Complete these too (e.g. ``/theme dusk``), besides the slash commands."""
+        self.query_one("#chat-input", Input).suggester = SuggestFromList(
+            [*SLASH_COMMANDS, *extra], case_sensitive=False)
+
     @property
     def log_view(self) -> VerticalScroll:
         """The scrolling list of messages."""

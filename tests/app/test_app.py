@@ -266,3 +266,18 @@ async def test_invalid_config_is_reported_and_key_overrides_apply(
         assert app.main.zoomed == "processes"
         await pilot.press("f5")  # no longer bound to zoom
         assert app.main.zoomed == "processes"
+
+
+async def test_slash_commands_complete_with_theme_names(
+    make_app: Callable[..., HermesApp],
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        for key in "/theme du":
+            await pilot.press(key if key != " " else "space")
+        await pilot.pause(0.2)
+        await pilot.press("right")  # accept the suggestion
+        assert app.chat.query_one("#chat-input").value == "/theme dusk"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        assert app.theme == "dusk"
