@@ -151,11 +151,16 @@ class TerminalView(Widget, can_focus=True):
         self._strips.clear()
         self.refresh()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While attached, the pane's own keys belong to the process too."""
+        return not self.attached
+
     def watch_attached(self, attached: bool) -> None:
         self.set_class(attached, "-attached")
         self._scroll_lines = None
         self.border_title = (f"Terminal — ATTACHED ({self.detach_key} detaches)" if attached
                              else "Terminal")
+        self.refresh_bindings()
         self._strips.clear()
         self.refresh()
 

@@ -5,19 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hermes_tui.tools import process, terminal
+from hermes_tui.tools import files, process, terminal
 from hermes_tui.tools.base import JSONDict, Tool, ToolContext, ToolError, call_tool
 
-TOOLS: dict[str, Tool] = {tool.name: tool for tool in (terminal.TOOL, process.TOOL)}
+TOOLS: dict[str, Tool] = {tool.name: tool for tool in (terminal.TOOL, process.TOOL, *files.TOOLS)}
 """Every tool, by name."""
 
 TOOLSETS: dict[str, tuple[str, ...]] = {
     "terminal": ("terminal", "process"),
+    "file": ("read_file", "write_file", "patch", "search_files"),
     "all": tuple(TOOLS),
 }
 """Named groups of tools. ``process`` is in every toolset that has ``terminal``."""
 
-TOOL_TO_TOOLSET: dict[str, str] = {"terminal": "terminal", "process": "terminal"}
+TOOL_TO_TOOLSET: dict[str, str] = {
+    "terminal": "terminal", "process": "terminal", "read_file": "file", "write_file": "file",
+    "patch": "file", "search_files": "file",
+}
 """The toolset each tool belongs to (every tool is in exactly one besides ``all``)."""
 
 
