@@ -16,7 +16,13 @@ from hermes_tui.agent.loop import Agent, AgentError
 from hermes_tui.settings import Config
 from hermes_tui.tools import Tool, ToolContext, tools_in
 from registry import ProcessRegistry
-from tests.fakes.openai_server import Reply, ScriptedModel, last_tool_result, tool_call
+from tests.fakes.openai_server import (
+    Reply,
+    ScriptedModel,
+    Step,
+    last_tool_result,
+    tool_call,
+)
 
 
 @dataclass
@@ -63,7 +69,7 @@ async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
                 return str(json.loads(message["content"])["session_id"])
         raise AssertionError("no session id yet")
 
-    script = [
+    script: list[Step] = [
         tool_call("terminal", {"command": "echo ready; read line; echo got $line; sleep 60",
                                "background": True}),
         lambda m: tool_call("process", {"action": "poll", "session_id": sid(m)}),
@@ -165,7 +171,7 @@ async def test_interrupt_during_a_stream(registry: ProcessRegistry, recorder: Re
 
 
 async def test_interrupt_during_a_wait(registry: ProcessRegistry, recorder: Recorder) -> None:
-    script = [tool_call("terminal", {"command": "sleep 60", "background": True}),
+    script: list[Step] = [tool_call("terminal", {"command": "sleep 60", "background": True}),
               lambda m: tool_call("process", {"action": "wait", "timeout": 60,
                                               "session_id": last_tool_result(m)["session_id"]})]
     with ScriptedModel(script) as server:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -50,7 +50,7 @@ def last_tool_result(messages: list[dict[str, Any]]) -> dict[str, Any]:
 class ScriptedModel:
     """The server; use as a context manager."""
 
-    def __init__(self, script: list[Step]) -> None:
+    def __init__(self, script: Sequence[Step]) -> None:
         self.script = list(script)
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
