@@ -23,9 +23,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable
 
 from backends import BACKEND_KINDS, signal_name
+from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE, Endpoint, make_client
+from hermes_tui.agent.loop import Agent, AgentError
+from hermes_tui.agent.sessions import ChatSession, ChatSessions
+from hermes_tui.agent.watchers import WatcherManager
 from hermes_tui.bridge import RegistryBridge
 from hermes_tui.messages import ProcessChanged
 from hermes_tui.screens.away import AwayScreen
+from hermes_tui.screens.confirm import Confirm
 from hermes_tui.screens.dialogs import KillMenu, TextPrompt
 from hermes_tui.screens.help import HelpScreen
 from hermes_tui.screens.main import MainScreen
@@ -33,16 +38,12 @@ from hermes_tui.screens.search import Match, SearchScreen
 from hermes_tui.settings import Config, save_config
 from hermes_tui.term.view import TerminalView
 from hermes_tui.theming import HermesTheme
+from hermes_tui.tools import ToolContext, tools_in
 from hermes_tui.widgets.chat import ChatPane
 from hermes_tui.widgets.process_list import ProcessList
-from registry import CancelToken, ProcessRegistry, ProcessSession, RecoveryReport, RegistryError
+from registry import ProcessRegistry, ProcessSession, RecoveryReport, RegistryError
 
-CHAT_SESSION_KEY = "chat-1"
-NO_AGENT_NOTICE = (
-    "No agent is connected in this version: set OPENAI_API_KEY (and OPENAI_BASE_URL for "
-    "another endpoint) once the agent arrives. Meanwhile, !command runs a command in the "
-    "background and attaches to it; /help lists the commands."
-)
+NO_AGENT_NOTICE = HOW_TO_CONFIGURE
 _KEY_NAMES = {"^": "circumflex_accent", "]": "right_square_bracket", "\\": "backslash",
               "_": "underscore", "@": "at"}
 
@@ -75,6 +76,44 @@ class _InputSender:
                 self.on_error(str(exc))
 
 
+class _ChatListener:
+    """Shows an agent turn in the chat: streamed text, tool calls, notices."""
+
+    def __init__(self, app: HermesApp, session: ChatSession) -> None:
+        self.app = app
+        self.session = session
+        self._message: Any = None
+
+    def on_text(self, delta: str) -> None:
+        if self.app.sessions.current is not self.session:
+            return
+        if self._message is None:
+            self._message = self.app.chat.add("", "assistant")
+        self._message.append(delta)
+        self.app.chat.log_view.scroll_end(animate=False)
+
+    def on_tool_call(self, name: str, arguments: str) -> None:
+        self._finish_text()
+
+    def on_tool_result(self, name: str, arguments: str, result: str) -> None:
+        self.session.transcript.append((f"{name}({arguments}) -> {result}", "notice"))
+        if self.app.sessions.current is self.session:
+            self.app.chat.add_tool_call(name, arguments, result)
+        self.app.show_tool_errors()
+
+    def on_notice(self, text: str, level: str) -> None:
+        self._finish_text()
+        self.app.say(text, level, self.session)
+
+    def _finish_text(self) -> None:
+        if self._message is not None:
+            self.session.transcript.append((self._message.text, "assistant"))
+            self._message = None
+
+    def close(self) -> None:
+        self._finish_text()
+
+
 class HermesApp(App[None]):
     """hermes-tui: chat with the agent, a live process list and a terminal."""
 
@@ -100,6 +139,8 @@ class HermesApp(App[None]):
         problems: Iterable[str] = (),
         config_path: Path | None = None,
         backend: str | None = None,
+        endpoint: Endpoint | None = None,
+        watcher_min_interval: float = 30.0,
     ) -> None:
         super().__init__()
         self.registry = registry
@@ -109,7 +150,12 @@ class HermesApp(App[None]):
         self.problems = list(problems)
         self.config_path = config_path
         self.backend = backend or config.backend
-        self.cancel = CancelToken()
+        self.endpoint = endpoint
+        self.sessions = ChatSessions(registry,
+                                     idle_timeout=config.processes.idle_timeout_hours * 3600)
+        self.watchers = WatcherManager(registry, self._post_watcher_update,
+                                       min_interval=watcher_min_interval)
+        self._ticks = 0
         self.detach_key = textual_key(config.detach_key)
         self.attached_id: str | None = None
         self._bridge: RegistryBridge | None = None
@@ -151,16 +197,21 @@ class HermesApp(App[None]):
 
     def _greet(self) -> None:
         for problem in self.problems:
-            self.chat.add(problem, "warning")
+            self.say(problem, "warning")
         report = self.report
         if report is not None and report.summary():
-            self.chat.add(f"Recovered from the previous run: {report.summary()}. "
+            self.say(f"Recovered from the previous run: {report.summary()}. "
                           "Press w for details.", "notice")
             if report.ended or report.lost:
                 self.push_screen(AwayScreen(report))
         for warning in report.warnings if report else []:
-            self.chat.add(warning, "warning")
-        self.chat.add(NO_AGENT_NOTICE, "notice")
+            self.say(warning, "warning")
+        if self.endpoint is not None and self.endpoint.usable:
+            where = self.endpoint.base_url or "api.openai.com"
+            self.say(f"Model {self.endpoint.model} at {where}. Esc interrupts the agent.",
+                          "notice")
+        else:
+            self.say(NO_AGENT_NOTICE, "notice")
 
     # -- handy accessors ----------------------------------------------------------------
     @property
@@ -225,6 +276,11 @@ class HermesApp(App[None]):
     def _tick(self) -> None:
         self.process_list.tick_runtimes()
         self._adopt_new_processes()
+        self._ticks += 1
+        if self._ticks % 60 == 0:
+            for key in self.sessions.expire_idle():
+                self.watchers.stop_session(key)
+                self.notify(f"Chat session {key} expired after being idle", timeout=3)
 
     def _adopt_new_processes(self) -> None:
         """Pick up processes started elsewhere (``hermes-tui run`` in another shell)."""
@@ -446,13 +502,16 @@ class HermesApp(App[None]):
         if text.startswith("!"):
             command = text[1:].strip()
             if command:
-                self.chat.add(text, "user")
+                self.say(text, "user")
                 self._run_shell(command)
         elif text.startswith("/"):
             self._slash_command(text)
         else:
-            self.chat.add(text, "user")
-            self.chat.add(NO_AGENT_NOTICE, "notice")
+            self.say(text, "user")
+            if self.endpoint is None or not self.endpoint.usable:
+                self.say(NO_AGENT_NOTICE, "notice")
+            else:
+                self._agent_turn(self.sessions.current, text)
 
     @work(thread=True, group="spawn", exit_on_error=False)
     def _run_shell(self, command: str) -> None:
@@ -460,15 +519,15 @@ class HermesApp(App[None]):
         try:
             session = self.registry.spawn(
                 command, backend=self.backend, pty=True, rows=max(size.height, 5),
-                cols=max(size.width, 20), session_key=CHAT_SESSION_KEY,
+                cols=max(size.width, 20), session_key=self.sessions.current.key,
             )
         except RegistryError as exc:
-            self.call_from_thread(self.chat.add, f"Could not start {command!r}: {exc}", "error")
+            self.call_from_thread(self.say, f"Could not start {command!r}: {exc}", "error")
             return
         self.call_from_thread(self._started_from_chat, session)
 
     def _started_from_chat(self, session: ProcessSession) -> None:
-        self.chat.add(f"Started {session.id}: {session.command} (attached; "
+        self.say(f"Started {session.id}: {session.command} (attached; "
                       f"{self.config.detach_key} detaches)", "notice")
         self.process_list.update_process(session)
         self.process_list.move_cursor(row=self.process_list.get_row_index(session.id))
@@ -481,30 +540,112 @@ class HermesApp(App[None]):
             self.action_help()
         elif name == "/clear":
             self.chat.clear()
+            self.sessions.current.transcript.clear()
         elif name == "/new":
-            running = self.registry.has_active(CHAT_SESSION_KEY)
-            self.chat.clear()
-            self.chat.add("New chat session." + (" The processes of the previous one keep "
-                                                 "running." if running else ""), "notice")
+            self._new_session()
+        elif name == "/sessions":
+            lines = [f"{'*' if s is self.sessions.current else ' '} {key}: "
+                     f"{self.sessions.running_processes(key)} running process(es)"
+                     for key, s in self.sessions.sessions.items()]
+            self.say("Chat sessions (/switch KEY):\n" + "\n".join(lines), "notice")
+        elif name == "/switch":
+            if argument in self.sessions.sessions:
+                self._show_session(self.sessions.switch(argument))
+            else:
+                self.say(f"No chat session {argument!r}; /sessions lists them", "warning")
         elif name == "/theme":
             if argument in self.hermes_themes:
                 self.theme = argument
             else:
-                self.chat.add(f"Themes: {', '.join(sorted(self.hermes_themes))}", "notice")
+                self.say(f"Themes: {', '.join(sorted(self.hermes_themes))}", "notice")
         elif name == "/backend":
             if argument in BACKEND_KINDS:
                 self.backend = argument
-                self.chat.add(f"New processes start on the {argument} backend.", "notice")
+                self.say(f"New processes start on the {argument} backend.", "notice")
             else:
-                self.chat.add(f"Backend is {self.backend}; choose from: "
+                self.say(f"Backend is {self.backend}; choose from: "
                               f"{', '.join(BACKEND_KINDS)}", "notice")
         else:
-            self.chat.add(f"Unknown command {name}; try /help", "warning")
+            self.say(f"Unknown command {name}; try /help", "warning")
 
     def action_interrupt(self) -> None:
-        """Stop the agent's current wait or command (Esc in the chat)."""
-        self.cancel.cancel()
-        self.cancel = CancelToken()
+        """Stop the agent's current turn: its stream, a running wait or command (Esc)."""
+        self.sessions.current.cancel.cancel()
+
+    # -- the agent ------------------------------------------------------------------------
+    def say(self, text: str, role: str, session: ChatSession | None = None) -> None:
+        """Add a message to a chat session (shown at once when it is the current one)."""
+        session = session or self.sessions.current
+        session.transcript.append((text, role))
+        session.touch()
+        if session is self.sessions.current:
+            self.chat.add(text, role)
+
+    def _agent_for(self, session: ChatSession) -> Agent:
+        if session.agent is None:
+            assert self.endpoint is not None
+            ctx = ToolContext(registry=self.registry, session_key=session.key,
+                              backend=self.backend, cancel=session.cancel,
+                              start_watcher=self._start_watcher_from_thread,
+                              watcher_min_interval=self.watchers.min_interval,
+                              max_foreground_timeout=self.registry.max_wait)
+            session.agent = Agent(make_client(self.endpoint), self.endpoint.model,
+                                  tools_in(["all"]), ctx)
+        return session.agent
+
+    @work(exclusive=True, group="agent", exit_on_error=False)
+    async def _agent_turn(self, session: ChatSession, text: str) -> None:
+        agent = self._agent_for(session)
+        listener = _ChatListener(self, session)
+        try:
+            await agent.run_turn(text, listener)
+        except AgentError as exc:
+            listener.close()
+            self.say(str(exc), "error", session)
+        finally:
+            listener.close()
+            session.touch()
+
+    def show_tool_errors(self) -> None:
+        """Show the current session's tool error count on the chat pane."""
+        agent = self.sessions.current.agent
+        count = len(agent.tool_errors) if agent else 0
+        self.chat.border_subtitle = f"{count} tool error(s)" if count else ""
+
+    def _start_watcher_from_thread(self, session: ProcessSession, interval: float) -> None:
+        """Tools run in worker threads; watchers live on the event loop."""
+        self.call_from_thread(self.watchers.start, session, interval)
+
+    def _post_watcher_update(self, session_key: str, text: str) -> None:
+        target = self.sessions.sessions.get(session_key)
+        if target is not None:
+            self.say(text, "notice", target)
+
+    def _new_session(self) -> None:
+        running = self.sessions.running_processes(self.sessions.current.key)
+
+        def start(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            old = self.sessions.current
+            self._show_session(self.sessions.new())
+            self.say(f"New chat session {self.sessions.current.key}."
+                          + (f" {old.key} keeps its {running} running process(es); "
+                             f"/switch {old.key} to go back." if running else ""), "notice")
+
+        if running:
+            self.push_screen(Confirm(f"Chat session {self.sessions.current.key} owns {running} "
+                                     "running process(es). They keep running. Start a new "
+                                     "chat session?"), start)
+        else:
+            start(True)
+
+    def _show_session(self, session: ChatSession) -> None:
+        self.chat.clear()
+        for text, role in session.transcript:
+            self.chat.add(text, role)  # replay: already in the transcript
+        self.chat.border_title = f"Chat — {session.key}"
+        self.show_tool_errors()
 
     # -- themes ---------------------------------------------------------------------------
     def _on_theme_changed(self, theme: Any) -> None:
@@ -569,6 +710,7 @@ class HermesApp(App[None]):
             await self.run_in_thread_and_wait(self.registry.stop_on_quit)
         if self._bridge is not None:
             self._bridge.close()
+        self.watchers.stop_all()
         self.exit()
 
     async def run_in_thread_and_wait(self, func: Callable[[], object]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hermes_tui.agent.endpoint import resolve_endpoint
 from hermes_tui.app import HermesApp
 from hermes_tui.settings import load_config
 from hermes_tui.theming import load_themes
@@ -20,10 +21,7 @@ def make_app(
 ) -> HermesApp:
     """Create the app: load config and themes, recover processes, report problems."""
     config, problems = load_config(config_path)
-    if model:
-        config.model.name = model
-    if base_url:
-        config.model.base_url = base_url
+    endpoint = resolve_endpoint(config, model=model, base_url=base_url)
     themes, theme_problems = load_themes()
     if registry is None:
         registry = get_registry()
@@ -33,4 +31,4 @@ def make_app(
     registry.max_wait = config.processes.max_wait
     return HermesApp(registry, config, themes, report=report,
                      problems=[*problems, *theme_problems], config_path=config_path,
-                     backend=backend)
+                     backend=backend, endpoint=endpoint)

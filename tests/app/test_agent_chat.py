@@ -1,0 +1,139 @@
+"""The agent in the app: streamed replies, tool blocks, Esc, sessions, watchers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Collapsible
+
+from hermes_tui.agent.endpoint import Endpoint
+from hermes_tui.app import HermesApp
+from hermes_tui.screens.confirm import Confirm
+from hermes_tui.settings import load_config
+from hermes_tui.theming import load_themes
+from hermes_tui.widgets.chat import ChatMessage
+from registry import ProcessRegistry
+from tests.fakes.openai_server import Reply, ScriptedModel, tool_call
+
+SIZE = (120, 36)
+
+
+def agent_app(registry: ProcessRegistry, server: ScriptedModel, config_path: Path,
+              watcher_min_interval: float = 30.0) -> HermesApp:
+    config, _ = load_config(config_path)
+    themes, _ = load_themes([])
+    endpoint = Endpoint(model="scripted", base_url=server.url, api_key="sk-test")
+    return HermesApp(registry, config, themes, config_path=config_path, endpoint=endpoint,
+                     watcher_min_interval=watcher_min_interval)
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], bool], what: str,
+                timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def say(pilot: Pilot[None], text: str) -> None:
+    await pilot.press("f2")
+    pilot.app.query_one("#chat-input").value = text  # type: ignore[attr-defined]
+    await pilot.press("enter")
+
+
+def messages(app: HermesApp, role: str | None = None) -> list[str]:
+    return [m.text for m in app.chat.query(ChatMessage) if role is None or m.role == role]
+
+
+async def test_reply_streams_into_the_chat_with_tool_blocks(
+    registry: ProcessRegistry, config_path: Path,
+) -> None:
+    script = [tool_call("terminal", {"command": "echo from-the-tool"}),
+              Reply(text="The command printed from-the-tool.")]
+    with ScriptedModel(script) as server:
+        app = agent_app(registry, server, config_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "run echo")
+            await until(pilot, lambda: "The command printed from-the-tool." in messages(
+                app, "assistant"), "the streamed reply")
+            blocks = list(app.chat.query(Collapsible))
+            assert len(blocks) == 1
+            assert "terminal" in str(blocks[0].title)
+            assert messages(app, "user") == ["run echo"]
+    assert server.requests[0]["body"]["messages"][-1] == {"role": "user", "content": "run echo"}
+
+
+async def test_escape_interrupts_a_stream(registry: ProcessRegistry, config_path: Path) -> None:
+    slow = Reply(text=" ".join(f"w{i}" for i in range(300)), chunk_delay=0.05)
+    with ScriptedModel([slow]) as server:
+        app = agent_app(registry, server, config_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "talk")
+            await until(pilot, lambda: bool(messages(app, "assistant")), "the first words")
+            await pilot.press("escape")
+            await until(pilot, lambda: "Interrupted." in messages(app, "warning"),
+                        "the interrupt notice")
+            assert len(messages(app, "assistant")[0].split()) < 300
+
+
+async def test_api_errors_are_shown_not_raised(registry: ProcessRegistry,
+                                               config_path: Path) -> None:
+    with ScriptedModel([Reply(status=401)]) as server:
+        app = agent_app(registry, server, config_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "hello")
+            await until(pilot, lambda: bool(messages(app, "error")), "the error")
+            assert "(401)" in messages(app, "error")[0]
+
+
+async def test_new_session_asks_first_and_keeps_processes(
+    registry: ProcessRegistry, config_path: Path,
+) -> None:
+    with ScriptedModel([]) as server:
+        app = agent_app(registry, server, config_path)
+        async with app.run_test(size=SIZE) as pilot:
+            process = registry.spawn("sleep 60", session_key=app.sessions.current.key)
+            await say(pilot, "/new")
+            assert isinstance(app.screen, Confirm)
+            await pilot.press("n")
+            assert app.sessions.current.key == "chat-1"
+            await say(pilot, "/new")
+            await pilot.press("y")
+            assert app.sessions.current.key == "chat-2"
+            assert process.is_running
+            await say(pilot, "/switch chat-1")
+            assert app.sessions.current.key == "chat-1"
+            assert any("Model scripted" in t for t in messages(app))  # its transcript is back
+
+
+async def test_watcher_posts_progress_and_the_end(registry: ProcessRegistry,
+                                                  config_path: Path) -> None:
+    script = [tool_call("terminal", {"command": "for i in 1 2 3; do echo tick $i; sleep 0.7; "
+                                                "done", "background": True,
+                                     "check_interval": 1}),
+              Reply(text="Watching it.")]
+    with ScriptedModel(script) as server:
+        app = agent_app(registry, server, config_path, watcher_min_interval=0.5)
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "start and watch")
+            await until(pilot, lambda: any("still running] New output" in t
+                                           for t in messages(app, "notice")), "an update")
+            await until(pilot, lambda: any("exited with exit code 0" in t
+                                           for t in messages(app, "notice")), "the end")
+            await until(pilot, lambda: app.watchers.active == [], "the watcher to stop")
+
+
+async def test_tool_errors_are_counted_on_the_chat_pane(registry: ProcessRegistry,
+                                                        config_path: Path) -> None:
+    script = [tool_call("process", {"action": "poll", "session_id": "proc_missing"}),
+              Reply(text="Could not find it.")]
+    with ScriptedModel(script) as server:
+        app = agent_app(registry, server, config_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "poll it")
+            await until(pilot, lambda: bool(messages(app, "assistant")), "the reply")
+            assert str(app.chat.border_subtitle) == "1 tool error(s)"
