@@ -38,7 +38,7 @@ from hermes_tui.screens.search import Match, SearchScreen
 from hermes_tui.settings import Config, save_config
 from hermes_tui.term.view import TerminalView
 from hermes_tui.theming import HermesTheme
-from hermes_tui.tools import ToolContext, tools_in
+from hermes_tui.tools import TOOLSETS, ToolContext, ToolError, tools_in
 from hermes_tui.widgets.chat import ChatPane
 from hermes_tui.widgets.process_list import ProcessList
 from registry import ProcessRegistry, ProcessSession, RecoveryReport, RegistryError
@@ -543,6 +543,8 @@ class HermesApp(App[None]):
             self.sessions.current.transcript.clear()
         elif name == "/new":
             self._new_session()
+        elif name == "/toolsets":
+            self._set_toolsets(argument)
         elif name == "/sessions":
             lines = [f"{'*' if s is self.sessions.current else ' '} {key}: "
                      f"{self.sessions.running_processes(key)} running process(es)"
@@ -590,7 +592,8 @@ class HermesApp(App[None]):
                               watcher_min_interval=self.watchers.min_interval,
                               max_foreground_timeout=self.registry.max_wait)
             session.agent = Agent(make_client(self.endpoint), self.endpoint.model,
-                                  tools_in(["all"]), ctx)
+                                  tools_in(session.toolsets), ctx,
+                                  max_iterations=int(self.config.model.max_iterations))
         return session.agent
 
     @work(exclusive=True, group="agent", exit_on_error=False)
@@ -605,6 +608,23 @@ class HermesApp(App[None]):
         finally:
             listener.close()
             session.touch()
+
+    def _set_toolsets(self, argument: str) -> None:
+        session = self.sessions.current
+        names = [n.strip() for n in argument.replace(",", " ").split() if n.strip()]
+        if not names:
+            self.say(f"Toolsets of {session.key}: {', '.join(session.toolsets)}; choose from "
+                     f"{', '.join(TOOLSETS)}", "notice")
+            return
+        try:
+            tools = tools_in(names)
+        except ToolError as exc:
+            self.say(str(exc), "warning")
+            return
+        session.toolsets = names
+        if session.agent is not None:
+            session.agent.set_tools(tools)
+        self.say(f"{session.key} now uses: {', '.join(t.name for t in tools)}", "notice")
 
     def show_tool_errors(self) -> None:
         """Show the current session's tool error count on the chat pane."""

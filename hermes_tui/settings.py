@@ -17,6 +17,7 @@ Example::
     name = "gpt-4.1-mini"
     base_url = "http://localhost:11434/v1"
     api_key_env = "OPENAI_API_KEY"
+    max_iterations = 30
 
     [processes]
     max_wait = 600            # longest single wait of the agent's process tool, seconds
@@ -48,6 +49,8 @@ class ModelSettings:
     """OpenAI-compatible endpoint (``--base-url`` and ``OPENAI_BASE_URL`` override it)."""
     api_key_env: str = "OPENAI_API_KEY"
     """The environment variable holding the API key (the key itself never goes in the file)."""
+    max_iterations: float = 30.0
+    """Model calls allowed in one turn before the agent stops and says so."""
 
 
 @dataclass

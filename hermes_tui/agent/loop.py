@@ -95,6 +95,11 @@ class Agent:
             self.messages.append({"role": "system", "content": self.system_prompt})
         self._by_name = {tool.name: tool for tool in self.tools}
 
+    def set_tools(self, tools: Sequence[Tool]) -> None:
+        """Change the tools offered from the next model call on."""
+        self.tools = list(tools)
+        self._by_name = {tool.name: tool for tool in self.tools}
+
     @property
     def cancelled(self) -> bool:
         """True when the person interrupted the current turn."""

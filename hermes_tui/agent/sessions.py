@@ -24,6 +24,8 @@ class ChatSession:
     transcript: list[tuple[str, str]] = field(default_factory=list)
     """(text, role) of what the chat pane showed, to show it again on switching back."""
     cancel: CancelToken = field(default_factory=CancelToken)
+    toolsets: list[str] = field(default_factory=lambda: ["all"])
+    """The tools its agent may use (``/toolsets terminal,file``)."""
     last_active: float = field(default_factory=time.time)
 
     def touch(self) -> None:

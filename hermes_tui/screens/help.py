@@ -28,7 +28,7 @@ HELP_TEXT = """\
 
 [b]Chat[/b]
   !command          run a command in the background and attach to it
-  /help /new /clear /theme NAME /backend NAME
+  /help /new /clear /theme NAME /backend NAME /sessions /switch KEY /toolsets NAMES
   Esc               interrupt the agent (stops a running wait)
 """
 

@@ -12,7 +12,8 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Collapsible, Input, Static
 
-SLASH_COMMANDS = ("/help", "/new", "/clear", "/theme ", "/backend ")
+SLASH_COMMANDS = ("/help", "/new", "/clear", "/theme ", "/backend ", "/sessions", "/switch ",
+                  "/toolsets ")
 
 
 class ChatMessage(Static):

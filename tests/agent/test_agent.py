@@ -78,10 +78,12 @@ async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
         lambda m: tool_call("process", {"action": "wait", "session_id": sid(m), "timeout": 1}),
         lambda m: tool_call("process", {"action": "kill", "session_id": sid(m)}),
         Reply(text="All done: the process printed got hello."),
+        Reply(text="You are welcome."),
     ]
     with ScriptedModel(script) as server:
         agent = make_agent(server, registry)
         answer = await agent.run_turn("run the thing", recorder)
+        assert await agent.run_turn("thanks", Recorder()) == "You are welcome."
     assert answer == "All done: the process printed got hello."
     assert "".join(recorder.text) == answer
     assert [name for name, _ in recorder.calls] == ["terminal", "process", "process",
@@ -95,10 +97,16 @@ async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
     assert killed["status"] == "killed"
     assert registry.get(started["session_id"]).session_key == "chat-1"
     assert agent.tool_errors == []
-    # The conversation the model saw: system, user, then assistant/tool pairs.
-    last = server.requests[-1]["body"]["messages"]
-    assert [m["role"] for m in last[:2]] == ["system", "user"]
-    assert last[-1]["role"] == "tool"
+    # The conversation the model saw: system, user, then assistant/tool pairs; the second
+    # turn carries the whole history.
+    first_turn = server.requests[-2]["body"]["messages"]
+    assert [m["role"] for m in first_turn[:2]] == ["system", "user"]
+    assert first_turn[-1]["role"] == "tool"
+    second_turn = server.requests[-1]["body"]["messages"]
+    assert second_turn[: len(first_turn)] == first_turn
+    assert second_turn[-2:] == [
+        {"role": "assistant", "content": "All done: the process printed got hello."},
+        {"role": "user", "content": "thanks"}]
     assert server.requests[0]["auth"] == "Bearer sk-test"
     assert {t["function"]["name"] for t in server.requests[0]["body"]["tools"]} >= {
         "terminal", "process", "read_file", "search_files"}

@@ -137,3 +137,17 @@ async def test_tool_errors_are_counted_on_the_chat_pane(registry: ProcessRegistr
             await say(pilot, "poll it")
             await until(pilot, lambda: bool(messages(app, "assistant")), "the reply")
             assert str(app.chat.border_subtitle) == "1 tool error(s)"
+
+
+async def test_toolsets_are_chosen_per_session(registry: ProcessRegistry,
+                                               config_path: Path) -> None:
+    with ScriptedModel([Reply(text="ok"), Reply(text="ok")]) as server:
+        app = agent_app(registry, server, config_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "/toolsets file")
+            await say(pilot, "hi")
+            await until(pilot, lambda: "ok" in messages(app, "assistant"), "a reply")
+            await say(pilot, "/toolsets nonsense")
+            assert "unknown toolset 'nonsense'" in messages(app, "warning")[-1]
+    offered = {t["function"]["name"] for t in server.requests[0]["body"]["tools"]}
+    assert offered == {"read_file", "write_file", "patch", "search_files"}
