@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from backends import BACKEND_KINDS, BackendError, signal_number
 from hermes_tui import __version__
+from hermes_tui.formatting import format_runtime
 from registry import (
     ProcessExited,
     ProcessOutput,
@@ -45,15 +46,6 @@ def _registry() -> ProcessRegistry:
     for warning in report.warnings if report else []:
         print(f"hermes-tui: warning: {warning}", file=sys.stderr)
     return registry
-
-
-def _format_runtime(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _status_text(session: ProcessSession) -> str:
@@ -85,7 +77,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     rows = [("ID", "STATUS", "PID", "BACKEND", "RUNTIME", "NAME", "COMMAND")]
     for s in sessions:
         rows.append((s.id, _status_text(s), str(s.pid or "-"), s.backend,
-                     _format_runtime(s.runtime()), s.name or "-", s.command))
+                     format_runtime(s.runtime()), s.name or "-", s.command))
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  "

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
+from hermes_tui.formatting import format_runtime
 from registry import ProcessSession, ProcessStatus
 from registry.text import clean_output
 
@@ -23,16 +24,6 @@ STATUS_STYLES = {
     ProcessStatus.KILLED: "$warning",
     ProcessStatus.LOST: "bold $error",
 }
-
-
-def format_runtime(seconds: float) -> str:
-    """``42s``, ``3m07s``, ``2h05m``."""
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def status_label(session: ProcessSession) -> str:
