@@ -11,6 +11,7 @@ from pathlib import Path
 from registry.buffer import OutputBuffer
 from registry.cancel import CancelToken
 from registry.checkpoint import Checkpoint
+from registry.errors import RegistryError, StateDirError
 from registry.events import (
     ProcessExited,
     ProcessOutput,
@@ -24,7 +25,6 @@ from registry.registry import (
     PollResult,
     ProcessRegistry,
     RecoveryReport,
-    RegistryError,
     UnknownProcessError,
     WaitResult,
 )
@@ -74,6 +74,7 @@ __all__ = [
     "RecoveryReport",
     "RegistryError",
     "RegistryEvent",
+    "StateDirError",
     "UnknownProcessError",
     "WaitResult",
     "get_registry",

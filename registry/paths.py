@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from registry.errors import StateDirError
+
 
 def state_dir() -> Path:
     """Return the state directory, created private (0700) if missing."""
@@ -20,7 +22,17 @@ def state_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) if needed; the directory itself is made 0700."""
-    path.mkdir(parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
+    """Create ``path`` (and parents) if needed; the directory itself is made 0700.
+
+    Raises:
+        StateDirError: when the directory cannot be created or made private.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError as exc:
+        raise StateDirError(
+            f"cannot use the directory {path}: {exc.strerror or exc} (set HERMES_HOME to a "
+            "writable directory)"
+        ) from None

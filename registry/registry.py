@@ -29,6 +29,7 @@ from backends import (
 from registry.buffer import DEFAULT_LIMIT, OutputBuffer
 from registry.cancel import CancelToken
 from registry.checkpoint import Checkpoint
+from registry.errors import RegistryError
 from registry.events import (
     ProcessExited,
     ProcessOutput,
@@ -50,10 +51,6 @@ ENDING_SIGNALS = frozenset({_signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _si
                             _signal.SIGKILL})
 
 Subscriber = Callable[[RegistryEvent], None]
-
-
-class RegistryError(Exception):
-    """An error the user or the model should read (bad id, process gone, ...)."""
 
 
 class UnknownProcessError(RegistryError, KeyError):

@@ -120,6 +120,18 @@ def test_errors_are_one_clear_line(state_dir: Path, args: tuple[str, ...], code:
     assert "Traceback" not in result.stderr
 
 
+def test_an_unusable_state_dir_is_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    env = {**os.environ, "HERMES_HOME": str(blocker / "state")}
+    result = subprocess.run([sys.executable, "-m", "hermes_tui", "ps"], capture_output=True,
+                            text=True, env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"hermes-tui: error: cannot use the directory {blocker}")
+    assert "HERMES_HOME" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_no_subcommand_without_a_terminal_says_so(state_dir: Path) -> None:
     result = hermes(check=False)
     assert result.returncode == 1
