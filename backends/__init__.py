@@ -32,7 +32,7 @@ from backends.base import (
 BACKEND_KINDS = ("local", "docker", "ssh", "modal", "daytona", "singularity")
 """Every backend hermes-tui knows, available or not."""
 
-_IMPLEMENTED = {"local": ("backends.local", "LocalBackend")}
+_IMPLEMENTED = {"local": ("backends.local", "LocalBackend"), "ssh": ("backends.ssh", "SSHBackend")}
 
 
 def create_backend(kind: str, *, state_dir: Path, **options: Any) -> Backend:

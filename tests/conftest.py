@@ -10,6 +10,13 @@ from pathlib import Path
 import pytest
 
 from registry import ProcessRegistry, set_registry
+from tests.sshd import SSHServer, start_sshd
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+    """A real sshd on 127.0.0.1 for the whole test session."""
+    yield from start_sshd(tmp_path_factory.mktemp("sshd"))
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from backends import (
     create_backend,
 )
 
-BACKENDS = ["local"]
+BACKENDS = ["local", "ssh"]
 
 
 class Collector:
@@ -47,7 +47,11 @@ class Collector:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return create_backend(request.param, state_dir=tmp_path / "state")
+    options: dict[str, object] = {}
+    if request.param == "ssh":
+        options = {**request.getfixturevalue("sshd").options(),
+                   "remote_root": str(tmp_path / "remote-runs")}
+    return create_backend(request.param, state_dir=tmp_path / "state", **options)
 
 
 @pytest.fixture

@@ -1,0 +1,282 @@
+"""Backends that reach their environment through a shell: the sandbox supervisor protocol.
+
+Everything a background process needs is built on four primitives a subclass provides (an
+SSH connection, a ``docker exec``, an ``apptainer exec``): run a short command, stream a
+long-running command's stdout, and move files in and out. Every managed process runs under
+``data/supervisor.sh`` inside the environment, which owns its PTY and stdin and spools its
+output, so the app (or the connection) can die and the process goes on; reattaching is a
+byte-range read plus a new follower.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import threading
+import time
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from backends.base import (
+    Backend,
+    BackendError,
+    ExitStatus,
+    OutputSink,
+    Probe,
+    ProcessGoneError,
+    ProcHandle,
+    RunResult,
+    SpawnError,
+    SpawnSpec,
+    Subscription,
+)
+
+SUPERVISOR = (Path(__file__).parent / "data" / "supervisor.sh").read_text()
+FOLLOW_POLL = 0.2
+
+
+class ShellBackend(Backend):
+    """The supervisor protocol over a subclass's shell primitives."""
+
+    run_root: str
+    """Where run directories live inside the environment."""
+
+    # -- primitives ----------------------------------------------------------------------
+    @abstractmethod
+    def exec(self, script: str, *, stdin: bytes | None = None, timeout: float = 60.0,
+             cancel: threading.Event | None = None) -> tuple[int, bytes]:
+        """Run a ``sh`` script in the environment; return its exit code and merged output."""
+
+    @abstractmethod
+    def stream(self, script: str) -> Iterator[bytes]:
+        """Run a ``sh`` script and yield its stdout as it arrives, until it ends."""
+
+    # -- helpers -----------------------------------------------------------------------
+    def _ok(self, script: str, **kwargs: object) -> bytes:
+        code, output = self.exec(script, **kwargs)  # type: ignore[arg-type]
+        if code != 0:
+            raise BackendError(output.decode(errors="replace").strip()
+                               or f"command failed with exit code {code}")
+        return output
+
+    def _install_supervisor(self) -> str:
+        path = f"{self.run_root}/supervisor.sh"
+        self.upload(SUPERVISOR.encode(), path, mode=0o700)
+        return path
+
+    # -- foreground --------------------------------------------------------------------
+    def run(self, argv: Sequence[str], *, workdir: str | None = None,
+            env: Mapping[str, str] | None = None, timeout: float = 180.0,
+            cancel: threading.Event | None = None) -> RunResult:
+        q = shlex.quote
+        exports = "".join(f"export {k}={q(v)}; " for k, v in (env or {}).items())
+        cd = (f"cd {q(workdir)} 2>/dev/null || {{ echo 'working directory does not exist: "
+              f"{workdir}'; exit 126; }}; ") if workdir else ""
+        # Output goes to a file so a backgrounded grandchild cannot hold the channel open;
+        # the command runs in its own session so a timeout kills its whole group.
+        script = (f"{exports}{cd}f=$(mktemp); setsid {shlex.join(argv)} >\"$f\" 2>&1 "
+                  f"</dev/null & p=$!; ( sleep {timeout:g}; kill -9 -$p ) "
+                  f">/dev/null 2>&1 & w=$!; wait $p; c=$?; kill $w 2>/dev/null; "
+                  f"cat \"$f\"; rm -f \"$f\"; exit $c")
+        started = time.monotonic()
+        code, output = self.exec(script, timeout=timeout + 10, cancel=cancel)
+        if cancel is not None and cancel.is_set():
+            return RunResult(output, 130, interrupted=True)
+        if code == 137 and time.monotonic() - started >= timeout:
+            return RunResult(output, 124, timed_out=True)
+        if code == 126 and output.startswith(b"working directory does not exist"):
+            raise BackendError(output.decode(errors="replace").strip())
+        return RunResult(output, code)
+
+    # -- background --------------------------------------------------------------------
+    def spawn(self, spec: SpawnSpec) -> ProcHandle:
+        supervisor = self._install_supervisor()
+        run_dir = f"{self.run_root}/{spec.proc_id}"
+        command = spec.argv[2] if list(spec.argv[:2]) == ["/bin/sh", "-c"] else shlex.join(
+            spec.argv)
+        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in spec.env.items())
+        q = shlex.quote
+        checks = []
+        if spec.workdir:
+            checks.append(f"[ -d {q(spec.workdir)} ] || {{ echo 'working directory does not "
+                          f"exist: {spec.workdir}'; exit 126; }}")
+        if list(spec.argv[:2]) != ["/bin/sh", "-c"]:
+            checks.append(f"command -v {q(spec.argv[0])} >/dev/null || {{ echo \"cannot run "
+                          f"'{spec.argv[0]}': No such file or directory\"; exit 126; }}")
+        files = [*checks, f"mkdir -m 700 {q(run_dir)} || exit 17",
+                 f"printf %s {q(exports + command)} > {q(run_dir)}/cmd",
+                 f"printf %s {q(spec.workdir or '.')} > {q(run_dir)}/workdir"]
+        if spec.pty:
+            files.append(f"echo {spec.rows} {spec.cols} > {q(run_dir)}/size")
+        launch = (
+            f"setsid sh {q(supervisor)} {q(run_dir)} </dev/null >/dev/null 2>&1 & "
+            f"i=0; while [ ! -f {q(run_dir)}/pid ] && [ $i -lt 200 ]; do sleep 0.05; "
+            f"i=$((i+1)); done; cat {q(run_dir)}/pid"
+        )
+        code, output = self.exec("; ".join(files) + "; " + launch)
+        if code == 126:
+            raise SpawnError(output.decode(errors="replace").strip())
+        if code == 17:
+            from backends.base import DuplicateIdError
+
+            raise DuplicateIdError(f"run directory already exists: {run_dir}")
+        fields = output.decode(errors="replace").split()
+        if code != 0 or len(fields) < 2:
+            raise SpawnError(f"cannot start the supervisor in the {self.kind} environment: "
+                             f"{output.decode(errors='replace').strip() or code}")
+        pid, ticks = int(fields[0]), int(fields[1])
+        boot = fields[2] if len(fields) > 2 else ""
+        return ProcHandle(proc_id=spec.proc_id, backend=self.kind, run_dir=run_dir, pid=pid,
+                          start_ticks=ticks, supervisor_pid=pid, supervisor_start_ticks=ticks,
+                          boot_id=boot, nonce="", pty=spec.pty, sandbox=self.sandbox_ref())
+
+    def sandbox_ref(self) -> dict[str, str]:
+        """What identifies the environment in checkpoints (host, container id...)."""
+        return {}
+
+    def _alive_test(self, handle: ProcHandle) -> str:
+        """Shell test that is true while the process is the one we started."""
+        return (f"[ \"$(sed 's/^.*) //' /proc/{handle.pid}/stat 2>/dev/null | cut -d' ' -f20)\""
+                f" = {handle.start_ticks} ]")
+
+    def read_output(self, handle: ProcHandle, offset: int, max_bytes: int) -> bytes:
+        if max_bytes <= 0:
+            return b""
+        script = (f"tail -c +{offset + 1} {shlex.quote(handle.run_dir)}/out 2>/dev/null "
+                  f"| head -c {max_bytes}")
+        return self.exec(script)[1]
+
+    def probe(self, handles: Sequence[ProcHandle]) -> list[Probe]:
+        probes = []
+        for handle in handles:  # one round trip each; a combined script is a later speed-up
+            d = shlex.quote(handle.run_dir)
+            script = (f"[ -d {d} ] || {{ echo gone; exit 0; }}; "
+                      f"s=$(stat -c %s {d}/out 2>/dev/null || echo 0); "
+                      f"if [ -f {d}/exit ]; then echo ended $s $(cat {d}/exit); "
+                      f"elif {self._alive_test(handle)}; then echo running $s; "
+                      f"else echo lost $s; fi")
+            fields = self.exec(script)[1].decode(errors="replace").split()
+            state = fields[0] if fields else "lost"
+            size = int(fields[1]) if len(fields) > 1 else 0
+            if state == "ended":
+                probes.append(Probe("ended", self._exit_status(handle, int(fields[2])), size))
+            elif state == "running":
+                probes.append(Probe("running", output_size=size))
+            else:
+                probes.append(Probe("lost", output_size=size,
+                                    detail="neither the process nor an exit record was found"))
+        return probes
+
+    def _exit_status(self, handle: ProcHandle, code: int) -> ExitStatus:
+        d = shlex.quote(handle.run_dir)
+        notes = self.exec(f"cat {d}/kill 2>/dev/null; echo; cat {d}/signalled 2>/dev/null")[1]
+        reason, _, signalled = notes.decode(errors="replace").partition("\n")
+        sent = {int(n) for n in signalled.split() if n.isdigit()}
+        if code > 128 and code - 128 in sent:
+            code = -(code - 128)
+        return ExitStatus(code, time.time(), reason.strip() or None)
+
+    def follow(self, handle: ProcHandle, offset: int, sink: OutputSink) -> Subscription:
+        return _ShellFollower(self, handle, offset, sink)
+
+    def write(self, handle: ProcHandle, data: bytes) -> int:
+        d = shlex.quote(handle.run_dir)
+        code, output = self.exec(f"{self._alive_test(handle)} || exit 3; cat > {d}/in",
+                                 stdin=data)
+        if code == 3:
+            raise ProcessGoneError(f"process {handle.proc_id} is not running")
+        if code != 0:
+            raise BackendError(output.decode(errors="replace").strip())
+        return len(data)
+
+    def _pty_path(self, handle: ProcHandle) -> str:
+        return (f"$(readlink /proc/$(cut -d' ' -f1 /proc/{handle.pid}/task/{handle.pid}/children"
+                f")/fd/0)")
+
+    def resize(self, handle: ProcHandle, rows: int, cols: int) -> None:
+        if not handle.pty:
+            raise BackendError(f"process {handle.proc_id} has no terminal to resize")
+        code, output = self.exec(f"{self._alive_test(handle)} || exit 3; "
+                                 f"stty -F {self._pty_path(handle)} rows {rows} cols {cols}")
+        if code == 3:
+            raise ProcessGoneError(f"process {handle.proc_id} is not running")
+        if code != 0:
+            raise BackendError(output.decode(errors="replace").strip())
+
+    def signal(self, handle: ProcHandle, sig: int) -> None:
+        # Under a PTY the command is in script's child session: signal both groups.
+        child = (f"c=$(cut -d' ' -f1 /proc/{handle.pid}/task/{handle.pid}/children); "
+                 f"[ -n \"$c\" ] && kill -{sig} -$c 2>/dev/null; ") if handle.pty else ""
+        # sh reports a death by signal N as exit 128+N; the note tells the two apart.
+        note = f"echo {sig} > {shlex.quote(handle.run_dir)}/signalled; "
+        code, _ = self.exec(f"{self._alive_test(handle)} || exit 3; {note}{child}"
+                            f"kill -{sig} -{handle.pid}")
+        if code == 3:
+            raise ProcessGoneError(f"process {handle.proc_id} has ended")
+
+    def record_kill(self, handle: ProcHandle, reason: str) -> None:
+        with contextlib.suppress(BackendError):
+            self.exec(f"printf %s {shlex.quote(reason)} > {shlex.quote(handle.run_dir)}/kill")
+
+    def remove_run_dir(self, handle: ProcHandle) -> None:
+        with contextlib.suppress(BackendError):
+            self.exec(f"rm -rf {shlex.quote(handle.run_dir)}")
+
+
+class _ShellFollower:
+    """Streams a spool with ``tail -f`` until the process dies, then catches up and
+    reports the exit; a dropped connection resumes from the last offset."""
+
+    def __init__(self, backend: ShellBackend, handle: ProcHandle, offset: int,
+                 sink: OutputSink) -> None:
+        self.backend, self.handle, self.offset, self.sink = backend, handle, offset, sink
+        self.closed = False
+        threading.Thread(target=self._run, name=f"follow-{handle.proc_id}", daemon=True).start()
+
+    def close(self) -> None:
+        self.closed = True
+
+    def _deliver(self, data: bytes) -> None:
+        if data and not self.closed:
+            self.offset += len(data)
+            self.sink.on_output(data)
+
+    def _run(self) -> None:
+        h = self.handle
+        d = shlex.quote(h.run_dir)
+        failures = 0
+        while not self.closed:
+            script = (f"cd {d} || exit 0; tail -c +{self.offset + 1} -f out & t=$!; "
+                      f"while {self.backend._alive_test(h)}; do sleep {FOLLOW_POLL}; done; "
+                      f"sleep {FOLLOW_POLL}; kill $t")
+            try:
+                for chunk in self.backend.stream(script):
+                    if self.closed:
+                        return
+                    self._deliver(chunk)
+                break  # the process has ended
+            except BackendError:
+                failures += 1
+                if failures > 30:
+                    self.sink.on_exit(ExitStatus(None))
+                    return
+                time.sleep(min(5.0, 0.2 * failures))
+        while not self.closed:  # catch up with whatever tail had not shown yet
+            try:
+                rest = self.backend.read_output(h, self.offset, 1 << 20)
+            except BackendError:
+                break
+            if not rest:
+                break
+            self._deliver(rest)
+        for _ in range(50):
+            if self.closed:
+                return
+            probe = self.backend.probe([h])[0]
+            if probe.state == "ended" and probe.exit is not None:
+                self.sink.on_exit(probe.exit)
+                return
+            time.sleep(0.1)
+        if not self.closed:
+            self.sink.on_exit(ExitStatus(None))
