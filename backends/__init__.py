@@ -32,7 +32,11 @@ from backends.base import (
 BACKEND_KINDS = ("local", "docker", "ssh", "modal", "daytona", "singularity")
 """Every backend hermes-tui knows, available or not."""
 
-_IMPLEMENTED = {"local": ("backends.local", "LocalBackend"), "ssh": ("backends.ssh", "SSHBackend")}
+_IMPLEMENTED = {
+    "local": ("backends.local", "LocalBackend"),
+    "ssh": ("backends.ssh", "SSHBackend"),
+    "singularity": ("backends.singularity", "SingularityBackend"),
+}
 
 
 def create_backend(kind: str, *, state_dir: Path, **options: Any) -> Backend:

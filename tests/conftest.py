@@ -12,6 +12,27 @@ import pytest
 from registry import ProcessRegistry, set_registry
 from tests.sshd import SSHServer, start_sshd
 
+FAKE_APPTAINER_BIN = Path(__file__).parent / "fakes" / "bin"
+
+
+@pytest.fixture
+def fake_apptainer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Put the stand-in ``apptainer`` first on PATH; yields its state dir."""
+    state = tmp_path / "apptainer-state"
+    monkeypatch.setenv("PATH", f"{FAKE_APPTAINER_BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_APPTAINER_STATE", str(state))
+    yield state
+    instances = state / "instances.json"
+    if instances.exists():
+        import json
+        import signal
+
+        for entry in json.loads(instances.read_text()).values():
+            try:
+                os.kill(entry["pid"], signal.SIGKILL)
+            except OSError:
+                pass
+
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:

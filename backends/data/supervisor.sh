@@ -21,7 +21,8 @@ else
 fi
 pid=$!
 boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
-ticks=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f20)
+ticks=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f20)
+ticks=${ticks:-0}  # a command that already ended and was reaped: its exit comes next
 echo "$pid $ticks $boot" > pid.tmp && mv pid.tmp pid
 wait "$pid"
 echo "$?" > exit.tmp && mv exit.tmp exit

@@ -23,7 +23,7 @@ from backends import (
     create_backend,
 )
 
-BACKENDS = ["local", "ssh"]
+BACKENDS = ["local", "ssh", "singularity"]
 
 
 class Collector:
@@ -51,6 +51,10 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "ssh":
         options = {**request.getfixturevalue("sshd").options(),
                    "remote_root": str(tmp_path / "remote-runs")}
+    elif request.param == "singularity":
+        request.getfixturevalue("fake_apptainer")
+        options = {"image": "docker://busybox", "instance": f"hermes-{tmp_path.name}",
+                   "remote_root": str(tmp_path / "instance-runs")}
     return create_backend(request.param, state_dir=tmp_path / "state", **options)
 
 
