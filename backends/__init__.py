@@ -36,6 +36,7 @@ _IMPLEMENTED = {
     "local": ("backends.local", "LocalBackend"),
     "ssh": ("backends.ssh", "SSHBackend"),
     "singularity": ("backends.singularity", "SingularityBackend"),
+    "docker": ("backends.docker", "DockerBackend"),
 }
 
 

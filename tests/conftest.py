@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from registry import ProcessRegistry, set_registry
+from registry import ProcessRegistry, RegistryError, set_registry
 from tests.sshd import SSHServer, start_sshd
 
 FAKE_APPTAINER_BIN = Path(__file__).parent / "fakes" / "bin"
@@ -32,6 +32,14 @@ def fake_apptainer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
                 os.kill(entry["pid"], signal.SIGKILL)
             except OSError:
                 pass
+
+
+@pytest.fixture(scope="session")
+def docker_image() -> str:
+    """The Docker backend's test image (needs a running dockerd, started by .ci/run)."""
+    from tests.docker_image import ensure_image
+
+    return ensure_image()
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +70,10 @@ def make_registry(state_dir: Path) -> Iterator[Callable[..., ProcessRegistry]]:
     for registry in created:
         for session in registry.processes():
             if session.is_running:
-                registry.kill(session.id, grace=0.5)
+                try:
+                    registry.kill(session.id, grace=0.5)
+                except RegistryError:
+                    pass  # its sandbox is already gone
         registry.close()
     set_registry(None)
 

@@ -23,7 +23,7 @@ from backends import (
     create_backend,
 )
 
-BACKENDS = ["local", "ssh", "singularity"]
+BACKENDS = ["local", "ssh", "singularity", "docker"]
 
 
 class Collector:
@@ -46,7 +46,7 @@ class Collector:
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     options: dict[str, object] = {}
     if request.param == "ssh":
         options = {**request.getfixturevalue("sshd").options(),
@@ -55,7 +55,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         request.getfixturevalue("fake_apptainer")
         options = {"image": "docker://busybox", "instance": f"hermes-{tmp_path.name}",
                    "remote_root": str(tmp_path / "instance-runs")}
-    return create_backend(request.param, state_dir=tmp_path / "state", **options)
+    elif request.param == "docker":
+        options = {"image": request.getfixturevalue("docker_image"),
+                   "session": f"test-{tmp_path.name}"}
+    instance = create_backend(request.param, state_dir=tmp_path / "state", **options)
+    yield instance
+    if request.param == "docker":
+        instance.cleanup()  # the container goes with the test
 
 
 @pytest.fixture
@@ -85,9 +91,11 @@ def follow_to_end(backend: Backend, handle: ProcHandle, timeout: float = 20) -> 
 
 
 def test_run_returns_merged_output_and_exit_code(backend: Backend, tmp_path: Path) -> None:
+    workdir = str(tmp_path / "work")
+    backend.upload(b"", f"{workdir}/.keep")  # creates the directory where commands run
     result = backend.run(backend.shell_argv("echo a; echo b >&2; echo $FOO; pwd; exit 9"),
-                         workdir=str(tmp_path), env={"FOO": "bar"})
-    assert result.output == f"a\nb\nbar\n{tmp_path}\n".encode()
+                         workdir=workdir, env={"FOO": "bar"})
+    assert result.output == f"a\nb\nbar\n{workdir}\n".encode()
     assert result.exit_code == 9
 
 

@@ -1,0 +1,202 @@
+"""The Docker backend: one container per chat session or batch task, commands exec'd into it.
+
+Docker cannot signal an exec or replay its output once the client is gone, so background
+processes run under the sandbox supervisor inside the container (output spooled there, kill
+by process group); execs are only the transport. Containers carry labels so they are found
+again; cleanup removes the container unless it still runs background processes or is set
+to persist.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+import socket
+import tarfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from backends.base import BackendError, BackendUnavailableError, ProcHandle
+from backends.shell import ShellBackend
+
+LABEL = "hermes-tui.session"
+
+
+class DockerBackend(ShellBackend):
+    """Commands run in a container created from ``image``.
+
+    Args:
+        run_root: unused locally (run directories live in the container).
+        image: the image (``docker_image`` per-call override in the batch runner).
+        session: names the container (``hermes-<session>``) and its label; one per session.
+        workdir, env: the container's working directory and environment.
+        cpus, memory, network_mode: resource limits and network (``none`` to cut it off).
+        persist: keep the container on cleanup.
+    """
+
+    kind: ClassVar[str] = "docker"
+
+    def __init__(self, run_root: Path, *, image: str = "debian:bookworm-slim",
+                 session: str = "default", workdir: str | None = None,
+                 env: Mapping[str, str] | None = None, cpus: float | None = None,
+                 memory: str | None = None, network_mode: str | None = None,
+                 persist: bool = False, remote_root: str = "/var/tmp/hermes-tui/runs") -> None:
+        try:
+            import docker
+        except ImportError:
+            raise BackendUnavailableError(
+                "the docker backend needs the docker SDK: pip install 'hermes-tui[docker]'"
+            ) from None
+        try:
+            self.client = docker.from_env()
+            self.client.ping()
+        except Exception as exc:
+            raise BackendUnavailableError(f"cannot reach the Docker engine: {exc}") from None
+        self.image, self.session, self.persist = image, session, persist
+        self.run_root = remote_root
+        self.name = f"hermes-{session}"
+        self.container = self._find_or_create(workdir, env or {}, cpus, memory, network_mode)
+        self._ok(f"mkdir -p {shlex.quote(self.run_root)} && chmod 700 {shlex.quote(self.run_root)}")
+
+    def _find_or_create(self, workdir: str | None, env: Mapping[str, str], cpus: float | None,
+                        memory: str | None, network_mode: str | None) -> Any:
+        import docker.errors
+
+        try:
+            container = self.client.containers.get(self.name)
+            if container.status != "running":
+                container.start()
+            return container
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise BackendUnavailableError(f"docker: {exc.explanation or exc}") from None
+        try:
+            self.client.images.get(self.image)
+        except docker.errors.ImageNotFound:
+            try:
+                self.client.images.pull(self.image)
+            except docker.errors.APIError as exc:
+                raise BackendUnavailableError(
+                    f"docker image {self.image!r} is not available: it is not on this machine "
+                    f"and pulling it failed ({exc.explanation or exc})") from None
+        options: dict[str, Any] = {"labels": {LABEL: self.session}, "detach": True,
+                                   "init": True, "name": self.name, "environment": dict(env)}
+        if workdir:
+            options["working_dir"] = workdir
+        if cpus:
+            options["nano_cpus"] = int(cpus * 1e9)
+        if memory:
+            options["mem_limit"] = memory
+        if network_mode:
+            options["network_mode"] = network_mode
+        try:
+            return self.client.containers.run(
+                self.image, ["sh", "-c", "while :; do sleep 3600; done"], **options)
+        except docker.errors.ImageNotFound:
+            raise BackendUnavailableError(f"docker image {self.image!r} is not available "
+                                          "(pull or build it first)") from None
+        except docker.errors.APIError as exc:
+            raise BackendUnavailableError(f"docker: {exc.explanation or exc}") from None
+
+    def sandbox_ref(self) -> dict[str, str]:
+        return {"container": str(self.container.id), "image": self.image}
+
+    # -- primitives --------------------------------------------------------------------
+    def _exec_create(self, script: str, stdin: bool) -> str:
+        try:
+            created = self.client.api.exec_create(self.container.id, ["sh", "-c", script],
+                                                  stdin=stdin, tty=False)
+        except Exception as exc:
+            raise BackendError(f"docker exec in {self.name}: {exc}") from None
+        return str(created["Id"])
+
+    def exec(self, script: str, *, stdin: bytes | None = None, timeout: float = 60.0,
+             cancel: threading.Event | None = None) -> tuple[int, bytes]:
+        from docker.utils.socket import frames_iter
+
+        exec_id = self._exec_create(script, stdin is not None)
+        sock = self.client.api.exec_start(exec_id, socket=True, tty=False)
+        raw: socket.socket = sock._sock  # the hijacked connection; only it can half-close
+        output = bytearray()
+        try:
+            if stdin is not None:
+                raw.sendall(stdin)
+            raw.shutdown(socket.SHUT_WR)
+            raw.settimeout(timeout)
+            for _stream, data in frames_iter(sock, tty=False):
+                output += data
+                if cancel is not None and cancel.is_set():
+                    break
+        except OSError as exc:
+            raise BackendError(f"docker exec in {self.name}: {exc}") from None
+        finally:
+            sock.close()
+            raw.close()
+        for _ in range(50):  # the exit code is set a moment after the stream ends
+            info = self.client.api.exec_inspect(exec_id)
+            if not info.get("Running"):
+                return int(info.get("ExitCode") or 0), bytes(output)
+            time.sleep(0.02)
+        return 130 if cancel is not None and cancel.is_set() else -1, bytes(output)
+
+    def stream(self, script: str) -> Iterator[bytes]:
+        from docker.utils.socket import frames_iter
+
+        exec_id = self._exec_create(script, False)
+        sock = self.client.api.exec_start(exec_id, socket=True, tty=False)
+        raw: socket.socket = sock._sock
+        try:
+            raw.shutdown(socket.SHUT_WR)
+            for _stream, data in frames_iter(sock, tty=False):
+                yield data
+        except OSError as exc:
+            raise BackendError(f"docker exec in {self.name}: {exc}") from None
+        finally:
+            sock.close()
+            raw.close()
+
+    def upload(self, data: bytes, remote_path: str, mode: int | None = None) -> None:
+        path = Path(remote_path)
+        self._ok(f"mkdir -p {shlex.quote(str(path.parent))}")
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            info = tarfile.TarInfo(path.name)
+            info.size = len(data)
+            info.mode = mode if mode is not None else 0o644
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+        try:
+            self.container.put_archive(str(path.parent), archive.getvalue())
+        except Exception as exc:
+            raise BackendError(f"cannot write {remote_path} in {self.name}: {exc}") from None
+
+    def download(self, remote_path: str) -> bytes:
+        import docker.errors
+
+        try:
+            bits, _ = self.container.get_archive(remote_path)
+        except docker.errors.NotFound:
+            raise BackendError(f"cannot read {remote_path} in {self.name}: No such file"
+                               ) from None
+        except Exception as exc:
+            raise BackendError(f"cannot read {remote_path} in {self.name}: {exc}") from None
+        with tarfile.open(fileobj=io.BytesIO(b"".join(bits)), mode="r") as tar:
+            member = tar.next()
+            extracted = tar.extractfile(member) if member is not None else None
+            if extracted is None:
+                raise BackendError(f"cannot read {remote_path} in {self.name}: not a file")
+            return extracted.read()
+
+    def cleanup(self, active: Sequence[ProcHandle] = ()) -> None:
+        super().cleanup(active)
+        try:
+            if not self.persist:
+                self.container.remove(force=True)
+        except Exception as exc:
+            raise BackendError(f"cannot remove {self.name}: {exc}") from None
+        finally:
+            self.client.close()

@@ -1,0 +1,57 @@
+"""The Docker backend against a real dockerd (started by .ci/run) and a locally built image."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from backends import BackendError, SpawnSpec, create_backend
+from registry import ProcessRegistry, ProcessStatus
+from tests.conftest import wait_for
+from tests.docker_image import MARKER
+
+
+def test_commands_run_inside_the_container_not_on_the_host(docker_image: str,
+                                                            tmp_path: Path) -> None:
+    assert not os.path.exists(MARKER)
+    backend = create_backend("docker", state_dir=tmp_path, image=docker_image,
+                             session=f"inside-{tmp_path.name}")
+    try:
+        result = backend.run(["cat", MARKER])
+        assert result.output == b"only inside the test container\n"
+        handle = backend.spawn(SpawnSpec(proc_id="p1", argv=backend.shell_argv(
+            f"cat {MARKER}; sleep 30")))
+        assert handle.sandbox["container"]
+        with pytest.raises(BackendError, match="still running"):
+            backend.cleanup([handle])
+        backend.signal(handle, 9)
+    finally:
+        backend.cleanup()
+
+
+def test_processes_are_readopted_after_an_app_restart(
+    docker_image: str, tmp_path: Path, make_registry: Callable[..., ProcessRegistry],
+) -> None:
+    options = {"docker": {"image": docker_image, "session": f"restart-{tmp_path.name}"}}
+    first = make_registry(backend_options=options)
+    ticker = first.spawn("i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done",
+                         backend="docker")
+    done = first.spawn("echo bye; exit 4", backend="docker")
+    first.wait(done.id, 20)
+    assert (done.status, done.exit_code) == (ProcessStatus.EXITED, 4)
+    wait_for(lambda: first.log(ticker.id, limit=10**6).total_lines > 5)
+    first.close()
+
+    second = make_registry(backend_options=options)
+    report = second.recover()
+    assert [s.id for s in report.adopted] == [ticker.id]
+    count = second.log(ticker.id, limit=10**6).total_lines
+    wait_for(lambda: second.log(ticker.id, limit=10**6).total_lines > count + 10, timeout=20)
+    lines = second.log(ticker.id, 0, 10**6).lines
+    assert lines == [f"tick {i}" for i in range(1, len(lines) + 1)]
+    second.kill(ticker.id)
+    assert second.get(ticker.id).status is ProcessStatus.KILLED
+    second.backend("docker").cleanup()
