@@ -59,7 +59,11 @@ def create_backend(kind: str, *, state_dir: Path, **options: Any) -> Backend:
         raise BackendUnavailableError(f"the {kind} backend is not available in this version")
     module_name, class_name = _IMPLEMENTED[kind]
     cls = getattr(import_module(module_name), class_name)
-    backend: Backend = cls(run_root=Path(state_dir) / "runs", **options)
+    try:
+        backend: Backend = cls(run_root=Path(state_dir) / "runs", **options)
+    except TypeError as exc:  # a missing or unknown setting in the config
+        raise BackendUnavailableError(f"invalid settings for the {kind} backend: {exc}"
+                                      ) from None
     return backend
 
 

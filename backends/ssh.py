@@ -43,8 +43,9 @@ class SSHBackend(ShellBackend):
             raise BackendUnavailableError(
                 "the ssh backend needs paramiko: pip install 'hermes-tui[ssh]'") from None
         self.host, self.port, self.user = host, port, user
-        self.key_file, self.keepalive = key_file, keepalive
-        self.known_hosts = known_hosts or str(Path("~/.ssh/known_hosts").expanduser())
+        self.key_file = str(Path(key_file).expanduser()) if key_file else None
+        self.keepalive = keepalive
+        self.known_hosts = str(Path(known_hosts or "~/.ssh/known_hosts").expanduser())
         self._lock = threading.Lock()
         self._client: Any = None
         self._connect()

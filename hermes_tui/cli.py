@@ -37,10 +37,14 @@ class CliError(Exception):
     """Reported as ``hermes-tui: error: <message>`` with exit code 1."""
 
 
-def _registry() -> ProcessRegistry:
+def _registry(config_path: Path | None = None) -> ProcessRegistry:
+    from hermes_tui.settings import load_config
     from registry import startup_report
 
-    registry = get_registry()
+    config, problems = load_config(config_path)
+    for problem in problems:
+        print(f"hermes-tui: warning: {problem}", file=sys.stderr)
+    registry = get_registry(backend_options=config.backends)
     registry.max_wait = float("inf")  # a person at a shell may wait as long as they like
     report = startup_report()
     for warning in report.warnings if report else []:
@@ -58,7 +62,7 @@ def _status_text(session: ProcessSession) -> str:
 # -- subcommands -----------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     command: str | list[str] = args.command[0] if len(args.command) == 1 else args.command
-    session = _registry().spawn(
+    session = _registry(args.config).spawn(
         command, backend=args.backend, workdir=args.workdir, pty=args.pty, rows=args.rows,
         cols=args.cols, session_key=CLI_SESSION_KEY, name=args.name,
     )
@@ -67,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    sessions = _registry().processes(include_finished=args.all)
+    sessions = _registry(args.config).processes(include_finished=args.all)
     if args.json:
         print(json.dumps([s.describe() for s in sessions], indent=2))
         return 0
@@ -86,7 +90,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    registry = _registry()
+    registry = _registry(args.config)
     session = registry.get(args.id)
     out = sys.stdout.buffer
     events: queue.SimpleQueue[RegistryEvent] = queue.SimpleQueue()
@@ -121,7 +125,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    registry = _registry()
+    registry = _registry(args.config)
     session = registry.get(args.id)
     if not session.is_running:
         raise CliError(f"process {session.id} is not running ({_status_text(session)})")
@@ -143,7 +147,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    registry = _registry()
+    registry = _registry(args.config)
     result = registry.wait(args.id, args.timeout)
     session = result.session
     if result.status == "timeout":
@@ -153,7 +157,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    registry = _registry()
+    registry = _registry(args.config)
     text = args.text
     count = registry.submit(args.id, text) if args.enter else registry.write(args.id, text)
     print(f"{count} bytes sent")
@@ -167,7 +171,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
         key = parse_key(args.detach_key)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    registry = _registry()
+    registry = _registry(args.config)
     return attach(registry, registry.get(args.id), key)
 
 
@@ -192,7 +196,7 @@ def cmd_tool(args: argparse.Namespace) -> int:
         json.loads(args.arguments)
     except json.JSONDecodeError as exc:
         raise CliError(f"arguments are not valid JSON: {exc.msg} at position {exc.pos}") from None
-    registry = _registry()
+    registry = _registry(args.config)
     registry.max_wait = 600.0  # the tool behaves exactly as it does for the agent
     ctx = ToolContext(registry=registry, session_key=args.session, backend=args.backend)
     result = run_tool(args.name, args.arguments, ctx)

@@ -24,9 +24,11 @@ def make_app(
     endpoint = resolve_endpoint(config, model=model, base_url=base_url)
     themes, theme_problems = load_themes()
     if registry is None:
-        registry = get_registry()
+        registry = get_registry(backend_options=config.backends)
         report = startup_report()
     else:
+        for kind, options in config.backends.items():
+            registry.configure_backend(kind, options)
         report = registry.recover()
     registry.max_wait = config.processes.max_wait
     return HermesApp(registry, config, themes, report=report,

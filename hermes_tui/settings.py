@@ -22,6 +22,17 @@ Example::
     [processes]
     max_wait = 600            # longest single wait of the agent's process tool, seconds
     idle_timeout_hours = 24   # chat sessions without running processes expire after this
+
+    [backends.ssh]            # options of each backend, passed to it as they are
+    host = "build-box"
+    user = "me"
+    key_file = "~/.ssh/id_ed25519"
+
+    [backends.docker]
+    image = "python:3.11-slim"
+    memory = "2g"
+    cpus = 2
+    network_mode = "none"
 """
 
 from __future__ import annotations
@@ -74,6 +85,8 @@ class Config:
     """Keybinding overrides: binding id -> key (e.g. ``zoom = "f6"``)."""
     model: ModelSettings = field(default_factory=ModelSettings)
     processes: ProcessSettings = field(default_factory=ProcessSettings)
+    backends: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per backend kind, the options its constructor takes (``[backends.docker]``...)."""
 
 
 def config_path() -> Path:
@@ -113,6 +126,14 @@ def _load_section(target: Any, data: dict[str, Any], prefix: str, path: Path,
         if hasattr(default, "__dataclass_fields__"):
             if _check(value, dict, name, path, problems):
                 _load_section(default, value, f"{name}.", path, problems)
+        elif key == "backends":
+            if _check(value, dict, name, path, problems):
+                for kind, options in value.items():
+                    if kind not in BACKEND_KINDS:
+                        problems.append(f"{path}: unknown backend 'backends.{kind}' (ignored); "
+                                        f"choose from {', '.join(BACKEND_KINDS)}")
+                    elif _check(options, dict, f"backends.{kind}", path, problems):
+                        target.backends[kind] = dict(options)
         elif key == "keys":
             if _check(value, dict, name, path, problems):
                 for action, key_name in value.items():

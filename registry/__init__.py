@@ -6,7 +6,9 @@ No UI here: the registry is plain Python with an observer API (:meth:`ProcessReg
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from registry.buffer import OutputBuffer
 from registry.cancel import CancelToken
@@ -35,12 +37,17 @@ _shared_report: RecoveryReport | None = None
 _shared_lock = threading.Lock()
 
 
-def get_registry(state: Path | None = None) -> ProcessRegistry:
-    """Return this app process's registry, creating it (and recovering) on first use."""
+def get_registry(state: Path | None = None,
+                 backend_options: Mapping[str, Mapping[str, Any]] | None = None
+                 ) -> ProcessRegistry:
+    """Return this app process's registry, creating it (and recovering) on first use.
+
+    ``backend_options`` (from the config file) apply before recovery needs the backends.
+    """
     global _shared, _shared_report
     with _shared_lock:
         if _shared is None:
-            _shared = ProcessRegistry(state or state_dir())
+            _shared = ProcessRegistry(state or state_dir(), backend_options=backend_options)
             _shared_report = _shared.recover()
         return _shared
 

@@ -165,6 +165,11 @@ class ProcessRegistry:
         self._lock = threading.RLock()
 
     # -- backends ---------------------------------------------------------------------------
+    def configure_backend(self, kind: str, options: Mapping[str, Any]) -> None:
+        """Set a backend's options (from the config file) before its first use."""
+        with self._lock:
+            self._backend_options[kind] = {**self._backend_options.get(kind, {}), **options}
+
     def backend(self, kind: str = "local") -> Backend:
         """Return the backend of ``kind``, creating it on first use.
 

@@ -47,6 +47,16 @@ def test_bad_values_name_the_file_and_key_and_keep_the_rest(tmp_path: Path) -> N
     assert "sk-secret" not in path.read_text()
 
 
+def test_backend_options(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[backends.docker]\nimage = "python:3.11-slim"\nmemory = "2g"\n'
+                    '[backends.vax]\nhost = "x"\n[backends]\nssh = 3\n')
+    config, problems = load_config(path)
+    assert config.backends == {"docker": {"image": "python:3.11-slim", "memory": "2g"}}
+    assert any("'backends.vax'" in p for p in problems)
+    assert any("'backends.ssh'" in p for p in problems)
+
+
 def test_invalid_toml(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text("theme = \n")

@@ -68,3 +68,29 @@ def test_a_dropped_connection_is_resumed_without_losing_output(
     registry.wait(session.id, 30)
     assert session.exit_code == 0
     assert registry.log(session.id, 0, 1000).lines == [f"line {i}" for i in range(1, 61)]
+
+
+def test_the_cli_uses_backend_settings_from_the_config(sshd: SSHServer, tmp_path: Path,
+                                                       state_dir: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import tomli_w
+
+    config = tmp_path / "config.toml"
+    config.write_text(tomli_w.dumps({"backends": {"ssh": {
+        **{k: v for k, v in sshd.options().items()}, "remote_root": str(tmp_path / "r")}}}))
+    env = {**os.environ, "HERMES_HOME": str(state_dir)}
+
+    def hermes(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "hermes_tui", "--config", str(config),
+                               *args], capture_output=True, text=True, env=env,
+                              check=True).stdout
+
+    proc_id = hermes("run", "--backend", "ssh", "--", "echo over ssh; exit 2").strip()
+    assert hermes("wait", proc_id, "--timeout", "30").strip() == f"{proc_id}: exited 2"
+    assert hermes("logs", proc_id) == "over ssh\n"
+    (entry,) = json.loads(hermes("ps", "--all", "--json"))
+    assert entry["backend"] == "ssh"
