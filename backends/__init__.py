@@ -40,6 +40,23 @@ _IMPLEMENTED = {
 }
 
 
+def backend_class(kind: str) -> type[Backend]:
+    """Import and return the class of backend ``kind``.
+
+    Raises:
+        BackendUnavailableError: for an unknown kind or one not built yet.
+    """
+    if kind not in BACKEND_KINDS:
+        raise BackendUnavailableError(
+            f"unknown backend {kind!r}; choose one of: {', '.join(BACKEND_KINDS)}"
+        )
+    if kind not in _IMPLEMENTED:
+        raise BackendUnavailableError(f"the {kind} backend is not available in this version")
+    module_name, class_name = _IMPLEMENTED[kind]
+    cls: type[Backend] = getattr(import_module(module_name), class_name)
+    return cls
+
+
 def create_backend(kind: str, *, state_dir: Path, **options: Any) -> Backend:
     """Create a backend of ``kind``.
 
@@ -51,16 +68,9 @@ def create_backend(kind: str, *, state_dir: Path, **options: Any) -> Backend:
     Raises:
         BackendUnavailableError: for an unknown kind or one that cannot be used here.
     """
-    if kind not in BACKEND_KINDS:
-        raise BackendUnavailableError(
-            f"unknown backend {kind!r}; choose one of: {', '.join(BACKEND_KINDS)}"
-        )
-    if kind not in _IMPLEMENTED:
-        raise BackendUnavailableError(f"the {kind} backend is not available in this version")
-    module_name, class_name = _IMPLEMENTED[kind]
-    cls = getattr(import_module(module_name), class_name)
+    factory: Any = backend_class(kind)  # each backend's constructor takes its own settings
     try:
-        backend: Backend = cls(run_root=Path(state_dir) / "runs", **options)
+        backend: Backend = factory(run_root=Path(state_dir) / "runs", **options)
     except TypeError as exc:  # a missing or unknown setting in the config
         raise BackendUnavailableError(f"invalid settings for the {kind} backend: {exc}"
                                       ) from None
@@ -84,6 +94,7 @@ __all__ = [
     "SpawnError",
     "SpawnSpec",
     "Subscription",
+    "backend_class",
     "create_backend",
     "signal_name",
     "signal_number",

@@ -247,6 +247,11 @@ class Backend(ABC):
         exit code 124 or 130 respectively.
         """
 
+    @classmethod
+    def sandbox_options(cls, key: str) -> dict[str, Any]:
+        """Options that give chat session / task ``key`` its own sandbox (none: shared)."""
+        return {}
+
     def shell_argv(self, command: str) -> list[str]:
         """Return the argv that runs a shell command line in this environment."""
         return ["/bin/sh", "-c", command]

@@ -105,6 +105,10 @@ class DockerBackend(ShellBackend):
     def sandbox_ref(self) -> dict[str, str]:
         return {"container": str(self.container.id), "image": self.image}
 
+    @classmethod
+    def sandbox_options(cls, key: str) -> dict[str, Any]:
+        return {"session": key}
+
     # -- primitives --------------------------------------------------------------------
     def _exec_create(self, script: str, stdin: bool) -> str:
         try:

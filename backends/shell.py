@@ -61,8 +61,11 @@ class ShellBackend(Backend):
         return output
 
     def _install_supervisor(self) -> str:
+        """Put the supervisor script in the environment (once per backend instance)."""
         path = f"{self.run_root}/supervisor.sh"
-        self.upload(SUPERVISOR.encode(), path, mode=0o700)
+        if getattr(self, "_supervisor_installed", None) != path:
+            self.upload(SUPERVISOR.encode(), path, mode=0o700)
+            self._supervisor_installed = path
         return path
 
     # -- foreground --------------------------------------------------------------------

@@ -16,7 +16,7 @@ import subprocess
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from backends.base import BackendError, BackendUnavailableError, ProcHandle
 from backends.shell import ShellBackend
@@ -62,6 +62,10 @@ class SingularityBackend(ShellBackend):
 
     def sandbox_ref(self) -> dict[str, str]:
         return {"instance": self.instance, "image": self.image}
+
+    @classmethod
+    def sandbox_options(cls, key: str) -> dict[str, Any]:
+        return {"instance": f"hermes-{key}"}
 
     def _cli(self, args: list[str], timeout: float = 60.0) -> str:
         try:

@@ -37,7 +37,7 @@ def recover(registry: ProcessRegistry) -> RecoveryReport:
         records.setdefault(proc_id, record)
 
     changed: list[ProcessSession] = []
-    to_probe: dict[str, list[ProcessSession]] = {}
+    to_probe: dict[tuple[str, str], list[ProcessSession]] = {}
     for proc_id, record in records.items():
         if registry.known(proc_id):
             continue
@@ -58,11 +58,11 @@ def recover(registry: ProcessRegistry) -> RecoveryReport:
             report.lost.append(session)
             changed.append(session)
         else:
-            to_probe.setdefault(session.backend, []).append(session)
+            to_probe.setdefault((session.backend, session.session_key), []).append(session)
 
-    for kind, sessions in to_probe.items():
+    for (kind, sandbox), sessions in to_probe.items():
         try:
-            backend = registry.backend(kind)
+            backend = registry.backend(kind, sandbox)
             probes = backend.probe([s.handle for s in sessions if s.handle is not None])
         except BackendError as exc:
             report.warnings.append(

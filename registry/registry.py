@@ -23,6 +23,7 @@ from backends import (
     ProcessGoneError,
     SpawnSpec,
     Subscription,
+    backend_class,
     create_backend,
     signal_name,
 )
@@ -158,7 +159,7 @@ class ProcessRegistry:
         self.max_wait = max_wait
         self.buffer_limit = buffer_limit
         self._backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
-        self._backends: dict[str, Backend] = {}
+        self._backends: dict[tuple[str, str], Backend] = {}
         self._sessions: dict[str, ProcessSession] = {}
         self._subscriptions: dict[str, Subscription] = {}
         self._subscribers: list[Subscriber] = []
@@ -170,18 +171,25 @@ class ProcessRegistry:
         with self._lock:
             self._backend_options[kind] = {**self._backend_options.get(kind, {}), **options}
 
-    def backend(self, kind: str = "local") -> Backend:
-        """Return the backend of ``kind``, creating it on first use.
+    def backend(self, kind: str = "local", sandbox: str = "default") -> Backend:
+        """Return the backend of ``kind`` for chat session / task ``sandbox``.
+
+        Backends that isolate sessions (docker: a container each; singularity: an instance
+        each) get one instance per sandbox key; the others are shared.
 
         Raises:
             BackendError: when the backend is unknown or unavailable.
         """
+        per_sandbox = backend_class(kind).sandbox_options(sandbox)
+        key = (kind, sandbox if per_sandbox else "")
         with self._lock:
-            if kind not in self._backends:
-                self._backends[kind] = create_backend(
-                    kind, state_dir=self.state_dir, **self._backend_options.get(kind, {})
-                )
-            return self._backends[kind]
+            if key not in self._backends:
+                options = {**per_sandbox, **self._backend_options.get(kind, {})}
+                self._backends[key] = create_backend(kind, state_dir=self.state_dir, **options)
+            return self._backends[key]
+
+    def _backend_for(self, session: ProcessSession) -> Backend:
+        return self.backend(session.backend, session.session_key)
 
     # -- events -----------------------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
@@ -239,7 +247,7 @@ class ProcessRegistry:
         Raises:
             RegistryError: when the process cannot be started.
         """
-        target = self._backend_or_error(backend)
+        target = self._backend_or_error(backend, session_key)
         if isinstance(command, str):
             if not command.strip():
                 raise RegistryError("the command is empty")
@@ -288,15 +296,15 @@ class ProcessRegistry:
     def _new_buffer(self) -> OutputBuffer:
         return OutputBuffer(self.buffer_limit)
 
-    def _backend_or_error(self, kind: str) -> Backend:
+    def _backend_or_error(self, kind: str, sandbox: str = "default") -> Backend:
         try:
-            return self.backend(kind)
+            return self.backend(kind, sandbox)
         except BackendError as exc:
             raise RegistryError(str(exc)) from None
 
     def _follow(self, session: ProcessSession, offset: int) -> None:
         assert session.handle is not None
-        subscription = self.backend(session.backend).follow(
+        subscription = self._backend_for(session).follow(
             session.handle, offset, _Sink(self, session)
         )
         with self._lock:
@@ -331,7 +339,7 @@ class ProcessRegistry:
         for session in doomed:
             if session.handle is not None:
                 try:
-                    self.backend(session.backend).remove_run_dir(session.handle)
+                    self._backend_for(session).remove_run_dir(session.handle)
                 except BackendError:
                     pass
 
@@ -381,7 +389,7 @@ class ProcessRegistry:
         if session.handle is None:
             return b""
         try:
-            return self.backend(session.backend).read_output(session.handle, offset, max_bytes)
+            return self._backend_for(session).read_output(session.handle, offset, max_bytes)
         except BackendError as exc:
             raise RegistryError(str(exc)) from None
 
@@ -392,7 +400,7 @@ class ProcessRegistry:
         with self._lock:
             if not session.output_loaded:
                 try:
-                    backend = self.backend(session.backend)
+                    backend = self._backend_for(session)
                     size = backend.probe([session.handle])[0].output_size
                     self._refill(session, backend, size)
                 except BackendError as exc:
@@ -492,7 +500,7 @@ class ProcessRegistry:
         session = self.get(proc_id)
         if not session.is_running or session.handle is None:
             raise RegistryError(f"process {session.id} is not running ({session.status.value})")
-        return session, self._backend_or_error(session.backend)
+        return session, self._backend_or_error(session.backend, session.session_key)
 
     def write(self, proc_id: str, data: bytes | str) -> int:
         """Send ``data`` to the process's stdin (or PTY) as is."""

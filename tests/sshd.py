@@ -11,7 +11,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +40,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_sshd(directory: Path) -> Iterator[SSHServer]:
+def start_sshd(directory: Path) -> Generator[SSHServer, None, None]:
     """Run sshd until the generator is closed."""
     assert os.path.exists(SSHD), "sshd is missing: apt-get install openssh-server"
     directory.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ def _resolve(path: str, ctx: ToolContext) -> str:
 
 
 def _read_bytes(path: str, ctx: ToolContext) -> bytes:
-    return ctx.registry.backend(ctx.backend).download(path)
+    return ctx.registry.backend(ctx.backend, ctx.session_key).download(path)
 
 
 def _decode(data: bytes) -> tuple[str, str | None]:
@@ -90,7 +90,7 @@ def write_file(args: JSONDict, ctx: ToolContext) -> JSONDict:
         raise ToolError(f"{path} is a directory")
     existed = os.path.exists(path)
     data = args["content"].encode()
-    ctx.registry.backend(ctx.backend).upload(data, path)
+    ctx.registry.backend(ctx.backend, ctx.session_key).upload(data, path)
     return {"path": path, "bytes_written": len(data), "created": not existed}
 
 
@@ -120,7 +120,7 @@ def patch(args: JSONDict, ctx: ToolContext) -> JSONDict:
         raise ToolError(f"old_string appears {count} times in {path}; include more "
                         "surrounding lines to make it unique, or set replace_all=true")
     updated = text.replace(old, new) if args.get("replace_all") else text.replace(old, new, 1)
-    ctx.registry.backend(ctx.backend).upload(updated.encode(), path)
+    ctx.registry.backend(ctx.backend, ctx.session_key).upload(updated.encode(), path)
     diff = "".join(difflib.unified_diff(text.splitlines(keepends=True),
                                         updated.splitlines(keepends=True),
                                         fromfile=f"a/{os.path.basename(path)}",

@@ -57,7 +57,7 @@ def terminal(args: JSONDict, ctx: ToolContext) -> JSONDict:
         timeout = ctx.max_foreground_timeout
     if args.get("pty"):
         notes.append("pty applies to background processes; ran without a terminal")
-    backend = ctx.registry.backend(ctx.backend)
+    backend = ctx.registry.backend(ctx.backend, ctx.session_key)
     run = backend.run(backend.shell_argv(command), workdir=workdir, timeout=timeout,
                       cancel=ctx.cancel.event)
     result["output"] = truncate_middle(clean_output(run.output).strip(), MAX_OUTPUT_CHARS)

@@ -55,3 +55,19 @@ def test_processes_are_readopted_after_an_app_restart(
     second.kill(ticker.id)
     assert second.get(ticker.id).status is ProcessStatus.KILLED
     second.backend("docker").cleanup()
+
+
+def test_each_chat_session_gets_its_own_container(
+    docker_image: str, tmp_path: Path, make_registry: Callable[..., ProcessRegistry],
+) -> None:
+    registry = make_registry(backend_options={"docker": {"image": docker_image}})
+    one = registry.spawn("hostname; sleep 30", backend="docker", session_key=f"a-{tmp_path.name}")
+    two = registry.spawn("hostname; sleep 30", backend="docker", session_key=f"b-{tmp_path.name}")
+    assert one.handle is not None
+    assert two.handle is not None
+    assert one.handle.sandbox["container"] != two.handle.sandbox["container"]
+    wait_for(lambda: registry.output(one.id) != b"" and registry.output(two.id) != b"")
+    assert registry.output(one.id) != registry.output(two.id)  # different hostnames
+    for session in (one, two):
+        registry.kill(session.id)
+        registry.backend("docker", session.session_key).cleanup()
