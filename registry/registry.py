@@ -160,6 +160,7 @@ class ProcessRegistry:
         self.buffer_limit = buffer_limit
         self._backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
         self._backends: dict[tuple[str, str], Backend] = {}
+        self._sandbox_options: dict[tuple[str, str], dict[str, Any]] = {}
         self._sessions: dict[str, ProcessSession] = {}
         self._subscriptions: dict[str, Subscription] = {}
         self._subscribers: list[Subscriber] = []
@@ -170,6 +171,12 @@ class ProcessRegistry:
         """Set a backend's options (from the config file) before its first use."""
         with self._lock:
             self._backend_options[kind] = {**self._backend_options.get(kind, {}), **options}
+
+    def set_sandbox_options(self, kind: str, sandbox: str, options: Mapping[str, Any]) -> None:
+        """Per chat session / task settings, e.g. the batch runner's per-prompt
+        ``docker_image``: ``set_sandbox_options("docker", "task_7", {"image": ...})``."""
+        with self._lock:
+            self._sandbox_options[(kind, sandbox)] = dict(options)
 
     def backend(self, kind: str = "local", sandbox: str = "default") -> Backend:
         """Return the backend of ``kind`` for chat session / task ``sandbox``.
@@ -184,7 +191,8 @@ class ProcessRegistry:
         key = (kind, sandbox if per_sandbox else "")
         with self._lock:
             if key not in self._backends:
-                options = {**per_sandbox, **self._backend_options.get(kind, {})}
+                options = {**per_sandbox, **self._backend_options.get(kind, {}),
+                           **self._sandbox_options.get((kind, sandbox), {})}
                 self._backends[key] = create_backend(kind, state_dir=self.state_dir, **options)
             return self._backends[key]
 

@@ -71,3 +71,14 @@ def test_each_chat_session_gets_its_own_container(
     for session in (one, two):
         registry.kill(session.id)
         registry.backend("docker", session.session_key).cleanup()
+
+
+def test_a_per_task_image_override(docker_image: str, tmp_path: Path,
+                                   make_registry: Callable[..., ProcessRegistry]) -> None:
+    registry = make_registry(backend_options={"docker": {"image": "no-such-image:never"}})
+    task = f"task-{tmp_path.name}"
+    registry.set_sandbox_options("docker", task, {"image": docker_image})
+    session = registry.spawn(f"cat {MARKER}", backend="docker", session_key=task)
+    registry.wait(session.id, 30)
+    assert registry.output(session.id) == b"only inside the test container\n"
+    registry.backend("docker", task).cleanup()
