@@ -104,6 +104,10 @@ class ShellBackend(Backend):
         if spec.workdir:
             checks.append(f"[ -d {q(spec.workdir)} ] || {{ echo 'working directory does not "
                           f"exist: {spec.workdir}'; exit 126; }}")
+        if spec.pty:
+            checks.append("command -v script >/dev/null || { echo \"a terminal (pty) needs "
+                          "util-linux 'script' in the environment, and it is missing\"; "
+                          "exit 126; }")
         if list(spec.argv[:2]) != ["/bin/sh", "-c"]:
             checks.append(f"command -v {q(spec.argv[0])} >/dev/null || {{ echo \"cannot run "
                           f"'{spec.argv[0]}': No such file or directory\"; exit 126; }}")
