@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -16,6 +14,7 @@ from hermes_tui.settings import load_config
 from hermes_tui.theming import load_themes
 from hermes_tui.widgets.chat import ChatMessage
 from registry import ProcessRegistry
+from tests.app.pilot_helpers import until
 from tests.fakes.openai_server import Reply, ScriptedModel, tool_call
 
 SIZE = (120, 36)
@@ -28,15 +27,6 @@ def agent_app(registry: ProcessRegistry, server: ScriptedModel, config_path: Pat
     endpoint = Endpoint(model="scripted", base_url=server.url, api_key="sk-test")
     return HermesApp(registry, config, themes, config_path=config_path, endpoint=endpoint,
                      watcher_min_interval=watcher_min_interval)
-
-
-async def until(pilot: Pilot[None], predicate: Callable[[], bool], what: str,
-                timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 async def say(pilot: Pilot[None], text: str) -> None:

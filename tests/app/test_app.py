@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,18 +18,9 @@ from hermes_tui.screens.help import HelpScreen
 from hermes_tui.screens.search import SearchScreen
 from hermes_tui.widgets.chat import ChatMessage
 from registry import ProcessRegistry, ProcessStatus, RecoveryReport
+from tests.app.pilot_helpers import until
 
 SIZE = (120, 36)
-
-
-async def until(pilot: Pilot[None], predicate: Callable[[], bool], what: str,
-                timeout: float = 10) -> None:
-    """Let the app run until ``predicate`` holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 async def type_in_chat(pilot: Pilot[None], text: str) -> None:
