@@ -178,8 +178,12 @@ def test_probe_many(backend: Backend, spawned: list[ProcHandle]) -> None:
     running = spawn(backend, spawned, "sleep 30")
     ended = spawn(backend, spawned, "exit 2")
     follow_to_end(backend, ended)
-    probes = backend.probe([running, ended])
-    assert [p.state for p in probes] == ["running", "ended"]
+    import dataclasses
+
+    vanished = dataclasses.replace(ended, proc_id="t_gone", run_dir=ended.run_dir + "-gone")
+    probes = backend.probe([running, vanished, ended])
+    assert [p.state for p in probes] == ["running", "lost", "ended"]
+    probes = [probes[0], probes[2]]
     assert probes[1].exit is not None
     assert probes[1].exit.exit_code == 2
 
