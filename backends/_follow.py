@@ -59,6 +59,8 @@ class _Followed:
     wd: int | None = None
     pidfd: int | None = None
     supervisor_gone: bool = False
+    maybe_ended: bool = True
+    """Look for ``exit.json`` at the next service (its rename was seen, or not looked yet)."""
     polled: bool = False
     """Looked at on a timer: no inotify watch, or no supervisor left to report the end."""
     closed: bool = False
@@ -79,6 +81,9 @@ class LocalFollower:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._to_close: list[int] = []
+        """Spool fds of removed processes; only the follower thread closes them, so a read in
+        progress never sees its fd vanish."""
         self._inotify: Any = None
         try:
             import inotify_simple
@@ -147,7 +152,7 @@ class LocalFollower:
             os.close(followed.pidfd)
             followed.pidfd = None
         if followed.fd is not None:
-            os.close(followed.fd)
+            self._to_close.append(followed.fd)
             followed.fd = None
 
     def _loop(self) -> None:
@@ -162,6 +167,9 @@ class LocalFollower:
                 if polling:
                     self._pending.update(f for f in self._followed if f.polled)
                 work = list(self._pending)
+                to_close, self._to_close = self._to_close, []
+            for fd in to_close:
+                os.close(fd)
             for followed in work:
                 try:
                     self._service(followed)
@@ -179,9 +187,15 @@ class LocalFollower:
             with self._lock:
                 for event in events:
                     if event.wd == -1:  # queue overflow: look at everything
+                        for followed in self._followed:
+                            followed.maybe_ended = True
                         self._pending.update(self._followed)
-                    else:
-                        self._pending.update(self._by_wd.get(event.wd, ()))
+                        continue
+                    watchers = self._by_wd.get(event.wd, ())
+                    if event.name == "exit.json":
+                        for followed in watchers:
+                            followed.maybe_ended = True
+                    self._pending.update(watchers)
         elif isinstance(data, _Followed):
             # A pidfd is readable: the supervisor has exited (normally or not).
             with self._lock:
@@ -190,24 +204,30 @@ class LocalFollower:
                     os.close(data.pidfd)
                     data.pidfd = None
                 data.supervisor_gone = True
+                data.maybe_ended = True
                 self._pending.add(data)
 
     def _read_some(self, followed: _Followed, budget: int) -> int:
         """Deliver up to ``budget`` new bytes; return how many were read."""
-        if followed.fd is None:
+        fd = followed.fd
+        if fd is None:
             try:
-                followed.fd = os.open(followed.run_dir / "out", os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(followed.run_dir / "out", os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 return 0
+            with self._lock:
+                if followed.closed:
+                    self._to_close.append(fd)
+                    return 0
+                followed.fd = fd
         total = 0
-        while total < budget:
-            data = os.pread(followed.fd, min(65536, budget - total), followed.offset)
+        while total < budget and not followed.closed:
+            data = os.pread(fd, min(65536, budget - total), followed.offset)
             if not data:
                 break
             followed.offset += len(data)
             total += len(data)
-            if not followed.closed:
-                followed.sink.on_output(data)
+            followed.sink.on_output(data)
         return total
 
     def _service(self, followed: _Followed) -> None:
@@ -217,6 +237,9 @@ class LocalFollower:
             return  # more to read: stays pending, others get a turn first
         with self._lock:
             self._pending.discard(followed)
+        if not (followed.maybe_ended or followed.polled or followed.supervisor_gone):
+            return  # the common case under flood: output, and no sign of an end
+        followed.maybe_ended = False
         status = read_exit(followed.run_dir)
         if status is None and followed.supervisor_gone:
             status = read_exit(followed.run_dir)

@@ -6,6 +6,7 @@ import threading
 from collections import deque
 
 DEFAULT_LIMIT = 200_000
+SMALL = 4096
 
 
 class OutputBuffer:
@@ -32,7 +33,12 @@ class OutputBuffer:
             if len(data) > self.limit:
                 self._note_dropped_unlocked(data[: len(data) - self.limit])
                 data = data[len(data) - self.limit :]
-            self._chunks.append(data)
+            if self._chunks and len(data) < SMALL and len(self._chunks[-1]) < SMALL:
+                # Many tiny reads (a line each) would cost more in object overhead than in
+                # content: keep small pieces together.
+                self._chunks[-1] += data
+            else:
+                self._chunks.append(data)
             self._size += len(data)
             while self._size > self.limit:
                 head = self._chunks[0]

@@ -424,7 +424,7 @@ class ProcessRegistry:
         mid_line = False
         if start:
             mid_line = backend.read_output(session.handle, start - 1, 1) != b"\n"
-            if start <= 64 << 20:  # numbering lines costs a read of everything before
+            if start <= 16 << 20:  # numbering lines costs a read of everything before
                 start_line = backend.read_output(session.handle, 0, start).count(b"\n")
         session.output.preload(data, start, start_line, mid_line)
 
