@@ -34,6 +34,7 @@ import threading
 import time
 from pathlib import Path
 
+from bare_pty import time_bare_pty
 from textual import events
 
 from hermes_tui.app import HermesApp
@@ -213,21 +214,7 @@ def seq_in_tmux(tmp: Path) -> float | None:
 
 def seq_raw_pty() -> float:
     """The physical limit: ``seq`` into a bare PTY read as fast as possible."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 46, 118, 0, 0))
-    started = time.perf_counter()
-    child = subprocess.Popen(["seq", "1", "3000000"], stdout=slave, stderr=slave,
-                             start_new_session=True)
-    os.close(slave)
-    while True:
-        try:
-            if not os.read(master, 65536):
-                break
-        except OSError:
-            break
-    child.wait()
-    os.close(master)
-    return time.perf_counter() - started
+    return time_bare_pty(["seq", "1", "3000000"], rows=46, cols=118)
 
 
 def attach_time() -> float:

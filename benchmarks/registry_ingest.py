@@ -9,13 +9,12 @@ for both, and their ratio. Target: ratio >= 0.8 and never below 50 MB/s.
 
 from __future__ import annotations
 
-import os
-import pty
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from bare_pty import time_bare_pty
 
 from registry import ProcessRegistry
 
@@ -27,21 +26,7 @@ RUNS = 3
 
 def raw_pty(path: Path) -> float:
     """MB/s of input read straight from a PTY."""
-    master, slave = pty.openpty()
-    started = time.perf_counter()
-    child = subprocess.Popen(["cat", str(path)], stdout=slave, stderr=slave,
-                             start_new_session=True)
-    os.close(slave)
-    while True:
-        try:
-            if not os.read(master, 65536):
-                break
-        except OSError:
-            break
-    child.wait()
-    elapsed = time.perf_counter() - started
-    os.close(master)
-    return SIZE / elapsed / 1e6
+    return SIZE / time_bare_pty(["cat", str(path)]) / 1e6
 
 
 def through_registry(registry: ProcessRegistry, path: Path) -> float:
