@@ -19,6 +19,7 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable
 
@@ -28,6 +29,7 @@ from hermes_tui.agent.loop import Agent, AgentError
 from hermes_tui.agent.sessions import ChatSession, ChatSessions
 from hermes_tui.agent.watchers import WatcherManager
 from hermes_tui.bridge import RegistryBridge
+from hermes_tui.crash import write_crash_report
 from hermes_tui.messages import ProcessChanged
 from hermes_tui.screens.away import AwayScreen
 from hermes_tui.screens.confirm import Confirm
@@ -39,6 +41,7 @@ from hermes_tui.settings import Config, save_config
 from hermes_tui.term.view import TerminalView
 from hermes_tui.theming import HermesTheme
 from hermes_tui.tools import TOOLSETS, ToolContext, ToolError, tools_in
+from hermes_tui.untrusted import plain, printable
 from hermes_tui.widgets.chat import ChatPane
 from hermes_tui.widgets.process_list import ProcessList
 from registry import ProcessRegistry, ProcessSession, RecoveryReport, RegistryError
@@ -161,6 +164,18 @@ class HermesApp(App[None]):
         self._bridge: RegistryBridge | None = None
         self._sender = _InputSender(registry, self._notify_from_thread)
         self._checkpoint_mtime = 0.0
+        self.crash: tuple[BaseException, Path | None] | None = None
+        """The unexpected exception that ended the app, and where its report was saved."""
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An unexpected exception: save a report instead of printing a traceback.
+
+        Textual restores the terminal and exits with code 1; the CLI prints one line.
+        """
+        if self.crash is None:
+            self.crash = (error, write_crash_report(error, self.registry.state_dir))
+        super()._handle_exception(error)
+        self._exit_renderables.clear()
 
     # -- start -----------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:
@@ -246,6 +261,12 @@ class HermesApp(App[None]):
             return self.registry.get(proc_id)
         except RegistryError:
             return None
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Show a toast; its text is always plain (ids, paths and errors come from outside)."""
+        super().notify(printable(message, 500), title=printable(title, 100),
+                       severity=severity, timeout=timeout, markup=False)
 
     def _notify_from_thread(self, message: str) -> None:
         self.call_from_thread(self.notify, message, severity="error")
@@ -664,7 +685,7 @@ class HermesApp(App[None]):
         self.chat.clear()
         for text, role in session.transcript:
             self.chat.add(text, role)  # replay: already in the transcript
-        self.chat.border_title = f"Chat — {session.key}"
+        self.chat.border_title = plain(f"Chat — {session.key}")
         self.show_tool_errors()
 
     # -- themes ---------------------------------------------------------------------------

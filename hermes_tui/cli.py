@@ -184,7 +184,12 @@ def run_app(args: argparse.Namespace) -> int:
     app = make_app(config_path=args.config, backend=args.app_backend, model=args.model,
                    base_url=args.base_url)
     app.run()
-    return 0
+    if app.crash is not None:
+        from hermes_tui.crash import crash_line
+
+        print(crash_line(*app.crash), file=sys.stderr)
+        return 1
+    return app.return_code or 0
 
 
 def cmd_tool(args: argparse.Namespace) -> int:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from hermes_tui.untrusted import plain
 from hermes_tui.widgets.process_list import last_line, status_label
 from registry import ProcessSession, RecoveryReport
 
@@ -61,4 +61,4 @@ class AwayScreen(ModalScreen[None]):
         with Vertical():
             yield Label("[b]While you were away[/b]  (Esc closes)")
             with VerticalScroll():
-                yield Static(escape(describe(self.report)), id="away-text")
+                yield Static(plain(describe(self.report)), id="away-text")

@@ -9,6 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label
 
 from hermes_tui.screens.dialogs import DIALOG_CSS
+from hermes_tui.untrusted import plain
 
 
 class Confirm(ModalScreen[bool]):
@@ -23,5 +24,5 @@ class Confirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(plain(self.question))
             yield Label("[b]y[/b] yes   [b]n[/b] no")

@@ -11,6 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from hermes_tui.untrusted import plain
+
 KILL_CHOICES = (
     (signal.SIGINT, "INT — interrupt, like ctrl+c"),
     (signal.SIGTERM, "TERM — ask it to stop (then KILL after 3 s)"),
@@ -48,7 +50,7 @@ class KillMenu(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Send a signal to {self.target} (its whole process group):")
+            yield Label(plain(f"Send a signal to {self.target} (its whole process group):"))
             yield OptionList(*(Option(text, id=str(int(sig))) for sig, text in KILL_CHOICES),
                              id="signals")
 
@@ -76,7 +78,7 @@ class TextPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(plain(self.question))
             yield Input(value=self.value, placeholder=self.placeholder)
 
     def on_mount(self) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
+
+from hermes_tui.untrusted import printable
 
 HELP_TEXT = """\
 [b]Panes[/b]
@@ -16,7 +20,7 @@ HELP_TEXT = """\
 
 [b]Processes[/b] (in the list)
   Enter             attach: your keys go to the process
-  {detach:<17} detach (never reaches the process; shown in the footer while attached)
+  {detach} detach (never reaches the process; shown in the footer while attached)
   k                 kill menu: INT / TERM / HUP / KILL to the whole process group
   r                 restart          n  name it           l  lifetime (keep / stop on quit)
   s                 save its log     /  filter the list   o  sort (started, status, name)
@@ -59,4 +63,6 @@ class HelpScreen(ModalScreen[None]):
         with Vertical():
             yield Label("[b]hermes-tui keys[/b]  (Esc closes)")
             with VerticalScroll():
-                yield Static(HELP_TEXT.format(detach=self.detach_key))
+                # The text is ours (markup); the key comes from the config: escaped.
+                detach = escape(printable(self.detach_key).ljust(17))
+                yield Static(Content.from_markup(HELP_TEXT.format(detach=detach)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -12,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from hermes_tui.untrusted import plain
 from registry import ProcessRegistry
 from registry.text import clean_output
 
@@ -86,7 +86,7 @@ class SearchScreen(ModalScreen[Match | None]):
         results = self.query_one(OptionList)
         results.clear_options()
         results.add_options(
-            Option(f"{escape(m.proc_id)}:{m.line_number}  {escape(m.text)}", id=str(i))
+            Option(plain(f"{m.proc_id}:{m.line_number}  {m.text}"), id=str(i))
             for i, m in enumerate(self.matches)
         )
         count = len(self.matches)

@@ -30,6 +30,7 @@ from hermes_tui.term.emulator import (
     FeedScheduler,
 )
 from hermes_tui.term.keys import encode_key, encode_mouse, encode_paste
+from hermes_tui.untrusted import ansi_text, plain
 from registry import OutputBuffer
 
 TICK = 1 / 30
@@ -158,8 +159,8 @@ class TerminalView(Widget, can_focus=True):
     def watch_attached(self, attached: bool) -> None:
         self.set_class(attached, "-attached")
         self._scroll_lines = None
-        self.border_title = (f"Terminal — ATTACHED ({self.detach_key} detaches)" if attached
-                             else "Terminal")
+        self.border_title = (plain(f"Terminal — ATTACHED ({self.detach_key} detaches)")
+                             if attached else "Terminal")
         self.refresh_bindings()
         self._strips.clear()
         self.refresh()
@@ -204,7 +205,7 @@ class TerminalView(Widget, can_focus=True):
         if lines and lines[-1] == "":
             lines.pop()
         height = max(self.size.height, 1)
-        self._log_lines = [Text.from_ansi(line) for line in lines[-height:]]
+        self._log_lines = [ansi_text(line) for line in lines[-height:]]
 
     def on_resize(self, event: events.Resize) -> None:
         rows, cols = self.size.height, self.size.width
@@ -297,7 +298,7 @@ class TerminalView(Widget, can_focus=True):
         if self._scroll_lines is None and self._buffer is not None:
             text = self._buffer.snapshot().decode("utf-8", errors="replace")
             lines = text.replace("\r\n", "\n").split("\n")
-            self._scroll_lines = [Text.from_ansi(line.rsplit("\r", 1)[-1]) for line in lines]
+            self._scroll_lines = [ansi_text(line.rsplit("\r", 1)[-1]) for line in lines]
             self._scroll_top = max(0, len(self._scroll_lines) - self.size.height)
 
     def action_scroll_back(self) -> None:

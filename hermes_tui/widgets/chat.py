@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Collapsible, Input, Static
+
+from hermes_tui.untrusted import DISPLAY_LIMIT, plain
 
 SLASH_COMMANDS = ("/help", "/new", "/clear", "/theme ", "/backend ", "/sessions", "/switch ",
                   "/toolsets ")
@@ -47,14 +48,14 @@ class ChatMessage(Static):
     """
 
     def __init__(self, text: str, role: str) -> None:
-        super().__init__(escape(text), classes=f"-{role}", markup=True)
+        super().__init__(plain(text, limit=DISPLAY_LIMIT), classes=f"-{role}", markup=False)
         self.text = text
         self.role = role
 
     def append(self, chunk: str) -> None:
         """Add streamed text."""
         self.text += chunk
-        self.update(escape(self.text))
+        self.update(plain(self.text, limit=DISPLAY_LIMIT))
 
 
 class ChatPane(Vertical):
@@ -144,8 +145,9 @@ class ChatPane(Vertical):
             pretty = json.dumps(json.loads(result), indent=2, ensure_ascii=False)
         except ValueError:
             pretty = result
-        block = Collapsible(Static(escape(f"{arguments}\n→ {pretty}")),
-                            title=f"{name}({arguments[:60]})", collapsed=True)
+        title = plain(f"{name}({arguments[:60]})")
+        block = Collapsible(Static(plain(f"{arguments}\n→ {pretty}", limit=DISPLAY_LIMIT)),
+                            title=title, collapsed=True)  # type: ignore[arg-type]
         self._mount(block)
         return block
 

@@ -11,6 +11,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from hermes_tui.formatting import format_runtime
+from hermes_tui.untrusted import plain, plain_text
 from registry import ProcessSession, ProcessStatus
 from registry.text import clean_output
 
@@ -123,7 +124,7 @@ class ProcessList(DataTable[str | Text]):
                 del self._shown[session.id]
             return
         row = self._row(session, now)
-        cells = [Text(c, style=STATUS_STYLES[session.status]) if key == "status" else c
+        cells = [plain_text(c, STATUS_STYLES[session.status] if key == "status" else "")
                  for key, c in zip(COLUMNS, row, strict=True)]
         old = self._shown.get(session.id)
         if old is None:
@@ -153,8 +154,8 @@ class ProcessList(DataTable[str | Text]):
         with self.app.batch_update():
             for session in self._sessions.values():
                 self._sync_row(session, now)
-        self.border_title = (f"Processes — filter: {self.filter_text}" if self.filter_text
-                             else "Processes")
+        self.border_title = (plain(f"Processes — filter: {self.filter_text}")
+                             if self.filter_text else "Processes")
 
     def action_cycle_sort(self) -> None:
         """Switch to the next sort order."""
