@@ -59,14 +59,14 @@ async def key_latency(app: HermesApp, seconds: float) -> list[float]:
     """Post keys from a thread; measure until the terminal pane sends their bytes on."""
     latencies: list[float] = []
     pending: list[float] = []
-    original = app.terminal.send
+    original = app.main.terminal.send
 
     def record(data: bytes) -> None:
         if pending:
             latencies.append(time.perf_counter() - pending.pop(0))
         original(data)
 
-    app.terminal.send = record
+    app.main.terminal.send = record
     stop = threading.Event()
     loop = asyncio.get_running_loop()
 
@@ -74,7 +74,7 @@ async def key_latency(app: HermesApp, seconds: float) -> list[float]:
         while not stop.is_set():
             pending.append(time.perf_counter())
             asyncio.run_coroutine_threadsafe(
-                app.terminal._post_message(events.Key("x", "x")), loop)
+                app.main.terminal._post_message(events.Key("x", "x")), loop)
             stop.wait(0.03 + (len(pending) % 5) * 0.01)
 
     thread = threading.Thread(target=typist, daemon=True)
@@ -83,14 +83,14 @@ async def key_latency(app: HermesApp, seconds: float) -> list[float]:
     stop.set()
     thread.join()
     await asyncio.sleep(0.1)
-    app.terminal.send = original
+    app.main.terminal.send = original
     return latencies
 
 
 def attach_to(app: HermesApp, proc_id: str) -> None:
-    table = app.process_list
+    table = app.main.process_list
     table.move_cursor(row=table.get_row_index(proc_id))
-    app.action_attach()
+    app.main.action_attach()
 
 
 async def scenario_latency(tmp: Path) -> None:
@@ -114,20 +114,20 @@ async def scenario_latency(tmp: Path) -> None:
         print(f"  hidden flood read at {rate:.1f} MB/s")
         registry.kill(hidden.id)
 
-        app.action_detach()
+        app.main.action_detach()
         visible = registry.spawn(["sh", "-c", f"while :; do cat {flood_file}; done"], pty=True)
         await pilot.pause(0.3)
         attach_to(app, visible.id)
         await pilot.pause(0.5)
-        frames, before = app.terminal.frames, visible.output.total
+        frames, before = app.main.terminal.frames, visible.output.total
         started = time.perf_counter()
         print(f"key latency, visible flood:     {percentiles(await key_latency(app, 6))}")
         elapsed = time.perf_counter() - started
         rate = (visible.output.total - before) / elapsed / 1e6
         print(f"  visible flood read at {rate:.1f} MB/s (target >= 50); pane "
-              f"{(app.terminal.frames - frames) / elapsed:.0f} fps (target >= 25)")
+              f"{(app.main.terminal.frames - frames) / elapsed:.0f} fps (target >= 25)")
         registry.kill(visible.id)
-        app.action_detach()
+        app.main.action_detach()
 
         # The last output appears promptly once a flood stops.
         marker = "END-OF-FLOOD-MARKER"
@@ -138,12 +138,12 @@ async def scenario_latency(tmp: Path) -> None:
         while marker.encode() not in burst.output.tail(200):
             await asyncio.sleep(0.005)
         arrived = time.perf_counter()
-        while not any(marker in line for line in app.terminal.screen_text()):
+        while not any(marker in line for line in app.main.terminal.screen_text()):
             await asyncio.sleep(0.002)
         print(f"last output on screen {1000 * (time.perf_counter() - arrived):.0f} ms after "
               "it was read (target <= 100 ms)")
         registry.kill(burst.id)
-        app.action_detach()
+        app.main.action_detach()
 
         # A full-screen program repainting as fast as it can.
         frame_file = tmp / "frames.bin"
@@ -152,9 +152,9 @@ async def scenario_latency(tmp: Path) -> None:
         await pilot.pause(0.3)
         attach_to(app, painter.id)
         await pilot.pause(0.5)
-        frames = app.terminal.frames
+        frames = app.main.terminal.frames
         await asyncio.sleep(4)
-        print(f"full-screen repaint: pane {(app.terminal.frames - frames) / 4:.0f} fps "
+        print(f"full-screen repaint: pane {(app.main.terminal.frames - frames) / 4:.0f} fps "
               "(target >= 20)")
         registry.kill(painter.id)
         registry.cleanup("default")

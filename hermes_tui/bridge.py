@@ -1,18 +1,22 @@
-"""From registry events (any thread) to the app (the UI thread), without flooding it.
+"""Between the registry (any thread) and the UI thread, both ways, never blocking the UI.
 
-Starts, ends and updates are rare: each becomes a :class:`ProcessChanged` message, posted
-with ``post_message`` (thread-safe). Output can arrive thousands of times a second, so it only
-marks the process as having new output; the UI collects the marks on its own timer.
+Events in: starts, ends and updates are rare: each becomes a :class:`ProcessChanged`
+message, posted with ``post_message`` (thread-safe). Output can arrive thousands of times a
+second, so it only marks the process as having new output; the UI collects the marks on its
+own timer. Input out: keys typed into an attached process go to the registry from one
+thread, in order (:class:`InputSender`).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
+from collections.abc import Callable
 
 from textual.message_pump import MessagePump
 
 from hermes_tui.messages import ProcessChanged
-from registry import ProcessOutput, ProcessRegistry, RegistryEvent
+from registry import ProcessOutput, ProcessRegistry, RegistryError, RegistryEvent
 
 
 class RegistryBridge:
@@ -41,3 +45,30 @@ class RegistryBridge:
     def close(self) -> None:
         """Stop listening."""
         self._unsubscribe()
+
+
+class InputSender:
+    """Sends typed bytes to processes from one thread, in order, never blocking the UI."""
+
+    def __init__(self, registry: ProcessRegistry, on_error: Callable[[str], None]) -> None:
+        self.registry = registry
+        self.on_error = on_error
+        self._queue: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="hermes-input", daemon=True)
+        self._thread.start()
+
+    def send(self, proc_id: str, data: bytes) -> None:
+        """Queue ``data`` for the process (returns at once)."""
+        self._queue.put((proc_id, data))
+
+    def close(self) -> None:
+        """Send what is queued, then stop the thread."""
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            proc_id, data = item
+            try:
+                self.registry.write(proc_id, data)
+            except RegistryError as exc:
+                self.on_error(str(exc))

@@ -1,36 +1,60 @@
-"""Building the app from config, themes and the shared registry (used by the CLI and tests)."""
+"""The one factory of the app, used by the CLI, the tests and the benchmarks."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hermes_tui.agent.endpoint import resolve_endpoint
+from hermes_tui.agent.endpoint import Endpoint, resolve_endpoint
 from hermes_tui.app import HermesApp
-from hermes_tui.settings import load_config
-from hermes_tui.theming import load_themes
-from registry import ProcessRegistry, get_registry, startup_report
+from hermes_tui.screens.main import Startup
+from hermes_tui.settings import Config, load_config
+from hermes_tui.theming import HermesTheme, load_themes
+from registry import ProcessRegistry, RecoveryReport, get_registry, startup_report
 
 
 def make_app(
     *,
     config_path: Path | None = None,
+    config: Config | None = None,
     backend: str | None = None,
     model: str | None = None,
     base_url: str | None = None,
+    endpoint: Endpoint | None = None,
     registry: ProcessRegistry | None = None,
+    report: RecoveryReport | None = None,
+    themes: dict[str, HermesTheme] | None = None,
+    watcher_min_interval: float = 30.0,
 ) -> HermesApp:
-    """Create the app: load config and themes, recover processes, report problems."""
-    config, problems = load_config(config_path)
-    endpoint = resolve_endpoint(config, model=model, base_url=base_url)
-    themes, theme_problems = load_themes()
+    """Create the app: load config and themes, recover processes, report problems.
+
+    Args:
+        config_path: The config file (default: ``$HERMES_CONFIG`` or the user config dir).
+        config: A config to use as is instead of reading one.
+        backend: Where new processes run (default: the config's).
+        model: Model name, overriding config and environment.
+        base_url: OpenAI-compatible endpoint, overriding config and environment.
+        endpoint: The endpoint to use as is (tests: the scripted server).
+        registry: The process registry (default: the shared one, recovered at start).
+        report: What recovery found; with a given registry and no report, it recovers now.
+        themes: The themes (default: those shipped in ``themes/``).
+        watcher_min_interval: The smallest ``check_interval`` (tests lower it).
+    """
+    problems: list[str] = []
+    if config is None:
+        config, problems = load_config(config_path)
+    if endpoint is None:
+        endpoint = resolve_endpoint(config, model=model, base_url=base_url)
+    if themes is None:
+        themes, theme_problems = load_themes()
+        problems += theme_problems
     if registry is None:
         registry = get_registry(backend_options=config.backends)
         report = startup_report()
-    else:
+    elif report is None:
         for kind, options in config.backends.items():
             registry.configure_backend(kind, options)
         report = registry.recover()
     registry.max_wait = config.processes.max_wait
-    return HermesApp(registry, config, themes, report=report,
-                     problems=[*problems, *theme_problems], config_path=config_path,
-                     backend=backend, endpoint=endpoint)
+    startup = Startup(endpoint=endpoint, backend=backend or config.backend, report=report,
+                      problems=problems, watcher_min_interval=watcher_min_interval)
+    return HermesApp(registry, config, themes, startup, config_path=config_path)

@@ -1,22 +1,60 @@
-"""The main screen: chat on the left, the process list and the terminal on the right."""
+"""The main screen: chat on the left, the process list and the terminal on the right.
+
+It owns what lives as long as it does: its panes, the registry subscription (opened on mount,
+closed on unmount), its timers, the selection, attach/detach and the conversation. Registry
+calls that can block run in worker threads; registry events arrive through the bridge.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from textual import getters, on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 
+from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE, Endpoint
+from hermes_tui.bridge import InputSender, RegistryBridge
+from hermes_tui.conversation import Conversation
+from hermes_tui.messages import ProcessChanged
+from hermes_tui.screens.away import AwayScreen
+from hermes_tui.screens.confirm import Confirm
+from hermes_tui.screens.help import HelpScreen
+from hermes_tui.screens.process_actions import ProcessActions
+from hermes_tui.screens.search import Match, SearchScreen
+from hermes_tui.settings import Config
 from hermes_tui.term.view import TerminalView
 from hermes_tui.widgets.chat import ChatPane
 from hermes_tui.widgets.process_list import ProcessList
+from registry import ProcessRegistry, ProcessSession, RecoveryReport, RegistryError
 
 PANES = ("chat", "processes", "terminal")
+MARKS_INTERVAL = 0.25
+"""How often rows of processes that printed are refreshed (output only marks them)."""
+TICK_INTERVAL = 1.0
+"""Runtimes, processes started elsewhere, and (every minute) idle chat sessions."""
 
 
-class MainScreen(Screen[None]):
+@dataclass
+class Startup:
+    """What the main screen is told at start."""
+
+    endpoint: Endpoint | None = None
+    backend: str = "local"
+    report: RecoveryReport | None = None
+    problems: list[str] = field(default_factory=list)
+    watcher_min_interval: float = 30.0
+
+
+class MainScreen(ProcessActions, Screen[None]):
     """Three panes; any of them can be zoomed to fill the screen."""
 
     DEFAULT_CSS = """
@@ -43,11 +81,39 @@ class MainScreen(Screen[None]):
     MainScreen.-zoom-terminal #chat, MainScreen.-zoom-terminal #processes { display: none; }
     """
 
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="help"),
+        Binding("f2", "focus_pane('chat')", "Chat", id="focus_chat"),
+        Binding("f3", "focus_pane('processes')", "Processes", id="focus_processes"),
+        Binding("f4", "focus_pane('terminal')", "Terminal", id="focus_terminal"),
+        Binding("f5", "zoom", "Zoom", id="zoom"),
+        Binding("ctrl+f", "search", "Search", id="search"),
+        Binding("w", "away", "Away report", show=False, id="away"),
+        Binding("ctrl+circumflex_accent", "detach", "Detach", priority=True, id="detach"),
+    ]
+
     class Ready(Message):
-        """The panes are mounted."""
+        """The panes are mounted (the app applies the theme's terminal colours)."""
 
     zoomed: reactive[str | None] = reactive(None)
     """The pane shown full-screen, or None for all three."""
+
+    chat = getters.query_one("#chat", ChatPane)
+    process_list = getters.query_one("#processes", ProcessList)
+    terminal = getters.query_one("#terminal", TerminalView)
+
+    def __init__(self, registry: ProcessRegistry, config: Config, startup: Startup) -> None:
+        super().__init__()
+        self.registry = registry
+        self.config = config
+        self.startup = startup
+        self.attached_id: str | None = None
+        """The process that gets every key, or None."""
+        self._conversation: Conversation | None = None
+        self._bridge: RegistryBridge | None = None
+        self._sender: InputSender | None = None
+        self._ticks = 0
+        self._checkpoint_mtime = 0.0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="panes"):
@@ -57,8 +123,182 @@ class MainScreen(Screen[None]):
                 yield TerminalView(id="terminal")
         yield Footer()
 
+    # -- life ------------------------------------------------------------------------------
     def on_mount(self) -> None:
+        self._bridge = RegistryBridge(self.registry, self)
+        self._sender = InputSender(self.registry, self._error_from_thread)
+        for session in self.registry.processes():
+            self.process_list.update_process(session)
+        first = self.selected()
+        if first is not None:
+            self.terminal.show(first.output, pty=first.pty)
+        self.terminal.send = self._send_to_attached
+        self.terminal.detach_key = self.config.detach_key
+        self._conversation = Conversation(
+            self.registry, self.chat, self, endpoint=self.startup.endpoint,
+            backend=self.startup.backend, max_iterations=int(self.config.model.max_iterations),
+            idle_timeout=self.config.processes.idle_timeout_hours * 3600,
+            watcher_min_interval=self.startup.watcher_min_interval)
+        problems = self._conversation.restore()
+        self.set_interval(MARKS_INTERVAL, self._refresh_output_marks)
+        self.set_interval(TICK_INTERVAL, self._tick)
+        self._greet([*self.startup.problems, *problems])
+        self.chat.focus_input()
         self.post_message(self.Ready())
+
+    @property
+    def conversation(self) -> Conversation:
+        """The conversation (chat sessions, the agent), from mount on."""
+        if self._conversation is None:
+            raise LookupError("the main screen is not mounted")
+        return self._conversation
+
+    def on_unmount(self) -> None:
+        if self._bridge is not None:
+            self._bridge.close()
+        if self._sender is not None:
+            self._sender.close()
+        if self._conversation is not None:
+            self._conversation.close()
+
+    def _greet(self, problems: list[str]) -> None:
+        say = self.conversation.say
+        for problem in problems:
+            say(problem, "warning")
+        report = self.startup.report
+        if report is not None and report.summary():
+            say(f"Recovered from the previous run: {report.summary()}. Press w for details.",
+                "notice")
+            if report.ended or report.lost:
+                self.app.push_screen(AwayScreen(report))
+        for warning in report.warnings if report else []:
+            say(warning, "warning")
+        endpoint = self.startup.endpoint
+        if self.conversation.agent_ready and endpoint is not None:
+            where = endpoint.base_url or "api.openai.com"
+            say(f"Model {endpoint.model} at {where}. Esc interrupts the agent.", "notice")
+        else:
+            say(HOW_TO_CONFIGURE, "notice")
+
+    # -- registry events and timers -------------------------------------------------------
+    @on(ProcessChanged)
+    def _on_process_changed(self, event: ProcessChanged) -> None:
+        session = event.session
+        self.process_list.update_process(session)
+        if not session.is_running and session.id == self.attached_id:
+            self._end_attach(f"{session.id} {session.status.value}"
+                             + ("" if session.exit_code is None else f" ({session.exit_code})"))
+
+    def _refresh_output_marks(self) -> None:
+        if self._bridge is not None:
+            marks = self._bridge.take_output_marks()
+            if marks:
+                self.process_list.refresh_output(marks)
+
+    def _tick(self) -> None:
+        self.process_list.tick_runtimes()
+        self._adopt_new_processes()
+        self._ticks += 1
+        if self._ticks % 60 == 0:
+            for key in self.conversation.expire_idle():
+                self.notify(f"Chat session {key} expired after being idle", timeout=3)
+
+    def _adopt_new_processes(self) -> None:
+        """Pick up processes started elsewhere (``hermes-tui run`` in another shell)."""
+        try:
+            mtime = self.registry.checkpoint.path.stat().st_mtime
+        except OSError:
+            return
+        if mtime != self._checkpoint_mtime:
+            self._checkpoint_mtime = mtime
+            self._recover_in_thread()
+
+    @work(thread=True, exclusive=True, group="recover", exit_on_error=False)
+    def _recover_in_thread(self) -> None:
+        self.registry.recover()  # new processes arrive as ProcessChanged messages
+
+    # -- selection, the terminal, attach ------------------------------------------------
+    @on(DataTable.RowHighlighted, "#processes")
+    def _on_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        session = self.selected()
+        if session is not None and session.id != self.attached_id:
+            self.terminal.show(session.output, pty=session.pty)
+
+    def _send_to_attached(self, data: bytes) -> None:
+        if self.attached_id is not None and self._sender is not None:
+            self._sender.send(self.attached_id, data)
+
+    @on(TerminalView.Resized)
+    def _on_terminal_resized(self, event: TerminalView.Resized) -> None:
+        session = self.selected() if self.attached_id is None else None
+        target = self.attached_id or (session.id if session and session.pty else None)
+        if target is not None:
+            self._resize_process(target, event.rows, event.cols)
+
+    @work(thread=True, group="resize", exit_on_error=False)
+    def _resize_process(self, proc_id: str, rows: int, cols: int) -> None:
+        try:
+            session = self.registry.get(proc_id)
+            if session.pty and session.is_running:
+                self.registry.resize(proc_id, rows, cols)
+        except RegistryError:
+            pass
+
+    @on(TerminalView.DetachRequested)
+    def _on_detach_requested(self) -> None:
+        self.action_detach()
+
+    def action_attach(self) -> None:
+        """Send every key to the selected process (until the detach key)."""
+        session = self.selected()
+        if session is None:
+            self.notify("No process selected", severity="warning")
+            return
+        if not session.is_running:
+            self.notify(f"{session.id} is not running", severity="warning")
+            return
+        self.attached_id = session.id
+        terminal = self.terminal
+        terminal.show(session.output, pty=session.pty)
+        terminal.attached = True
+        terminal.focus()
+        self.app.refresh_bindings()
+        rows, cols = terminal.size.height, terminal.size.width
+        if session.pty and rows > 0 and cols > 0:
+            self._resize_process(session.id, rows, cols)
+        self.notify(f"Attached to {session.id}: {self.config.detach_key} detaches", timeout=3)
+
+    def action_detach(self) -> None:
+        """Give the keyboard back to hermes-tui."""
+        if self.attached_id is not None:
+            self._end_attach(f"Detached from {self.attached_id}")
+
+    def _end_attach(self, message: str) -> None:
+        self.attached_id = None
+        self.terminal.attached = False
+        self.app.refresh_bindings()
+        self.process_list.focus()
+        self.notify(message, timeout=3)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While attached, every key but the detach key belongs to the process."""
+        if self.attached_id is not None:
+            return action == "detach"
+        return action != "detach"
+
+    # -- panes and views ------------------------------------------------------------------
+    def action_focus_pane(self, pane: str) -> None:
+        """Focus the chat, the process list or the terminal."""
+        if pane == "chat":
+            self.chat.focus_input()
+        elif pane == "processes":
+            self.process_list.focus()
+        else:
+            self.terminal.focus()
+
+    def action_zoom(self) -> None:
+        """Show the focused pane full-screen, or all three again."""
+        self.zoomed = None if self.zoomed else self.pane_of_focus()
 
     def watch_zoomed(self, old: str | None, new: str | None) -> None:
         if old:
@@ -68,12 +308,90 @@ class MainScreen(Screen[None]):
 
     def pane_of_focus(self) -> str:
         """Which pane holds the focus (``chat`` when nothing is focused)."""
-        focused = self.focused
-        for pane in PANES:
-            widget = self.query_one(f"#{pane}")
-            node = focused
-            while node is not None:
-                if node is widget:
-                    return pane
-                node = node.parent  # type: ignore[assignment]
+        node = self.focused
+        while node is not None:
+            if node.id in PANES:
+                return str(node.id)
+            node = node.parent  # type: ignore[assignment]
         return "chat"
+
+    def action_away(self) -> None:
+        """Show what crash recovery found at start."""
+        self.app.push_screen(AwayScreen(self.startup.report or RecoveryReport()))
+
+    def action_search(self) -> None:
+        """Search every process's output."""
+        self.app.push_screen(SearchScreen(self.registry), self._jump_to_match)
+
+    def _jump_to_match(self, match: Match | None) -> None:
+        if match is None:
+            return
+        table = self.process_list
+        try:
+            table.move_cursor(row=table.get_row_index(match.proc_id))
+            session = self.registry.get(match.proc_id)
+        except Exception:
+            return
+        self.terminal.show(session.output, pty=session.pty)
+        self.terminal.search(match.text)
+        self.terminal.focus()
+
+    # -- the chat ---------------------------------------------------------------------------
+    @on(ChatPane.Submitted)
+    def _on_chat_submitted(self, event: ChatPane.Submitted) -> None:
+        self.conversation.submit(event.text)
+
+    def action_interrupt(self) -> None:
+        """Stop the agent's current turn: its stream, a running wait or command (Esc)."""
+        self.conversation.interrupt()
+
+    # ConversationHost
+    def show_help(self) -> None:
+        """Show every key and command."""
+        self.app.push_screen(HelpScreen(self.config.detach_key))
+
+    action_help = show_help
+
+    def theme_names(self) -> list[str]:
+        """The themes the app knows."""
+        return sorted(self.app.available_themes)
+
+    def set_theme(self, name: str) -> None:
+        """Switch the theme."""
+        self.app.theme = name
+
+    def confirm(self, question: str, on_yes: Callable[[], None]) -> None:
+        """Ask a yes/no question."""
+        self.app.push_screen(Confirm(question), lambda yes: on_yes() if yes else None)
+
+    def pty_size(self) -> tuple[int, int]:
+        """The terminal pane's size (at least 5x20)."""
+        size = self.terminal.size
+        return max(size.height, 5), max(size.width, 20)
+
+    def started_from_chat(self, session: ProcessSession) -> None:
+        """Select the process started with ``!command`` and attach to it."""
+        self.process_list.update_process(session)
+        self.process_list.move_cursor(row=self.process_list.get_row_index(session.id))
+        self.action_attach()
+
+    # -- the command palette -----------------------------------------------------------
+    def palette_commands(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
+        """(title, help, callback) of every action, for the command palette."""
+        commands: list[tuple[str, str, Callable[[], Any]]] = [
+            ("Attach to the selected process", "Keys go to the process", self.action_attach),
+            ("Kill / send a signal", "INT, TERM, HUP or KILL", self.action_kill_menu),
+            ("Restart the selected process", "Run its command again", self.action_restart),
+            ("Name the selected process", "Shown in the list", self.action_rename),
+            ("Toggle lifetime", "Keep running or stop on quit", self.action_toggle_lifetime),
+            ("Save the log", "Write the whole output to a file", self.action_save_log),
+            ("Filter processes", "Show only matching processes", self.action_filter),
+            ("Search all output", "Find text in every process", self.action_search),
+            ("Zoom pane", "Focused pane full-screen", self.action_zoom),
+            ("Focus chat", "F2", partial(self.action_focus_pane, "chat")),
+            ("Focus processes", "F3", partial(self.action_focus_pane, "processes")),
+            ("Focus terminal", "F4", partial(self.action_focus_pane, "terminal")),
+            ("While you were away", "What recovery found at start", self.action_away),
+            ("Help", "Every key and chat command", self.show_help),
+        ]
+        yield from commands

@@ -13,9 +13,6 @@ from textual.widgets import Collapsible, Input, Static
 
 from hermes_tui.untrusted import DISPLAY_LIMIT, plain
 
-SLASH_COMMANDS = ("/help", "/new", "/clear", "/theme ", "/backend ", "/sessions", "/switch ",
-                  "/toolsets ")
-
 
 class ChatMessage(Static):
     """One message; assistant messages grow as tokens stream in."""
@@ -83,7 +80,7 @@ class ChatPane(Vertical):
     """
 
     BINDINGS = [
-        Binding("escape", "app.interrupt", "Interrupt", show=False, id="interrupt"),
+        Binding("escape", "screen.interrupt", "Interrupt", show=False, id="interrupt"),
     ]
 
     class Submitted(Message):
@@ -102,16 +99,24 @@ class ChatPane(Vertical):
         yield Input(
             placeholder="Message the agent, !command to run, /help",
             id="chat-input",
-            suggester=SuggestFromList(SLASH_COMMANDS, case_sensitive=False),
         )
 
     def on_mount(self) -> None:
         self.border_title = "Chat"
 
-    def set_completions(self, extra: list[str]) -> None:
-        """Complete these too (e.g. ``/theme dusk``), besides the slash commands."""
+    def set_completions(self, completions: list[str]) -> None:
+        """What the input completes (``/theme dusk``...)."""
         self.query_one("#chat-input", Input).suggester = SuggestFromList(
-            [*SLASH_COMMANDS, *extra], case_sensitive=False)
+            completions, case_sensitive=False)
+
+    def focus_input(self) -> None:
+        """Put the cursor in the input line."""
+        self.query_one("#chat-input", Input).focus()
+
+    def show_session(self, key: str, tool_errors: int) -> None:
+        """Name the chat session in the border, and its failed tool calls."""
+        self.border_title = plain(f"Chat — {key}")
+        self.border_subtitle = f"{tool_errors} tool error(s)" if tool_errors else ""
 
     @property
     def log_view(self) -> VerticalScroll:

@@ -64,13 +64,13 @@ class ProcessList(DataTable[str | Text]):
     """
 
     BINDINGS = [
-        Binding("enter", "app.attach", "Attach", id="attach"),
-        Binding("k", "app.kill_menu", "Kill…", id="kill"),
-        Binding("r", "app.restart", "Restart", id="restart"),
-        Binding("n", "app.rename", "Name", id="rename"),
-        Binding("l", "app.toggle_lifetime", "Lifetime", id="lifetime"),
-        Binding("s", "app.save_log", "Save log", id="save_log"),
-        Binding("slash", "app.filter", "Filter", id="filter"),
+        Binding("enter", "screen.attach", "Attach", id="attach"),
+        Binding("k", "screen.kill_menu", "Kill…", id="kill"),
+        Binding("r", "screen.restart", "Restart", id="restart"),
+        Binding("n", "screen.rename", "Name", id="rename"),
+        Binding("l", "screen.toggle_lifetime", "Lifetime", id="lifetime"),
+        Binding("s", "screen.save_log", "Save log", id="save_log"),
+        Binding("slash", "screen.filter", "Filter", id="filter"),
         Binding("o", "cycle_sort", "Sort", id="sort"),
     ]
 

@@ -9,11 +9,10 @@ from textual.widgets import Collapsible
 
 from hermes_tui.agent.endpoint import Endpoint
 from hermes_tui.app import HermesApp
+from hermes_tui.launch import make_app
 from hermes_tui.screens.confirm import Confirm
-from hermes_tui.settings import load_config
-from hermes_tui.theming import load_themes
 from hermes_tui.widgets.chat import ChatMessage
-from registry import ProcessRegistry
+from registry import ProcessRegistry, RecoveryReport
 from tests.app.pilot_helpers import until
 from tests.fakes.openai_server import Reply, ScriptedModel, tool_call
 
@@ -22,11 +21,9 @@ SIZE = (120, 36)
 
 def agent_app(registry: ProcessRegistry, server: ScriptedModel, config_path: Path,
               watcher_min_interval: float = 30.0) -> HermesApp:
-    config, _ = load_config(config_path)
-    themes, _ = load_themes([])
     endpoint = Endpoint(model="scripted", base_url=server.url, api_key="sk-test")
-    return HermesApp(registry, config, themes, config_path=config_path, endpoint=endpoint,
-                     watcher_min_interval=watcher_min_interval)
+    return make_app(registry=registry, report=RecoveryReport(), config_path=config_path,
+                    endpoint=endpoint, watcher_min_interval=watcher_min_interval)
 
 
 async def say(pilot: Pilot[None], text: str) -> None:
@@ -36,7 +33,7 @@ async def say(pilot: Pilot[None], text: str) -> None:
 
 
 def messages(app: HermesApp, role: str | None = None) -> list[str]:
-    return [m.text for m in app.chat.query(ChatMessage) if role is None or m.role == role]
+    return [m.text for m in app.main.chat.query(ChatMessage) if role is None or m.role == role]
 
 
 async def test_reply_streams_into_the_chat_with_tool_blocks(
@@ -50,7 +47,7 @@ async def test_reply_streams_into_the_chat_with_tool_blocks(
             await say(pilot, "run echo")
             await until(pilot, lambda: "The command printed from-the-tool." in messages(
                 app, "assistant"), "the streamed reply")
-            blocks = list(app.chat.query(Collapsible))
+            blocks = list(app.main.chat.query(Collapsible))
             assert len(blocks) == 1
             assert "terminal" in str(blocks[0].title)
             assert messages(app, "user") == ["run echo"]
@@ -86,17 +83,18 @@ async def test_new_session_asks_first_and_keeps_processes(
     with ScriptedModel([]) as server:
         app = agent_app(registry, server, config_path)
         async with app.run_test(size=SIZE) as pilot:
-            process = registry.spawn("sleep 60", session_key=app.sessions.current.key)
+            key = app.main.conversation.sessions.current.key
+            process = registry.spawn("sleep 60", session_key=key)
             await say(pilot, "/new")
             assert isinstance(app.screen, Confirm)
             await pilot.press("n")
-            assert app.sessions.current.key == "chat-1"
+            assert app.main.conversation.sessions.current.key == "chat-1"
             await say(pilot, "/new")
             await pilot.press("y")
-            assert app.sessions.current.key == "chat-2"
+            assert app.main.conversation.sessions.current.key == "chat-2"
             assert process.is_running
             await say(pilot, "/switch chat-1")
-            assert app.sessions.current.key == "chat-1"
+            assert app.main.conversation.sessions.current.key == "chat-1"
             assert any("Model scripted" in t for t in messages(app))  # its transcript is back
 
 
@@ -114,7 +112,8 @@ async def test_watcher_posts_progress_and_the_end(registry: ProcessRegistry,
                                            for t in messages(app, "notice")), "an update")
             await until(pilot, lambda: any("exited with exit code 0" in t
                                            for t in messages(app, "notice")), "the end")
-            await until(pilot, lambda: app.watchers.active == [], "the watcher to stop")
+            watchers = app.main.conversation.watchers
+            await until(pilot, lambda: watchers.active == [], "the watcher to stop")
 
 
 async def test_tool_errors_are_counted_on_the_chat_pane(registry: ProcessRegistry,
@@ -126,7 +125,7 @@ async def test_tool_errors_are_counted_on_the_chat_pane(registry: ProcessRegistr
         async with app.run_test(size=SIZE) as pilot:
             await say(pilot, "poll it")
             await until(pilot, lambda: bool(messages(app, "assistant")), "the reply")
-            assert str(app.chat.border_subtitle) == "1 tool error(s)"
+            assert str(app.main.chat.border_subtitle) == "1 tool error(s)"
 
 
 async def test_toolsets_are_chosen_per_session(registry: ProcessRegistry,

@@ -10,7 +10,8 @@ from pathlib import Path
 from textual.message import Message
 from textual.pilot import Pilot
 
-from hermes_tui.app import NO_AGENT_NOTICE, HermesApp
+from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE as NO_AGENT_NOTICE
+from hermes_tui.app import HermesApp
 from hermes_tui.messages import ProcessChanged
 from hermes_tui.screens.away import AwayScreen
 from hermes_tui.screens.dialogs import KillMenu, TextPrompt
@@ -31,7 +32,7 @@ async def type_in_chat(pilot: Pilot[None], text: str) -> None:
 
 
 def chat_texts(app: HermesApp) -> list[str]:
-    return [m.text for m in app.chat.query(ChatMessage)]
+    return [m.text for m in app.main.chat.query(ChatMessage)]
 
 
 async def test_starts_without_a_model_and_says_how_to_configure_one(
@@ -41,7 +42,7 @@ async def test_starts_without_a_model_and_says_how_to_configure_one(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert NO_AGENT_NOTICE in chat_texts(app)
-        assert app.process_list.row_count == 0
+        assert app.main.process_list.row_count == 0
         await type_in_chat(pilot, "hello agent")
         assert chat_texts(app)[-2:] == ["hello agent", NO_AGENT_NOTICE]
 
@@ -53,20 +54,20 @@ async def test_bang_command_attaches_types_and_detaches(
     app = make_app(registry)
     async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
         await type_in_chat(pilot, "!cat")
-        await until(pilot, lambda: app.attached_id is not None, "attach")
+        await until(pilot, lambda: app.main.attached_id is not None, "attach")
         (session,) = registry.processes()
         assert session.pty
-        assert app.attached_id == session.id
-        assert app.terminal.attached
-        assert app.focused is app.terminal
+        assert app.main.attached_id == session.id
+        assert app.main.terminal.attached
+        assert app.focused is app.main.terminal
         assert any(isinstance(m, ProcessChanged) and m.session is session for m in messages)
         for key in ("h", "i", "enter", "ctrl+p", "f1"):  # app keys go to the process too
             await pilot.press(key)
         await until(pilot, lambda: b"hi\r\nhi\r\n" in registry.output(session.id), "echo")
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("ctrl+circumflex_accent")
-        await until(pilot, lambda: app.attached_id is None, "detach")
-        assert not app.terminal.attached
+        await until(pilot, lambda: app.main.attached_id is None, "detach")
+        assert not app.main.terminal.attached
         await pilot.pause(0.2)
         assert b"\x1e" not in registry.output(session.id)
         assert session.is_running
@@ -85,7 +86,7 @@ async def test_kill_menu_sends_term_and_the_list_shows_it(
         await until(pilot, lambda: not session.is_running, "the kill")
         assert session.status is ProcessStatus.KILLED
         assert session.kill_reason == "SIGTERM by user"
-        await until(pilot, lambda: "killed" in str(app.process_list.get_row(session.id)[1]),
+        await until(pilot, lambda: "killed" in str(app.main.process_list.get_row(session.id)[1]),
                     "the row to update")
 
 
@@ -121,14 +122,14 @@ async def test_filter_the_list(make_app: Callable[..., HermesApp],
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
-        assert app.process_list.row_count == 3
+        assert app.main.process_list.row_count == 3
         await pilot.press("slash")
         assert isinstance(app.screen, TextPrompt)
         await pilot.press("w", "enter")
-        assert app.process_list.filter_text == "w"
-        assert app.process_list.row_count == 2
+        assert app.main.process_list.filter_text == "w"
+        assert app.main.process_list.row_count == 2
         await pilot.press("slash", "backspace", "enter")
-        assert app.process_list.row_count == 3
+        assert app.main.process_list.row_count == 3
 
 
 async def test_theme_switch_is_remembered(make_app: Callable[..., HermesApp],
@@ -149,13 +150,13 @@ async def test_zoom_toggles_the_focused_pane(make_app: Callable[..., HermesApp])
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3", "f5")
         assert app.main.zoomed == "processes"
-        assert app.chat.display is False or not app.chat.region.area
-        assert app.terminal.region.area == 0
+        assert app.main.chat.display is False or not app.main.chat.region.area
+        assert app.main.terminal.region.area == 0
         await pilot.press("f5")
         assert app.main.zoomed is None
         await pilot.press("f4", "f5")
         assert app.main.zoomed == "terminal"
-        assert app.process_list.region.area == 0
+        assert app.main.process_list.region.area == 0
 
 
 async def test_processes_started_elsewhere_appear(
@@ -165,8 +166,8 @@ async def test_processes_started_elsewhere_appear(
     async with app.run_test(size=SIZE) as pilot:
         other = make_registry()  # like `hermes-tui run` in another shell
         session = other.spawn("sleep 60")
-        await until(pilot, lambda: app.process_list.row_count == 1, "the new row", 10)
-        assert app.process_list.selected_id == session.id
+        await until(pilot, lambda: app.main.process_list.row_count == 1, "the new row", 10)
+        assert app.main.process_list.selected_id == session.id
 
 
 async def test_recovery_report_is_shown(make_app: Callable[..., HermesApp],
@@ -209,7 +210,7 @@ async def test_search_jumps_to_the_process(make_app: Callable[..., HermesApp],
             await pilot.press(key)
         await pilot.press("enter")
         await pilot.press("enter")
-        assert app.process_list.selected_id == target.id
+        assert app.main.process_list.selected_id == target.id
 
 
 async def test_rename_lifetime_restart_and_save_log(
@@ -248,7 +249,7 @@ async def test_invalid_config_is_reported_and_key_overrides_apply(
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        warnings = [m.text for m in app.chat.query(ChatMessage) if m.role == "warning"]
+        warnings = [m.text for m in app.main.chat.query(ChatMessage) if m.role == "warning"]
         assert len(warnings) == 1
         assert str(config_path) in warnings[0]
         assert "'backend'" in warnings[0]
@@ -268,6 +269,6 @@ async def test_slash_commands_complete_with_theme_names(
             await pilot.press(key if key != " " else "space")
         await pilot.pause(0.2)
         await pilot.press("right")  # accept the suggestion
-        assert app.chat.query_one("#chat-input").value == "/theme dusk"  # type: ignore[attr-defined]
+        assert app.main.chat.query_one("#chat-input").value == "/theme dusk"  # type: ignore[attr-defined]
         await pilot.press("enter")
         assert app.theme == "dusk"

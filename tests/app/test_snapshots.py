@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from hermes_tui.app import HermesApp
+from hermes_tui.launch import make_app
 from hermes_tui.settings import Config
 from hermes_tui.theming import load_themes
 from hermes_tui.widgets import process_list
-from registry import ProcessRegistry, ProcessSession, ProcessStatus
+from registry import ProcessRegistry, ProcessSession, ProcessStatus, RecoveryReport
 
 DATA = Path(__file__).parent / "data"
 T0 = 1_790_000_000.0
@@ -51,8 +52,8 @@ def snapshot_app(state_dir: Path, theme: str) -> HermesApp:
     ):
         registry._adopt(session)
     themes, _ = load_themes([])
-    return HermesApp(registry, Config(theme=theme), themes,
-                     config_path=state_dir / "config.toml")
+    return make_app(registry=registry, report=RecoveryReport(), config=Config(theme=theme),
+                    themes=themes, config_path=state_dir / "config.toml")
 
 
 @pytest.fixture
@@ -75,9 +76,9 @@ def test_main_screen(snap_compare: Callable[..., bool], state_dir: Path, theme: 
 def test_attached_to_the_monitor(snap_compare: Callable[..., bool], state_dir: Path) -> None:
     async def attach(pilot: Any) -> None:
         await pilot.press("f3")
-        pilot.app.attached_id = "proc_a1b2c3"  # attach without resizing a real PTY
-        pilot.app.terminal.attached = True
-        pilot.app.terminal.focus()
+        pilot.app.main.attached_id = "proc_a1b2c3"  # attach without resizing a real PTY
+        pilot.app.main.terminal.attached = True
+        pilot.app.main.terminal.focus()
         pilot.app.refresh_bindings()
         await pilot.pause(0.3)
 

@@ -86,27 +86,27 @@ async def test_chat_messages_and_tool_blocks_show_hostile_text_literally(
         await pilot.pause()
         for text in HOSTILE:
             for role in ("user", "assistant", "notice", "warning", "error"):
-                app.say(text, role)
-            app.chat.add_tool_call(text, '{"command": "' + text + '"}', text)
-        app.say(HUGE, "assistant")
-        streamed = app.chat.add("", "assistant")
+                app.main.conversation.say(text, role)
+            app.main.chat.add_tool_call(text, '{"command": "' + text + '"}', text)
+        app.main.conversation.say(HUGE, "assistant")
+        streamed = app.main.chat.add("", "assistant")
         for text in HOSTILE:
             streamed.append(text)
         await pilot.pause()
-        messages = list(app.chat.query(ChatMessage))
+        messages = list(app.main.chat.query(ChatMessage))
         for text in HOSTILE:
             assert any(shown(text) in rendered_text(m) for m in messages), text
         titles = [rendered_text(c.query_one("CollapsibleTitle")) for c in
-                  app.chat.query(Collapsible)]
+                  app.main.chat.query(Collapsible)]
         for text in HOSTILE:
             assert any(shown(text)[:20] in t for t in titles), text
-        for block in app.chat.query(Collapsible):
+        for block in app.main.chat.query(Collapsible):
             block.collapsed = False
         await pilot.pause()
         assert_nothing_escapes(app)
         # a click on every cell of a message where a planted [@click] link would be
-        app.chat.clear()
-        target = app.chat.add(CLICK, "assistant")
+        app.main.chat.clear()
+        target = app.main.chat.add(CLICK, "assistant")
         await pilot.pause()
         for x in range(len(CLICK) + 2):
             await pilot.click(target, offset=(x, 0))
@@ -126,22 +126,22 @@ async def test_process_list_titles_dialogs_and_search_show_hostile_text_literall
     registry.rename(session.id, HOSTILE[0])
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.process_list.row_count == 1, "the row")
-        row = [str(c) for c in app.process_list.get_row(session.id)]
+        await until(pilot, lambda: app.main.process_list.row_count == 1, "the row")
+        row = [str(c) for c in app.main.process_list.get_row(session.id)]
         assert row[3].startswith(printable(HOSTILE[0])[:10])
         assert "[@click=app.quit]LAST[/]" in row[5]
         # filtering by a hostile text puts it in the list's title
-        app.process_list.filter_text = "[x="
+        app.main.process_list.filter_text = "[x="
         await pilot.pause()
-        assert "[x=" in str(app.process_list.border_title)
-        app.process_list.filter_text = ""
+        assert "[x=" in str(app.main.process_list.border_title)
+        app.main.process_list.filter_text = ""
         # the terminal pane's title carries the configured detach key
-        app.terminal.detach_key = HOSTILE[5]
-        app.terminal.attached = True
+        app.main.terminal.detach_key = HOSTILE[5]
+        app.main.terminal.attached = True
         await pilot.pause()
-        assert "clipboard" in str(app.terminal.border_title)
-        app.terminal.attached = False
-        await pilot.click(app.process_list)
+        assert "clipboard" in str(app.main.terminal.border_title)
+        app.main.terminal.attached = False
+        await pilot.click(app.main.process_list)
         assert app.is_running
         assert_nothing_escapes(app)
 
@@ -196,9 +196,9 @@ async def test_markup_typed_in_the_chat_does_not_crash_the_app(
             await pilot.press(char if char != " " else "space")
         await pilot.press("enter")
         await pilot.pause()
-        texts = [rendered_text(m) for m in app.chat.query(ChatMessage)]
+        texts = [rendered_text(m) for m in app.main.chat.query(ChatMessage)]
         assert "echo '[x=' done [@click=app.quit]Q[/]" in texts
-        app.chat.add_tool_call("process", '{"action": "list"}',
+        app.main.chat.add_tool_call("process", '{"action": "list"}',
                                '{"processes": [{"command": "env FOO=bar sleep 120"}]}')
         await pilot.pause()
         assert app.is_running

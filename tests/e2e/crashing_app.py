@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from hermes_tui import app as app_module
 from hermes_tui.cli import main
+from hermes_tui.conversation import Conversation
 
-_original = app_module.HermesApp._slash_command
+_original = Conversation.run_command
 
 
-def _slash_command(self: app_module.HermesApp, text: str) -> None:
+def run_command(self: Conversation, text: str) -> None:
     if text == "/boom":
         raise RuntimeError("forced crash for the test [x= \x1b]52;c;eA==\x07")
     _original(self, text)
 
 
-app_module.HermesApp._slash_command = _slash_command  # type: ignore[method-assign]
+Conversation.run_command = run_command  # type: ignore[method-assign]
 sys.exit(main([]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hermes_tui.agent.sessions import ChatSessions
+from hermes_tui.conversation.sessions import ChatSessions
 from registry import ProcessRegistry
 
 

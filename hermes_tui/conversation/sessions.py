@@ -9,8 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hermes_tui.agent.loop import Agent
+from hermes_tui.conversation.history import Entry, SavedChat
 from registry import CancelToken, ProcessRegistry
 
 
@@ -21,8 +23,10 @@ class ChatSession:
     key: str
     """Owner key of the processes its agent starts (``chat-1``, ``chat-2``...)."""
     agent: Agent | None = None
-    transcript: list[tuple[str, str]] = field(default_factory=list)
-    """(text, role) of what the chat pane showed, to show it again on switching back."""
+    transcript: list[Entry] = field(default_factory=list)
+    """What the chat pane showed, to show it again on switching back or after a restart."""
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """The conversation as the model sees it (the agent appends to this very list)."""
     cancel: CancelToken = field(default_factory=CancelToken)
     toolsets: list[str] = field(default_factory=lambda: ["all"])
     """The tools its agent may use (``/toolsets terminal,file``)."""
@@ -31,6 +35,11 @@ class ChatSession:
     def touch(self) -> None:
         """Mark the session as used now."""
         self.last_active = time.time()
+
+    def saved(self) -> SavedChat:
+        """What is written to disk."""
+        return SavedChat(self.key, self.transcript, self.messages, self.toolsets,
+                         self.last_active)
 
 
 class ChatSessions:
@@ -44,6 +53,20 @@ class ChatSessions:
         self.sessions: dict[str, ChatSession] = {}
         self._next = 1
         self.current = self.new()
+
+    def restore(self, saved: list[SavedChat]) -> None:
+        """Replace the sessions with saved ones (oldest first); the newest becomes current."""
+        if not saved:
+            return
+        self.sessions = {}
+        for chat in saved:
+            self.sessions[chat.key] = ChatSession(
+                chat.key, transcript=chat.transcript, messages=chat.messages,
+                toolsets=chat.toolsets, last_active=chat.last_active or self.clock())
+            number = chat.key.removeprefix("chat-")
+            if number.isdigit():
+                self._next = max(self._next, int(number) + 1)
+        self.current = self.sessions[saved[-1].key]
 
     def new(self) -> ChatSession:
         """Create a session and make it the current one."""
