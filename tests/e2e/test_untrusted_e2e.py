@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import sys
 from pathlib import Path
@@ -83,3 +84,17 @@ def test_a_crash_exits_non_zero_with_a_saved_report(tmux: Tmux, state_dir: Path)
     (process,) = _ps(state_dir)
     assert process["status"] == "running"
     os.kill(int(str(process["pid"])), 0)
+
+
+def test_the_chat_survives_a_sigkill_of_the_app(tmux: Tmux, state_dir: Path) -> None:
+    app = f"exec {sys.executable} -m hermes_tui"
+    tmux.start(app)
+    tmux.wait_for(lambda s: "Processes" in s and "Chat" in s, "the app to start")
+    tmux.type("remember [b]this[/b] line")
+    tmux.keys("Enter")
+    tmux.wait_for(lambda s: "remember [b]this[/b] line" in s, "the message")
+    os.kill(tmux.app_pid(), signal.SIGKILL)
+    tmux.wait_for(lambda s: "Processes" not in s, "the app to die")
+    tmux.kill_server()
+    tmux.start(app)
+    tmux.wait_for(lambda s: "remember [b]this[/b] line" in s, "the message after the restart")
