@@ -22,19 +22,10 @@ from textual.screen import Screen
 from hermes_tui.crash import write_crash_report
 from hermes_tui.screens.main import MainScreen, Startup
 from hermes_tui.settings import Config, save_config
+from hermes_tui.term.keys import DetachKey
 from hermes_tui.theming import HermesTheme
 from hermes_tui.untrusted import printable
 from registry import ProcessRegistry
-
-_KEY_NAMES = {"^": "circumflex_accent", "]": "right_square_bracket", "\\": "backslash",
-              "_": "underscore", "@": "at"}
-
-
-def textual_key(spec: str) -> str:
-    """Turn a config key like ``ctrl+^`` into Textual's key name."""
-    prefix, _, char = spec.strip().lower().rpartition("+")
-    name = _KEY_NAMES.get(char, char)
-    return f"{prefix}+{name}" if prefix else name
 
 
 class HermesApp(App[None]):
@@ -82,7 +73,8 @@ class HermesApp(App[None]):
             self.startup.problems.append(
                 f"unknown theme {self.config.theme!r}; using the default")
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
-        self.set_keymap({**self.config.keys, "detach": textual_key(self.config.detach_key)})
+        detach = DetachKey(self.config.detach_key).textual
+        self.set_keymap({**self.config.keys, "detach": detach})
 
     # -- themes ---------------------------------------------------------------------------
     def _on_theme_changed(self, theme: Any) -> None:
@@ -116,7 +108,7 @@ class HermesApp(App[None]):
     def get_key_display(self, binding: Binding) -> str:
         """Show the detach key as the person configured it (``ctrl+^``), not as ``^^``."""
         if binding.action == "detach":
-            return self.config.detach_key
+            return DetachKey(self.config.detach_key).spec
         return super().get_key_display(binding)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

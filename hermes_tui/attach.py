@@ -12,33 +12,14 @@ import termios
 import tty
 from types import FrameType
 
+from hermes_tui.term.keys import DetachKey
 from registry import ProcessExited, ProcessOutput, ProcessRegistry, ProcessSession, RegistryError
 from registry.events import RegistryEvent
 
-DEFAULT_DETACH_KEY = "ctrl+^"
-"""Bound by neither readline, tmux (ctrl+b) nor zellij (ctrl+p, ctrl+o); ctrl+6 on most
-keyboards."""
 REPLAY_BYTES = 16_384
 # Leave the terminal as we found it, whatever the program switched on.
 _RESET_MODES = (b"\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l"
                 b"\x1b[?2004l\x1b[0m")
-
-
-def parse_key(spec: str) -> bytes:
-    """Turn ``"ctrl+^"`` / ``"ctrl+]"`` / ``"ctrl+a"`` into the byte the terminal sends.
-
-    Raises:
-        ValueError: for anything that is not ``ctrl+`` and one character.
-    """
-    text = spec.strip().lower()
-    if not text.startswith("ctrl+") or len(text) != 6:
-        raise ValueError(f"detach key must look like ctrl+^ or ctrl+], not {spec!r}")
-    char = text[5].upper()
-    if char == "6":
-        char = "^"
-    if not "@" <= char <= "_":
-        raise ValueError(f"ctrl+{text[5]} does not produce a control character")
-    return bytes([ord(char) - 64])
 
 
 def _replay(data: bytes) -> bytes:
@@ -50,7 +31,7 @@ def _replay(data: bytes) -> bytes:
     return tail[newline + 1 :] if newline >= 0 else tail
 
 
-def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: bytes) -> int:
+def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: DetachKey) -> int:
     """Attach the controlling terminal to ``session`` until the detach key or its end.
 
     Returns the exit status for the CLI (0 on detach or after the process ended).
@@ -85,20 +66,21 @@ def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: bytes
     shown = session.output.total
     saved = termios.tcgetattr(0)
     old_winch = signal.signal(signal.SIGWINCH, on_winch)
-    key_name = {b"\x1e": "ctrl+^"}.get(detach_key, f"ctrl+{chr(detach_key[0] + 64)}")
     ended = False
     try:
+        # Raw mode first, and without flushing: keys typed as soon as the banner shows are
+        # neither echoed by the line discipline nor discarded.
+        tty.setraw(0, termios.TCSANOW)
         _resize_to_terminal(registry, session)
-        os.write(1, f"[attached to {session.id}; {key_name} detaches]\r\n".encode())
+        os.write(1, f"[attached to {session.id}; {detach_key.spec} detaches]\r\n".encode())
         os.write(1, _replay(session.output.snapshot()))
-        tty.setraw(0)
         while not ended:
             ready, _, _ = select.select([0, wake_r], [], [])
             if 0 in ready:
                 data = os.read(0, 4096)
                 if not data:
                     break
-                before, hit, _ = data.partition(detach_key)
+                before, hit, _ = data.partition(detach_key.byte)
                 if before:
                     registry.write(session.id, before)
                 if hit:

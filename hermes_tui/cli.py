@@ -165,10 +165,11 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
-    from hermes_tui.attach import attach, parse_key
+    from hermes_tui.attach import attach
+    from hermes_tui.term.keys import DetachKey
 
     try:
-        key = parse_key(args.detach_key)
+        key = DetachKey(args.detach_key)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     registry = _registry(args.config)

@@ -47,6 +47,7 @@ import tomli_w
 
 from backends import BACKEND_KINDS
 from backends.atomic import write_private
+from hermes_tui.term.keys import DEFAULT_DETACH_KEY, DetachKey
 from registry.paths import ensure_private_dir
 
 
@@ -172,6 +173,11 @@ def load_config(path: Path | None = None) -> tuple[Config, list[str]]:
                         "variable named by 'model.api_key_env' instead")
         data["model"] = {k: v for k, v in data["model"].items() if k != "api_key"}
     _load_section(config, data, "", path, problems)
+    try:
+        config.detach_key = DetachKey(config.detach_key).spec
+    except ValueError as exc:
+        problems.append(f"{path}: 'detach_key': {exc}; using {DEFAULT_DETACH_KEY}")
+        config.detach_key = DEFAULT_DETACH_KEY
     if config.backend not in BACKEND_KINDS:
         problems.append(f"{path}: 'backend' must be one of {', '.join(BACKEND_KINDS)}, "
                         f"got {config.backend!r}; using local")

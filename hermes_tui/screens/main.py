@@ -31,6 +31,7 @@ from hermes_tui.screens.help import HelpScreen
 from hermes_tui.screens.process_actions import ProcessActions
 from hermes_tui.screens.search import Match, SearchScreen
 from hermes_tui.settings import Config
+from hermes_tui.term.keys import DetachKey
 from hermes_tui.term.view import TerminalView
 from hermes_tui.widgets.chat import ChatPane
 from hermes_tui.widgets.process_list import ProcessList
@@ -133,7 +134,7 @@ class MainScreen(ProcessActions, Screen[None]):
         if first is not None:
             self.terminal.show(first.output, pty=first.pty)
         self.terminal.send = self._send_to_attached
-        self.terminal.detach_key = self.config.detach_key
+        self.terminal.detach_key = DetachKey(self.config.detach_key)
         self._conversation = Conversation(
             self.registry, self.chat, self, endpoint=self.startup.endpoint,
             backend=self.startup.backend, max_iterations=int(self.config.model.max_iterations),

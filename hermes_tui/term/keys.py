@@ -75,3 +75,48 @@ def encode_mouse(button: int, x: int, y: int, *, pressed: bool, motion: bool = F
     """An SGR mouse report (``ESC[<b;x;yM`` / ``m``); x and y count from 0."""
     code = button + (32 if motion else 0)
     return f"{ESC}[<{code};{x + 1};{y + 1}{'M' if pressed else 'm'}".encode()
+
+
+DEFAULT_DETACH_KEY = "ctrl+^"
+"""Bound by neither readline, tmux (ctrl+b) nor zellij (ctrl+p, ctrl+o); ctrl+6 on most
+keyboards."""
+_CTRL_SYMBOLS = {"@": "at", "\\": "backslash", "]": "right_square_bracket",
+                 "^": "circumflex_accent", "_": "underscore"}
+
+
+class DetachKey:
+    """The key that gives the keyboard back to hermes-tui; the one parser of its spelling.
+
+    ``ctrl+^``, ``ctrl+6`` (the same key on most keyboards), ``ctrl+]``, ``ctrl+\\``,
+    ``ctrl+_``, ``ctrl+@`` and ``ctrl+a`` to ``ctrl+z`` are accepted; ``ctrl+[`` (Escape),
+    ``ctrl+i`` (Tab), ``ctrl+m`` (Enter) and ``ctrl+h`` (Backspace) are refused, since
+    programs need those.
+    """
+
+    def __init__(self, spec: str) -> None:
+        """Parse ``spec``.
+
+        Raises:
+            ValueError: with a message naming what is accepted.
+        """
+        text = spec.strip().lower()
+        char = text[5:] if text.startswith("ctrl+") else ""
+        char = "^" if char == "6" else char
+        if len(char) != 1 or not ("a" <= char <= "z" or char in _CTRL_SYMBOLS) or char in "ihm":
+            raise ValueError(f"the detach key must be ctrl+ and a letter or one of ^ ] \\ _ @ "
+                             f"(not Tab, Enter or Backspace), not {spec!r}")
+        self.spec = f"ctrl+{char}"
+        """As shown to the person (``ctrl+^``)."""
+        self.byte = bytes([ord(char.upper()) - 64])
+        """What a terminal sends for it (``b"\\x1e"``)."""
+        self.textual = f"ctrl+{_CTRL_SYMBOLS.get(char, char)}"
+        """Textual's name of the key (``ctrl+circumflex_accent``)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DetachKey) and other.byte == self.byte
+
+    def __hash__(self) -> int:
+        return hash(self.byte)
+
+    def __repr__(self) -> str:
+        return f"DetachKey({self.spec!r})"

@@ -29,7 +29,13 @@ from hermes_tui.term.emulator import (
     Emulator,
     FeedScheduler,
 )
-from hermes_tui.term.keys import encode_key, encode_mouse, encode_paste
+from hermes_tui.term.keys import (
+    DEFAULT_DETACH_KEY,
+    DetachKey,
+    encode_key,
+    encode_mouse,
+    encode_paste,
+)
 from hermes_tui.untrusted import ansi_text, plain
 from registry import OutputBuffer
 
@@ -39,8 +45,6 @@ LOG_TAIL_BYTES = 64 * 1024
 DEFAULT_PALETTE = ("#000000", "#cd3131", "#0dbc79", "#e5e510", "#2472c8", "#bc3fbc",
                    "#11a8cd", "#e5e5e5", "#666666", "#f14c4c", "#23d18b", "#f5f543",
                    "#3b8eea", "#d670d6", "#29b8db", "#ffffff")
-_DETACH_ALIASES = {"ctrl+^": "ctrl+circumflex_accent", "ctrl+6": "ctrl+circumflex_accent",
-                   "ctrl+]": "ctrl+right_square_bracket", "ctrl+\\": "ctrl+backslash"}
 
 
 class TerminalView(Widget, can_focus=True):
@@ -87,7 +91,7 @@ class TerminalView(Widget, can_focus=True):
         super().__init__(id=id)
         self.send: Callable[[bytes], None] = lambda data: None
         """Where typed bytes go (set by the app)."""
-        self.detach_key = "ctrl+^"
+        self.detach_key = DetachKey(DEFAULT_DETACH_KEY)
         self._buffer: OutputBuffer | None = None
         self._pty = True
         self._emulator: Emulator | None = None
@@ -159,7 +163,7 @@ class TerminalView(Widget, can_focus=True):
     def watch_attached(self, attached: bool) -> None:
         self.set_class(attached, "-attached")
         self._scroll_lines = None
-        self.border_title = (plain(f"Terminal — ATTACHED ({self.detach_key} detaches)")
+        self.border_title = (plain(f"Terminal — ATTACHED ({self.detach_key.spec} detaches)")
                              if attached else "Terminal")
         self.refresh_bindings()
         self._strips.clear()
@@ -347,8 +351,7 @@ class TerminalView(Widget, can_focus=True):
 
     # -- input -------------------------------------------------------------------------
     def _is_detach(self, key: str) -> bool:
-        wanted = self.detach_key.lower()
-        return key in (wanted, _DETACH_ALIASES.get(wanted, wanted))
+        return key == self.detach_key.textual
 
     async def on_key(self, event: events.Key) -> None:
         if not self.attached:

@@ -97,3 +97,13 @@ def test_broken_user_theme_is_skipped_with_a_message(tmp_path: Path) -> None:
     assert "bad.toml" in problems[0]
     assert "colors.primary" in problems[0]
     assert parse_theme(tmp_path / "mine.toml").name == "mine"
+
+
+def test_a_bad_detach_key_is_a_clear_problem_and_the_default_is_used(tmp_path: Path) -> None:
+    from hermes_tui.settings import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text('detach_key = "[@click=app.quit]x"\n')
+    config, problems = load_config(path)
+    assert config.detach_key == "ctrl+^"
+    assert len(problems) == 1 and "'detach_key'" in problems[0] and str(path) in problems[0]

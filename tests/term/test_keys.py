@@ -59,3 +59,18 @@ def test_paste() -> None:
 def test_mouse() -> None:
     assert encode_mouse(0, 4, 9, pressed=True) == b"\x1b[<0;5;10M"
     assert encode_mouse(0, 4, 9, pressed=False) == b"\x1b[<0;5;10m"
+
+
+def test_one_parser_for_the_detach_key() -> None:
+    import pytest
+
+    from hermes_tui.term.keys import DetachKey
+
+    assert DetachKey("ctrl+6") == DetachKey("ctrl+^") == DetachKey(" CTRL+^ ")
+    key = DetachKey("ctrl+6")
+    assert (key.spec, key.byte, key.textual) == ("ctrl+^", b"\x1e", "ctrl+circumflex_accent")
+    assert DetachKey("ctrl+]").textual == "ctrl+right_square_bracket"
+    assert DetachKey("ctrl+a").byte == b"\x01"
+    for bad in ("ctrl+[", "ctrl+i", "ctrl+m", "ctrl+h", "f5", "ctrl+", "[@click=app.quit]"):
+        with pytest.raises(ValueError, match="the detach key must be"):
+            DetachKey(bad)
