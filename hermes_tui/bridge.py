@@ -53,7 +53,8 @@ class InputSender:
     def __init__(self, registry: ProcessRegistry, on_error: Callable[[str], None]) -> None:
         self.registry = registry
         self.on_error = on_error
-        self._queue: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, bytes] | threading.Event | None] = (
+            queue.SimpleQueue())
         self._thread = threading.Thread(target=self._run, name="hermes-input", daemon=True)
         self._thread.start()
 
@@ -61,12 +62,21 @@ class InputSender:
         """Queue ``data`` for the process (returns at once)."""
         self._queue.put((proc_id, data))
 
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued so far has been written; False on timeout."""
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
     def close(self) -> None:
         """Send what is queued, then stop the thread."""
         self._queue.put(None)
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
             proc_id, data = item
             try:
                 self.registry.write(proc_id, data)

@@ -160,6 +160,7 @@ class ProcessRegistry:
         self.buffer_limit = buffer_limit
         self._backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
         self._backends: dict[tuple[str, str], Backend] = {}
+        self._installed: dict[str, Backend] = {}
         self._sandbox_options: dict[tuple[str, str], dict[str, Any]] = {}
         self._sessions: dict[str, ProcessSession] = {}
         self._subscriptions: dict[str, Subscription] = {}
@@ -171,6 +172,12 @@ class ProcessRegistry:
         """Set a backend's options (from the config file) before its first use."""
         with self._lock:
             self._backend_options[kind] = {**self._backend_options.get(kind, {}), **options}
+
+    def use_backend(self, backend: Backend) -> None:
+        """Serve every request for ``backend.kind`` with this instance (a test double, or a
+        backend built by an embedding program)."""
+        with self._lock:
+            self._installed[backend.kind] = backend
 
     def set_sandbox_options(self, kind: str, sandbox: str, options: Mapping[str, Any]) -> None:
         """Per chat session / task settings, e.g. the batch runner's per-prompt
@@ -187,6 +194,9 @@ class ProcessRegistry:
         Raises:
             BackendError: when the backend is unknown or unavailable.
         """
+        with self._lock:
+            if kind in self._installed:
+                return self._installed[kind]
         per_sandbox = backend_class(kind).sandbox_options(sandbox)
         key = (kind, sandbox if per_sandbox else "")
         with self._lock:

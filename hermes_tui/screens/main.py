@@ -112,7 +112,8 @@ class MainScreen(ProcessActions, Screen[None]):
         """The process that gets every key, or None."""
         self._conversation: Conversation | None = None
         self._bridge: RegistryBridge | None = None
-        self._sender: InputSender | None = None
+        self.input_sender: InputSender | None = None
+        """Writes typed keys to the attached process, in order, off the UI thread."""
         self._ticks = 0
         self._checkpoint_mtime = 0.0
 
@@ -127,7 +128,7 @@ class MainScreen(ProcessActions, Screen[None]):
     # -- life ------------------------------------------------------------------------------
     def on_mount(self) -> None:
         self._bridge = RegistryBridge(self.registry, self)
-        self._sender = InputSender(self.registry, self._error_from_thread)
+        self.input_sender = InputSender(self.registry, self._error_from_thread)
         for session in self.registry.processes():
             self.process_list.update_process(session)
         first = self.selected()
@@ -157,8 +158,8 @@ class MainScreen(ProcessActions, Screen[None]):
     def on_unmount(self) -> None:
         if self._bridge is not None:
             self._bridge.close()
-        if self._sender is not None:
-            self._sender.close()
+        if self.input_sender is not None:
+            self.input_sender.close()
         if self._conversation is not None:
             self._conversation.close()
 
@@ -226,8 +227,8 @@ class MainScreen(ProcessActions, Screen[None]):
             self.terminal.show(session.output, pty=session.pty)
 
     def _send_to_attached(self, data: bytes) -> None:
-        if self.attached_id is not None and self._sender is not None:
-            self._sender.send(self.attached_id, data)
+        if self.attached_id is not None and self.input_sender is not None:
+            self.input_sender.send(self.attached_id, data)
 
     @on(TerminalView.Resized)
     def _on_terminal_resized(self, event: TerminalView.Resized) -> None:

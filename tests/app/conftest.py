@@ -1,6 +1,6 @@
-"""Fixtures for app tests: a real registry on a private state dir, default config, themes.
-
-Every app is built by the one factory, :func:`hermes_tui.launch.make_app`.
+"""Fixtures for app tests: a registry on a private state dir whose processes run on the
+in-memory fake backend (the test decides what they print and when they end), default config
+and themes. Every app is built by the one factory, :func:`hermes_tui.launch.make_app`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from hermes_tui.app import HermesApp
 from hermes_tui.launch import make_app as build_app
 from registry import ProcessRegistry, RecoveryReport
+from tests.fakes.backend import FakeBackend
 
 
 @pytest.fixture(autouse=True)
@@ -30,11 +31,26 @@ def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def make_app(make_registry: Callable[..., ProcessRegistry], config_path: Path
-             ) -> Callable[..., HermesApp]:
-    def make(registry: ProcessRegistry | None = None, report: RecoveryReport | None = None
+def fake() -> FakeBackend:
+    """The fake backend ("fake") every app test's registry uses."""
+    return FakeBackend()
+
+
+@pytest.fixture
+def registry(make_registry: Callable[..., ProcessRegistry], fake: FakeBackend
+             ) -> ProcessRegistry:
+    """A registry on the test's state dir with the fake backend installed."""
+    registry = make_registry()
+    registry.use_backend(fake)
+    return registry
+
+
+@pytest.fixture
+def make_app(registry: ProcessRegistry, config_path: Path) -> Callable[..., HermesApp]:
+    """Build an app on the test's registry; ``!command`` runs on the fake backend."""
+    def make(registry_: ProcessRegistry | None = None, report: RecoveryReport | None = None
              ) -> HermesApp:
-        return build_app(registry=registry or make_registry(),
-                         report=report or RecoveryReport(), config_path=config_path)
+        return build_app(registry=registry_ or registry, report=report or RecoveryReport(),
+                         config_path=config_path, backend="fake")
 
     return make

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from textual.message import Message
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE as NO_AGENT_NOTICE
 from hermes_tui.app import HermesApp
@@ -20,6 +21,7 @@ from hermes_tui.screens.search import SearchScreen
 from hermes_tui.widgets.chat import ChatMessage
 from registry import ProcessRegistry, ProcessStatus, RecoveryReport
 from tests.app.pilot_helpers import until
+from tests.fakes.backend import FakeBackend
 
 SIZE = (120, 36)
 
@@ -48,7 +50,7 @@ async def test_starts_without_a_model_and_says_how_to_configure_one(
 
 
 async def test_bang_command_attaches_types_and_detaches(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
 ) -> None:
     messages: list[Message] = []
     app = make_app(registry)
@@ -68,7 +70,11 @@ async def test_bang_command_attaches_types_and_detaches(
         await pilot.press("ctrl+circumflex_accent")
         await until(pilot, lambda: app.main.attached_id is None, "detach")
         assert not app.main.terminal.attached
-        await pilot.pause(0.2)
+        # Keys reach the process in order through one queue: once it is flushed, the detach
+        # key would have arrived.
+        sender = app.main.input_sender
+        assert sender is not None and await asyncio.to_thread(sender.flush)
+        assert fake.process(session.id).inputs == b"hi\r\x10\x1bOP"  # ctrl+p, F1 too
         assert b"\x1e" not in registry.output(session.id)
         assert session.is_running
 
@@ -76,7 +82,7 @@ async def test_bang_command_attaches_types_and_detaches(
 async def test_kill_menu_sends_term_and_the_list_shows_it(
     make_app: Callable[..., HermesApp], registry: ProcessRegistry,
 ) -> None:
-    session = registry.spawn("sleep 60")
+    session = registry.spawn("sleep 60", backend="fake")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
@@ -93,7 +99,7 @@ async def test_kill_menu_sends_term_and_the_list_shows_it(
 async def test_kill_menu_can_send_sigint(
     make_app: Callable[..., HermesApp], registry: ProcessRegistry,
 ) -> None:
-    session = registry.spawn("sleep 60")
+    session = registry.spawn("sleep 60", backend="fake")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3", "k", "up", "enter")  # INT is above TERM
@@ -103,22 +109,23 @@ async def test_kill_menu_can_send_sigint(
 
 
 async def test_escape_cancels_the_kill_menu(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
 ) -> None:
-    session = registry.spawn("sleep 60")
+    session = registry.spawn("sleep 60", backend="fake")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3", "k", "escape")
-        await pilot.pause(0.3)
+        await pilot.pause()
+        assert fake.process(session.id).signals == []  # Esc sends nothing
         assert session.is_running
         assert not isinstance(app.screen, KillMenu)
 
 
 async def test_filter_the_list(make_app: Callable[..., HermesApp],
                                registry: ProcessRegistry) -> None:
-    registry.spawn("sleep 60", name="web")
-    registry.spawn("sleep 61", name="worker")
-    registry.spawn("sleep 62", name="db")
+    registry.spawn("sleep 60", name="web", backend="fake")
+    registry.spawn("sleep 61", name="worker", backend="fake")
+    registry.spawn("sleep 62", name="db", backend="fake")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
@@ -161,19 +168,21 @@ async def test_zoom_toggles_the_focused_pane(make_app: Callable[..., HermesApp])
 
 async def test_processes_started_elsewhere_appear(
     make_app: Callable[..., HermesApp], make_registry: Callable[..., ProcessRegistry],
+    fake: FakeBackend,
 ) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         other = make_registry()  # like `hermes-tui run` in another shell
-        session = other.spawn("sleep 60")
+        other.use_backend(fake)
+        session = other.spawn("sleep 60", backend="fake")
         await until(pilot, lambda: app.main.process_list.row_count == 1, "the new row", 10)
         assert app.main.process_list.selected_id == session.id
 
 
 async def test_recovery_report_is_shown(make_app: Callable[..., HermesApp],
-                                        registry: ProcessRegistry) -> None:
-    ended = registry.spawn("exit 3")
-    registry.wait(ended.id, 10)
+                                        registry: ProcessRegistry, fake: FakeBackend) -> None:
+    ended = registry.spawn("exit 3", backend="fake")
+    fake.end(ended.id, 3)
     report = RecoveryReport(ended=[ended])
     app = make_app(registry, report)
     async with app.run_test(size=SIZE) as pilot:
@@ -198,10 +207,10 @@ async def test_help_and_palette(make_app: Callable[..., HermesApp]) -> None:
 
 
 async def test_search_jumps_to_the_process(make_app: Callable[..., HermesApp],
-                                           registry: ProcessRegistry) -> None:
-    registry.spawn("echo nothing here; sleep 60")
-    target = registry.spawn("echo the needle is here; sleep 60")
-    await asyncio.sleep(0.3)
+                                           registry: ProcessRegistry, fake: FakeBackend) -> None:
+    fake.emit(registry.spawn("sleep 60", backend="fake").id, b"nothing here\n")
+    target = registry.spawn("sleep 60", backend="fake")
+    fake.emit(target.id, b"the needle is here\n")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+f")
@@ -214,9 +223,11 @@ async def test_search_jumps_to_the_process(make_app: Callable[..., HermesApp],
 
 
 async def test_rename_lifetime_restart_and_save_log(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry, tmp_path: Path,
+    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
+    tmp_path: Path,
 ) -> None:
-    session = registry.spawn("echo logged; sleep 60")
+    session = registry.spawn("sleep 60", backend="fake")
+    fake.emit(session.id, b"logged\n")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3", "n")
@@ -234,8 +245,8 @@ async def test_rename_lifetime_restart_and_save_log(
         await until(pilot, lambda: (tmp_path / "api.log").exists(), "the saved log")
         assert (tmp_path / "api.log").read_bytes() == b"logged\n"
         await pilot.press("r")
-        await until(pilot, lambda: not session.is_running and len(registry.processes()) == 2,
-                    "the restart")
+        await until(pilot, lambda: len(registry.processes()) == 2, "the restart")
+        fake.end(session.id, 0)
         new = registry.get("api")
         assert new is not session
         assert new.is_running
@@ -267,7 +278,8 @@ async def test_slash_commands_complete_with_theme_names(
         await pilot.press("f2")
         for key in "/theme du":
             await pilot.press(key if key != " " else "space")
-        await pilot.pause(0.2)
+        chat_input = app.main.chat.query_one("#chat-input", Input)
+        await until(pilot, lambda: chat_input._suggestion == "/theme dusk", "the suggestion")
         await pilot.press("right")  # accept the suggestion
         assert app.main.chat.query_one("#chat-input").value == "/theme dusk"  # type: ignore[attr-defined]
         await pilot.press("enter")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.css.query import NoMatches
 
 from hermes_tui.app import HermesApp
 from hermes_tui.launch import make_app
@@ -19,6 +20,7 @@ from hermes_tui.settings import Config
 from hermes_tui.theming import load_themes
 from hermes_tui.widgets import process_list
 from registry import ProcessRegistry, ProcessSession, ProcessStatus, RecoveryReport
+from tests.app.pilot_helpers import until
 
 DATA = Path(__file__).parent / "data"
 T0 = 1_790_000_000.0
@@ -56,6 +58,16 @@ def snapshot_app(state_dir: Path, theme: str) -> HermesApp:
                     themes=themes, config_path=state_dir / "config.toml")
 
 
+def painted(app: HermesApp) -> bool:
+    """The list has its rows and the terminal shows the selected monitor."""
+    try:
+        main = app.main
+        return (main.process_list.row_count == 3
+                and "hermes-top" in "\n".join(main.terminal.screen_text()))
+    except (LookupError, NoMatches):
+        return False  # not mounted yet
+
+
 @pytest.fixture
 def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(process_list, "time", _FrozenClock)
@@ -67,7 +79,7 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_main_screen(snap_compare: Callable[..., bool], state_dir: Path, theme: str,
                      size: tuple[int, int]) -> None:
     async def settle(pilot: Any) -> None:
-        await pilot.pause(0.3)
+        await until(pilot, lambda: painted(pilot.app), "the panes to paint")
 
     assert snap_compare(snapshot_app(state_dir, theme), terminal_size=size, run_before=settle)
 
@@ -80,7 +92,7 @@ def test_attached_to_the_monitor(snap_compare: Callable[..., bool], state_dir: P
         pilot.app.main.terminal.attached = True
         pilot.app.main.terminal.focus()
         pilot.app.refresh_bindings()
-        await pilot.pause(0.3)
+        await until(pilot, lambda: painted(pilot.app), "the panes to paint")
 
     assert snap_compare(snapshot_app(state_dir, "hermes-dark"), terminal_size=(120, 36),
                         run_before=attach)

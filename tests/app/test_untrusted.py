@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from textual.screen import ModalScreen
@@ -25,6 +24,7 @@ from hermes_tui.untrusted import ansi_text, plain, printable
 from hermes_tui.widgets.chat import ChatMessage
 from registry import ProcessRegistry, ProcessSession, ProcessStatus, RecoveryReport
 from tests.app.pilot_helpers import until
+from tests.fakes.backend import FakeBackend
 
 SIZE = (160, 48)
 CLICK = "[@click=app.quit]Q[/]"
@@ -116,13 +116,12 @@ async def test_chat_messages_and_tool_blocks_show_hostile_text_literally(
 
 
 async def test_process_list_titles_dialogs_and_search_show_hostile_text_literally(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry, tmp_path: Path,
+    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
 ) -> None:
-    corpus = tmp_path / "corpus.bin"
-    corpus.write_bytes("\n".join(HOSTILE).encode("utf-8", "surrogateescape") + b"\n"
-                       + b"[@click=app.quit]LAST[/]\n")
-    session = registry.spawn(f"cat {corpus} # {CLICK} [x=", session_key="chat-1")
-    registry.wait(session.id, timeout=10)
+    session = registry.spawn(f"cat corpus # {CLICK} [x=", session_key="chat-1", backend="fake")
+    fake.emit(session.id, "\n".join(HOSTILE).encode("utf-8", "surrogateescape") + b"\n"
+              + b"[@click=app.quit]LAST[/]\n")
+    fake.end(session.id, 0)
     registry.rename(session.id, HOSTILE[0])
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:

@@ -9,6 +9,7 @@ from textual.message import Message
 
 from hermes_tui.term.view import TerminalView
 from registry import OutputBuffer
+from tests.app.pilot_helpers import until
 
 DATA = Path(__file__).parents[1] / "app" / "data"
 
@@ -25,14 +26,13 @@ async def test_shows_a_full_screen_program_and_follows_new_output() -> None:
     async with app.run_test(size=(82, 26)) as pilot:  # 80x24 inside the border
         view = app.query_one(TerminalView)
         view.show(buffer, pty=True)
-        await pilot.pause(0.1)
+        await until(pilot, lambda: view.screen_text()[0].startswith(" hermes-top"), "paint")
         lines = view.screen_text()
         assert lines[0].startswith(" hermes-top  load 0.42")
         assert "python3 -m http.server" in lines[8]
         assert lines[23].startswith("F1Help F10Quit")
         buffer.append(b"\x1b[9;1Hreplaced row\x1b[K")
-        await pilot.pause(0.15)
-        assert view.screen_text()[8] .startswith("replaced row")
+        await until(pilot, lambda: view.screen_text()[8].startswith("replaced row"), "update")
 
 
 async def test_a_plain_process_is_shown_as_a_log() -> None:
@@ -42,11 +42,9 @@ async def test_a_plain_process_is_shown_as_a_log() -> None:
     async with app.run_test(size=(40, 12)) as pilot:
         view = app.query_one(TerminalView)
         view.show(buffer, pty=False)
-        await pilot.pause(0.1)
-        assert view.screen_text()[-1].strip() == "line 99"
+        await until(pilot, lambda: view.screen_text()[-1].strip() == "line 99", "the log")
         buffer.append(b"line 100\n")
-        await pilot.pause(0.15)
-        assert view.screen_text()[-1].strip() == "line 100"
+        await until(pilot, lambda: view.screen_text()[-1].strip() == "line 100", "new line")
 
 
 async def test_attached_keys_go_to_the_process_and_the_detach_key_does_not() -> None:
@@ -90,8 +88,7 @@ async def test_scrollback_and_search() -> None:
         view = app.query_one(TerminalView)
         view.show(buffer, pty=True)
         view.focus()
-        await pilot.pause(0.1)
-        assert "entry 299" in "\n".join(view.screen_text())
+        await until(pilot, lambda: "entry 299" in "\n".join(view.screen_text()), "paint")
         await pilot.press("pageup")
         assert view.scrolled_back
         assert "entry 299" not in "\n".join(view.screen_text())
@@ -128,7 +125,9 @@ async def test_mouse_is_reported_only_when_the_program_asks() -> None:
         await pilot.click(TerminalView, offset=(5, 3))
         assert sent == []
         buffer.append(b"\x1b[?1000h\x1b[?1006h")
-        await pilot.pause(0.1)
+        emulator = view.emulator
+        assert emulator is not None
+        await until(pilot, lambda: emulator.mouse_tracking, "mouse mode")
         await pilot.click(TerminalView, offset=(5, 3))
         # The widget's border is one cell: offset (5, 3) is cell (4, 2), reported 1-based.
         assert sent == [b"\x1b[<0;5;3M", b"\x1b[<0;5;3m"]
@@ -142,6 +141,6 @@ async def test_copy_puts_the_screen_on_the_clipboard() -> None:
         view = app.query_one(TerminalView)
         view.show(buffer, pty=True)
         view.focus()
-        await pilot.pause(0.1)
+        await until(pilot, lambda: "second line" in "\n".join(view.screen_text()), "paint")
         await pilot.press("c")
         assert app.clipboard == "first line\nsecond line"
