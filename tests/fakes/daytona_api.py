@@ -25,10 +25,26 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, web
-from daytona_api_client import models as api
-from daytona_toolbox_api_client import models as tb
+from daytona_api_client.models.create_sandbox import CreateSandbox
+from daytona_api_client.models.list_sandboxes_response import ListSandboxesResponse
+from daytona_api_client.models.sandbox import Sandbox
+from daytona_api_client.models.sandbox_list_item import SandboxListItem
+from daytona_api_client.models.sandbox_state import SandboxState
+from daytona_api_client.models.toolbox_proxy_url import ToolboxProxyUrl
+from daytona_toolbox_api_client.models.command import Command
+from daytona_toolbox_api_client.models.create_session_request import CreateSessionRequest
+from daytona_toolbox_api_client.models.execute_request import ExecuteRequest
+from daytona_toolbox_api_client.models.execute_response import ExecuteResponse
+from daytona_toolbox_api_client.models.files_download_request import FilesDownloadRequest
+from daytona_toolbox_api_client.models.session import Session
+from daytona_toolbox_api_client.models.session_command_logs_response import (
+    SessionCommandLogsResponse,
+)
+from daytona_toolbox_api_client.models.session_execute_request import SessionExecuteRequest
+from daytona_toolbox_api_client.models.session_execute_response import SessionExecuteResponse
+from daytona_toolbox_api_client.models.session_send_input_request import SessionSendInputRequest
 
-from tests.fakes.daytona_sandbox import CONTAINER_LABEL, FakeSandbox, docker
+from tests.fakes.daytona_sandbox import CONTAINER_LABEL, FakeSandbox, FakeSession, docker
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -39,8 +55,9 @@ def _json(model: Any, status: int = 200) -> web.Response:
 
 def _error(status: int, message: str) -> web.Response:
     # The generated clients cannot parse a plain-text error body: always a JSON object.
-    return web.json_response({"statusCode": status, "message": message,
-                              "error": message}, status=status)
+    return web.json_response(
+        {"statusCode": status, "message": message, "error": message}, status=status
+    )
 
 
 class FakeDaytona:
@@ -65,8 +82,9 @@ class FakeDaytona:
 
     def calls(self, method: str, path_prefix: str = "") -> list[dict[str, Any]]:
         """Logged requests with this method whose path starts with ``path_prefix``."""
-        return [r for r in self.requests
-                if r["method"] == method and r["path"].startswith(path_prefix)]
+        return [
+            r for r in self.requests if r["method"] == method and r["path"].startswith(path_prefix)
+        ]
 
     def stop_sandbox(self, sandbox_id: str) -> None:
         """Stop a sandbox behind the client's back (as auto-stop would)."""
@@ -85,11 +103,13 @@ class FakeDaytona:
 
     def close(self) -> None:
         """Remove every container of this fake and stop serving."""
+
         async def shutdown() -> None:
             for sandbox in self.sandboxes.values():
                 await sandbox.destroy()
-            code, out, _ = await docker("ps", "-aq", "--filter",
-                                        f"label={CONTAINER_LABEL}={self.tag}")
+            code, out, _ = await docker(
+                "ps", "-aq", "--filter", f"label={CONTAINER_LABEL}={self.tag}"
+            )
             if code == 0 and out.split():
                 await docker("rm", "-f", *out.decode().split())
             await self._runner.cleanup()
@@ -134,8 +154,11 @@ class FakeDaytona:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        entry: dict[str, Any] = {"method": request.method, "path": request.path,
-                                 "query": dict(request.query)}
+        entry: dict[str, Any] = {
+            "method": request.method,
+            "path": request.path,
+            "query": dict(request.query),
+        }
         self.requests.append(entry)
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Unauthorized: invalid API key")
@@ -150,16 +173,26 @@ class FakeDaytona:
             return _error(500, f"fake Daytona failed: {exc!r}")
 
     # -- control API ----------------------------------------------------------------------
-    def _dto(self, sb: FakeSandbox) -> api.Sandbox:
-        return api.Sandbox(
-            id=sb.id, organization_id="fake-org", name=sb.name, user="root", env=sb.env,
-            labels=sb.labels, public=False, network_block_all=False, kvm=False,
-            target=str(sb.request.get("target") or "fake"), cpu=int(str(
-                sb.request.get("cpu") or 1)), gpu=0, memory=int(str(sb.request.get("memory")
-                                                                     or 1)),
-            disk=int(str(sb.request.get("disk") or 3)), state=api.SandboxState(sb.state),
+    def _dto(self, sb: FakeSandbox) -> Sandbox:
+        return Sandbox(
+            id=sb.id,
+            organization_id="fake-org",
+            name=sb.name,
+            user="root",
+            env=sb.env,
+            labels=sb.labels,
+            public=False,
+            network_block_all=False,
+            kvm=False,
+            target=str(sb.request.get("target") or "fake"),
+            cpu=int(str(sb.request.get("cpu") or 1)),
+            gpu=0,
+            memory=int(str(sb.request.get("memory") or 1)),
+            disk=int(str(sb.request.get("disk") or 3)),
+            state=SandboxState(sb.state),
             auto_stop_interval=sb.auto_stop_interval,
-            toolbox_proxy_url=f"http://127.0.0.1:{self.port}/toolbox")
+            toolbox_proxy_url=f"http://127.0.0.1:{self.port}/toolbox",
+        )
 
     def _find(self, request: web.Request) -> FakeSandbox | None:
         key = request.match_info["sid"]
@@ -171,15 +204,21 @@ class FakeDaytona:
     async def create(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests[-1]["body"] = body
-        params = api.CreateSandbox.from_dict(body)
+        params = CreateSandbox.from_dict(body)
         assert params is not None
         image = self.image
         if params.build_info and params.build_info.dockerfile_content:
             first = params.build_info.dockerfile_content.strip().splitlines()[0]
             image = first.removeprefix("FROM ").strip()
         sandbox_id = str(uuid.uuid4())
-        sb = FakeSandbox(sandbox_id, params.name or sandbox_id, image, params.labels or {},
-                         params.env or {}, body)
+        sb = FakeSandbox(
+            sandbox_id,
+            params.name or sandbox_id,
+            image,
+            params.labels or {},
+            params.env or {},
+            body,
+        )
         try:
             await sb.create(self.tag)
         except RuntimeError as exc:
@@ -191,10 +230,12 @@ class FakeDaytona:
 
     async def list(self, request: web.Request) -> web.Response:
         wanted = json.loads(request.query.get("labels") or "{}")
-        items = [api.SandboxListItem.from_dict(self._dto(sb).to_dict())
-                 for sb in self.sandboxes.values() if sb.state != "destroyed"
-                 and all(sb.labels.get(k) == v for k, v in wanted.items())]
-        return _json(api.ListSandboxesResponse(items=items, next_cursor=None))
+        items = [
+            SandboxListItem.model_validate(self._dto(sb).to_dict())
+            for sb in self.sandboxes.values()
+            if sb.state != "destroyed" and all(sb.labels.get(k) == v for k, v in wanted.items())
+        ]
+        return _json(ListSandboxesResponse(items=items, next_cursor=None))
 
     async def get(self, request: web.Request) -> web.Response:
         sb = self._find(request)
@@ -226,10 +267,10 @@ class FakeDaytona:
         if sb is None:
             return _error(404, "Sandbox not found")
         sb.auto_stop_interval = int(request.match_info["interval"])
-        return web.Response(status=200)
+        return _json(self._dto(sb))
 
     async def proxy_url(self, request: web.Request) -> web.Response:
-        return _json(api.ToolboxProxyUrl(url=f"http://127.0.0.1:{self.port}/toolbox"))
+        return _json(ToolboxProxyUrl(url=f"http://127.0.0.1:{self.port}/toolbox"))
 
     # -- toolbox API -------------------------------------------------------------------------
     def _live(self, request: web.Request) -> FakeSandbox:
@@ -242,30 +283,32 @@ class FakeDaytona:
 
     async def execute(self, request: web.Request) -> web.Response:
         sb = self._live(request)
-        req = tb.ExecuteRequest.from_dict(await request.json())
+        req = ExecuteRequest.from_dict(await request.json())
         assert req is not None
         result = await sb.execute(req.command, req.cwd, req.envs, req.timeout)
         if result is None:
             return _error(408, "command timed out")
         code, out = result
         # The real daemon answers text: invalid UTF-8 becomes U+FFFD (a trap for clients).
-        return _json(tb.ExecuteResponse(exit_code=code, result=out.decode(errors="replace")))
+        return _json(ExecuteResponse(exit_code=code, result=out.decode(errors="replace")))
 
     async def create_session(self, request: web.Request) -> web.Response:
         sb = self._live(request)
-        req = tb.CreateSessionRequest.from_dict(await request.json())
+        req = CreateSessionRequest.from_dict(await request.json())
         assert req is not None
         if req.session_id in sb.sessions:
             return _error(409, "session already exists")
-        from tests.fakes.daytona_sandbox import FakeSession
-
         sb.sessions[req.session_id] = FakeSession(req.session_id)
         return web.Response(status=201)
 
-    def _session_model(self, session: Any) -> tb.Session:
-        return tb.Session(session_id=session.id, commands=[
-            tb.Command(id=c.id, command=c.command, exit_code=c.exit_code)
-            for c in session.commands.values()])
+    def _session_model(self, session: Any) -> Session:
+        return Session(
+            session_id=session.id,
+            commands=[
+                Command(id=c.id, command=c.command, exit_code=c.exit_code)
+                for c in session.commands.values()
+            ],
+        )
 
     async def list_sessions(self, request: web.Request) -> web.Response:
         sb = self._live(request)
@@ -288,17 +331,22 @@ class FakeDaytona:
 
     async def session_exec(self, request: web.Request) -> web.Response:
         sb, session = self._live(request), self._session(request)
-        req = tb.SessionExecuteRequest.from_dict(await request.json())
+        req = SessionExecuteRequest.from_dict(await request.json())
         assert req is not None
         cmd = await sb.run_session_command(session, req.command)
         if req.run_async or req.var_async:
-            return _json(tb.SessionExecuteResponse(cmd_id=cmd.id), status=202)
+            return _json(SessionExecuteResponse(cmd_id=cmd.id), status=202)
         async with cmd.changed:
             await cmd.changed.wait_for(lambda: cmd.exit_code is not None)
-        return _json(tb.SessionExecuteResponse(
-            cmd_id=cmd.id, exit_code=cmd.exit_code, output=(cmd.stdout + cmd.stderr).decode(
-                errors="replace"), stdout=cmd.stdout.decode(errors="replace"),
-            stderr=cmd.stderr.decode(errors="replace")))
+        return _json(
+            SessionExecuteResponse(
+                cmd_id=cmd.id,
+                exit_code=cmd.exit_code,
+                output=(cmd.stdout + cmd.stderr).decode(errors="replace"),
+                stdout=cmd.stdout.decode(errors="replace"),
+                stderr=cmd.stderr.decode(errors="replace"),
+            )
+        )
 
     def _command(self, request: web.Request) -> Any:
         cmd = self._session(request).commands.get(request.match_info["cmd"])
@@ -308,11 +356,11 @@ class FakeDaytona:
 
     async def get_command(self, request: web.Request) -> web.Response:
         cmd = self._command(request)
-        return _json(tb.Command(id=cmd.id, command=cmd.command, exit_code=cmd.exit_code))
+        return _json(Command(id=cmd.id, command=cmd.command, exit_code=cmd.exit_code))
 
     async def send_input(self, request: web.Request) -> web.Response:
         sb, cmd = self._live(request), self._command(request)
-        req = tb.SessionSendInputRequest.from_dict(await request.json())
+        req = SessionSendInputRequest.from_dict(await request.json())
         assert req is not None
         try:
             await sb.send_input(cmd, req.data)
@@ -323,17 +371,21 @@ class FakeDaytona:
     async def logs(self, request: web.Request) -> web.StreamResponse:
         cmd = self._command(request)
         if request.query.get("follow") != "true":
-            return _json(tb.SessionCommandLogsResponse(
-                output=(cmd.stdout + cmd.stderr).decode(errors="replace"),
-                stdout=cmd.stdout.decode(errors="replace"),
-                stderr=cmd.stderr.decode(errors="replace")))
+            return _json(
+                SessionCommandLogsResponse(
+                    output=(cmd.stdout + cmd.stderr).decode(errors="replace"),
+                    stdout=cmd.stdout.decode(errors="replace"),
+                    stderr=cmd.stderr.decode(errors="replace"),
+                )
+            )
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         sent = 0
         while not ws.closed:  # replay the whole log from byte 0, then follow, as the daemon
             async with cmd.changed:
-                await cmd.changed.wait_for(lambda: len(cmd.log) > sent
-                                           or cmd.exit_code is not None)
+                await cmd.changed.wait_for(
+                    lambda n=sent: len(cmd.log) > n or cmd.exit_code is not None
+                )
                 chunk, done = bytes(cmd.log[sent:]), cmd.exit_code is not None
             if chunk:
                 await ws.send_bytes(chunk)
@@ -361,7 +413,7 @@ class FakeDaytona:
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         sb = self._live(request)
-        req = tb.FilesDownloadRequest.from_dict(await request.json())
+        req = FilesDownloadRequest.from_dict(await request.json())
         assert req is not None
         boundary = secrets.token_hex(12)
         body = bytearray()
@@ -369,17 +421,27 @@ class FakeDaytona:
             data = await sb.read_file(path)
             # The filename is the literal requested path (the SDK looks it up verbatim).
             if data is None:
-                head = (f'Content-Disposition: form-data; name="error"; filename="{path}"\r\n'
-                        "Content-Type: application/json\r\n\r\n")
-                data = json.dumps({"message": f"file not found: {path}", "statusCode": 404,
-                                   "code": "FILE_NOT_FOUND"}).encode()
+                head = (
+                    f'Content-Disposition: form-data; name="error"; filename="{path}"\r\n'
+                    "Content-Type: application/json\r\n\r\n"
+                )
+                data = json.dumps(
+                    {
+                        "message": f"file not found: {path}",
+                        "statusCode": 404,
+                        "code": "FILE_NOT_FOUND",
+                    }
+                ).encode()
             else:
-                head = (f'Content-Disposition: form-data; name="file"; filename="{path}"\r\n'
-                        "Content-Type: application/octet-stream\r\n\r\n")
+                head = (
+                    f'Content-Disposition: form-data; name="file"; filename="{path}"\r\n'
+                    "Content-Type: application/octet-stream\r\n\r\n"
+                )
             body += f"--{boundary}\r\n".encode() + head.encode() + data + b"\r\n"
         body += f"--{boundary}--\r\n".encode()
-        return web.Response(body=bytes(body), headers={
-            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        return web.Response(
+            body=bytes(body), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
 
 
 class _Refused(Exception):

@@ -18,13 +18,17 @@ STDERR = b"\x02\x02\x02"
 CONTAINER_LABEL = "hermes-tui.fake-daytona"
 
 
-async def docker(*args: str, stdin: bytes | None = None, timeout: float = 120
-                 ) -> tuple[int, bytes, bytes]:
+async def docker(
+    *args: str, stdin: bytes | None = None, timeout: float = 120
+) -> tuple[int, bytes, bytes]:
     """Run the docker CLI; return its exit code, stdout and stderr."""
     proc = await asyncio.create_subprocess_exec(
-        "docker", *args, stdin=asyncio.subprocess.PIPE if stdin is not None else
-        asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        "docker",
+        *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
     return proc.returncode or 0, out, err
 
@@ -66,8 +70,15 @@ class FakeSession:
 class FakeSandbox:
     """One sandbox: a container plus the toolbox daemon's in-memory sessions."""
 
-    def __init__(self, sandbox_id: str, name: str, image: str, labels: dict[str, str],
-                 env: dict[str, str], request: dict[str, object]) -> None:
+    def __init__(
+        self,
+        sandbox_id: str,
+        name: str,
+        image: str,
+        labels: dict[str, str],
+        env: dict[str, str],
+        request: dict[str, object],
+    ) -> None:
         self.id, self.name, self.image = sandbox_id, name, image
         self.labels, self.env, self.request = labels, env, request
         self.state = "creating"
@@ -78,9 +89,18 @@ class FakeSandbox:
     # -- lifecycle --------------------------------------------------------------------------
     async def create(self, server_tag: str) -> None:
         code, _, err = await docker(
-            "run", "-d", "--init", "--name", self.container, "--label",
-            f"{CONTAINER_LABEL}={server_tag}", self.image, "sh", "-c",
-            "while :; do sleep 3600; done")
+            "run",
+            "-d",
+            "--init",
+            "--name",
+            self.container,
+            "--label",
+            f"{CONTAINER_LABEL}={server_tag}",
+            self.image,
+            "sh",
+            "-c",
+            "while :; do sleep 3600; done",
+        )
         if code != 0:
             self.state = "error"
             raise RuntimeError(err.decode(errors="replace").strip())
@@ -105,26 +125,32 @@ class FakeSandbox:
             await self.delete_session(session.id)
 
     # -- toolbox ----------------------------------------------------------------------------
-    def _exec_args(self, cwd: str | None = None, envs: dict[str, str] | None = None,
-                   tag: str | None = None) -> list[str]:
+    def _exec_args(
+        self, cwd: str | None = None, envs: dict[str, str] | None = None, tag: str | None = None
+    ) -> list[str]:
         args = ["exec", "-i"]
         if cwd:
             args += ["-w", cwd]
-        for key, value in {**(envs or {}), **({"FAKE_DAYTONA_TAG": tag} if tag else {})
-                           }.items():
+        for key, value in {**(envs or {}), **({"FAKE_DAYTONA_TAG": tag} if tag else {})}.items():
             args += ["-e", f"{key}={value}"]
         return [*args, self.container, "sh"]
 
-    async def execute(self, command: str, cwd: str | None, envs: dict[str, str] | None,
-                      timeout: float | None) -> tuple[int, bytes] | None:
+    async def execute(
+        self, command: str, cwd: str | None, envs: dict[str, str] | None, timeout: float | None
+    ) -> tuple[int, bytes] | None:
         """``/process/execute``: the command text is the shell's stdin; output merged.
         Returns None on timeout (the real daemon answers 408)."""
         proc = await asyncio.create_subprocess_exec(
-            "docker", *self._exec_args(cwd, envs), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            "docker",
+            *self._exec_args(cwd, envs),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(command.encode() + b"\n"),
-                                            timeout or None)
+            out, _ = await asyncio.wait_for(
+                proc.communicate(command.encode() + b"\n"), timeout or None
+            )
         except TimeoutError:
             proc.kill()
             await proc.wait()
@@ -135,8 +161,12 @@ class FakeSandbox:
         cmd = FakeCommand(id=secrets.token_hex(8), command=command)
         session.commands[cmd.id] = cmd  # exists before the request returns (input may follow)
         cmd.proc = await asyncio.create_subprocess_exec(
-            "docker", *self._exec_args(tag=session.tag), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            "docker",
+            *self._exec_args(tag=session.tag),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         assert cmd.proc.stdin is not None
         cmd.proc.stdin.write(command.encode() + b"\nexit $?\n")
         asyncio.get_running_loop().create_task(self._pump(cmd))
@@ -163,9 +193,14 @@ class FakeSandbox:
         killed ``docker exec`` client would leave the process in the container running)."""
         session = self.sessions.pop(session_id)
         if self.state == "started":
-            await docker("exec", self.container, "sh", "-c",
-                         f"for p in /proc/[0-9]*; do grep -qs FAKE_DAYTONA_TAG={session.tag} "
-                         "$p/environ && kill -9 ${p#/proc/}; done; true")
+            await docker(
+                "exec",
+                self.container,
+                "sh",
+                "-c",
+                f"for p in /proc/[0-9]*; do grep -qs FAKE_DAYTONA_TAG={session.tag} "
+                "$p/environ && kill -9 ${p#/proc/}; done; true",
+            )
         for cmd in session.commands.values():
             if cmd.proc is not None and cmd.proc.returncode is None:
                 try:
@@ -175,11 +210,13 @@ class FakeSandbox:
 
     async def write_file(self, path: str, data: bytes) -> str | None:
         """Writes a file; the parent directory must exist. Returns an error or None."""
-        code, _, err = await docker("exec", "-i", self.container, "sh", "-c",
-                                    'cat > "$1"', "sh", path, stdin=data)
+        code, _, err = await docker(
+            "exec", "-i", self.container, "sh", "-c", 'cat > "$1"', "sh", path, stdin=data
+        )
         return err.decode(errors="replace").strip() or "write failed" if code else None
 
     async def read_file(self, path: str) -> bytes | None:
-        code, out, _ = await docker("exec", self.container, "sh", "-c",
-                                    '[ -f "$1" ] && cat "$1"', "sh", path)
+        code, out, _ = await docker(
+            "exec", self.container, "sh", "-c", '[ -f "$1" ] && cat "$1"', "sh", path
+        )
         return None if code else out
