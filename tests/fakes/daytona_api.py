@@ -230,11 +230,12 @@ class FakeDaytona:
 
     async def list(self, request: web.Request) -> web.Response:
         wanted = json.loads(request.query.get("labels") or "{}")
-        items = [
-            SandboxListItem.model_validate(self._dto(sb).to_dict())
-            for sb in self.sandboxes.values()
-            if sb.state != "destroyed" and all(sb.labels.get(k) == v for k, v in wanted.items())
-        ]
+        items = []
+        for sb in self.sandboxes.values():
+            if sb.state != "destroyed" and all(sb.labels.get(k) == v for k, v in wanted.items()):
+                item = SandboxListItem.from_dict(self._dto(sb).to_dict())
+                assert item is not None
+                items.append(item)
         return _json(ListSandboxesResponse(items=items, next_cursor=None))
 
     async def get(self, request: web.Request) -> web.Response:

@@ -1,10 +1,10 @@
 """State of one sandbox of the fake Daytona API: a Docker container, its sessions and commands.
 
-Every command runs for real inside the sandbox's container through the ``docker`` CLI, fed to
-a shell through its stdin as Daytona's daemon does (so a command that reads stdin swallows the
-rest of its own script, as on the real service). Session command output is kept as the
-daemon's log is: chunks prefixed with ``\\x01\\x01\\x01`` (stdout) or ``\\x02\\x02\\x02``
-(stderr), replayed from the start to every log reader.
+Every command runs for real inside the sandbox's container through the ``docker`` CLI.
+``/process/execute`` feeds the command text to a shell's stdin as Daytona's daemon does (so the
+command's stdin is its own script's pipe, the trap clients must wrap against). Session command
+output is kept as the daemon's log is: chunks prefixed with ``\\x01\\x01\\x01`` (stdout)
+or ``\\x02\\x02\\x02`` (stderr), replayed from the start to every log reader.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ class FakeSandbox:
         self.state = "creating"
         self.container = f"fake-daytona-{sandbox_id}"
         self.sessions: dict[str, FakeSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self.auto_stop_interval = int(str(request.get("autoStopInterval") or 15))
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -126,14 +127,19 @@ class FakeSandbox:
 
     # -- toolbox ----------------------------------------------------------------------------
     def _exec_args(
-        self, cwd: str | None = None, envs: dict[str, str] | None = None, tag: str | None = None
+        self,
+        cwd: str | None = None,
+        envs: dict[str, str] | None = None,
+        tag: str | None = None,
+        merge: bool = False,
     ) -> list[str]:
         args = ["exec", "-i"]
         if cwd:
             args += ["-w", cwd]
         for key, value in {**(envs or {}), **({"FAKE_DAYTONA_TAG": tag} if tag else {})}.items():
             args += ["-e", f"{key}={value}"]
-        return [*args, self.container, "sh"]
+        # merge: stdout and stderr become one stream inside the container, in write order.
+        return [*args, self.container, *(["sh", "-c", "exec sh 2>&1"] if merge else ["sh"])]
 
     async def execute(
         self, command: str, cwd: str | None, envs: dict[str, str] | None, timeout: float | None
@@ -142,7 +148,7 @@ class FakeSandbox:
         Returns None on timeout (the real daemon answers 408)."""
         proc = await asyncio.create_subprocess_exec(
             "docker",
-            *self._exec_args(cwd, envs),
+            *self._exec_args(cwd, envs, merge=True),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -160,16 +166,21 @@ class FakeSandbox:
     async def run_session_command(self, session: FakeSession, command: str) -> FakeCommand:
         cmd = FakeCommand(id=secrets.token_hex(8), command=command)
         session.commands[cmd.id] = cmd  # exists before the request returns (input may follow)
+        # The command is an argument, not read from the shell's stdin: input sent right after
+        # it must reach the command, not sit in the shell's read-ahead buffer.
         cmd.proc = await asyncio.create_subprocess_exec(
             "docker",
-            *self._exec_args(tag=session.tag),
+            *self._exec_args(tag=session.tag)[:-1],
+            "sh",
+            "-c",
+            command,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        assert cmd.proc.stdin is not None
-        cmd.proc.stdin.write(command.encode() + b"\nexit $?\n")
-        asyncio.get_running_loop().create_task(self._pump(cmd))
+        task = asyncio.get_running_loop().create_task(self._pump(cmd))
+        self._tasks.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._tasks.discard)
         return cmd
 
     async def _pump(self, cmd: FakeCommand) -> None:
