@@ -89,6 +89,9 @@ class FakeSandbox:
 
     # -- lifecycle --------------------------------------------------------------------------
     async def create(self, server_tag: str) -> None:
+        if (await docker("image", "inspect", self.image))[0] != 0:
+            self.state = "build_failed"  # no registry here: only local images exist
+            raise RuntimeError(f"image {self.image} not found")
         code, _, err = await docker(
             "run",
             "-d",
