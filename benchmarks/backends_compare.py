@@ -2,8 +2,10 @@
 
 Each backend runs for real on this machine: local; ssh against an sshd on 127.0.0.1 (the
 tests' fixture); docker against the local engine with the tests' busybox image; singularity
-through the tests' stand-in apptainer CLI. Spawn latency is the median time for
-``registry.spawn`` to return a handle (5 spawns); throughput is 20 MB printed by
+through the tests' stand-in apptainer CLI; daytona through the unmodified SDK against the
+tests' fake Daytona API on 127.0.0.1 (a container per sandbox: it measures the SDK's HTTP and
+websocket path and the base64 transport, not Daytona's network). Spawn latency is the median
+time for ``registry.spawn`` to return a handle (5 spawns); throughput is 20 MB printed by
 ``head -c | tr`` until the registry's buffer has all of it. Run from the repository root:
 ``python benchmarks/backends_compare.py`` (needs sshd and dockerd as for the tests).
 """
@@ -23,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for the tests' f
 
 from registry import ProcessRegistry
 from tests.docker_image import ensure_image
+from tests.fakes.daytona_api import FakeDaytona
 from tests.sshd import start_sshd
 
 FLOOD = 20_000_000
@@ -60,22 +63,27 @@ def main() -> None:
             "docker": {"image": ensure_image(), "session": "bench"},
             "singularity": {"instance": "hermes-bench", "remote_root": str(tmp / "sif-runs")},
         }
+        daytona = FakeDaytona(image=ensure_image()).__enter__()
+        options["daytona"] = {"api_key": daytona.api_key, "api_url": daytona.api_url,
+                              "session": "bench"}
         registry = ProcessRegistry(tmp / "state", backend_options=options)
         results: dict[str, tuple[float, float]] = {}
         try:
-            for kind in ("local", "ssh", "docker", "singularity"):
+            for kind in ("local", "ssh", "docker", "singularity", "daytona"):
                 results[kind] = measure(registry, kind)
         finally:
-            for kind in ("docker", "singularity"):
+            for kind in ("docker", "singularity", "daytona"):
                 try:
                     registry.cleanup("default")
                     registry.backend(kind).cleanup()
                 except Exception as exc:
                     print(f"cleanup of {kind}: {exc}")
             sshd.close()
+            daytona.close()
         base_latency, base_rate = results["local"]
         for kind, (latency, rate) in results.items():
-            note = " (stand-in apptainer CLI)" if kind == "singularity" else ""
+            note = {"singularity": " (stand-in apptainer CLI)",
+                    "daytona": " (fake API on loopback)"}.get(kind, "")
             print(f"{kind:12s} spawn {latency * 1000:6.1f} ms ({latency / base_latency:4.1f}x "
                   f"local)  throughput {rate:7.1f} MB/s ({rate / base_rate:4.2f}x local){note}")
 

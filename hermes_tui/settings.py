@@ -33,6 +33,12 @@ Example::
     memory = "2g"
     cpus = 2
     network_mode = "none"
+
+    [backends.daytona]        # the key: DAYTONA_API_KEY (or api_key here); set values win
+    image = "python:3.11-slim"
+    cpu = 2
+    memory = 4                # GiB
+    auto_stop_interval = 30   # minutes; 0 once a background process starts
 """
 
 from __future__ import annotations

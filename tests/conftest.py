@@ -6,11 +6,15 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from registry import ProcessRegistry, RegistryError, set_registry
 from tests.sshd import SSHServer, start_sshd
+
+if TYPE_CHECKING:
+    from tests.fakes.daytona_api import FakeDaytona
 
 FAKE_APPTAINER_BIN = Path(__file__).parent / "fakes" / "bin"
 
@@ -40,6 +44,16 @@ def docker_image() -> str:
     from tests.docker_image import ensure_image
 
     return ensure_image()
+
+
+@pytest.fixture(scope="session")
+def fake_daytona(docker_image: str) -> Iterator[FakeDaytona]:
+    """The fake Daytona API on 127.0.0.1 (a container per sandbox) for the test session."""
+    from tests.fakes.daytona_api import FakeDaytona
+
+    with FakeDaytona(image=docker_image) as fake:
+        yield fake
+    assert fake.errors == [], f"the fake Daytona API failed: {fake.errors}"
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from backends import (
     create_backend,
 )
 
-BACKENDS = ["local", "ssh", "singularity", "docker"]
+BACKENDS = ["local", "ssh", "singularity", "docker", "daytona"]
 
 
 class Collector:
@@ -58,9 +58,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     elif request.param == "docker":
         options = {"image": request.getfixturevalue("docker_image"),
                    "session": f"test-{tmp_path.name}"}
+    elif request.param == "daytona":
+        fake = request.getfixturevalue("fake_daytona")
+        options = {"api_key": fake.api_key, "api_url": fake.api_url,
+                   "session": f"test-{tmp_path.name}"}
     instance = create_backend(request.param, state_dir=tmp_path / "state", **options)
     yield instance
-    if request.param == "docker":
+    if request.param in ("docker", "daytona"):
         instance.cleanup()  # the container goes with the test
 
 
