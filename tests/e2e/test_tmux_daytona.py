@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_tmux import Tmux, _ps
+from tests.e2e.tmux import Tmux, _ps
 from tests.fakes.daytona_api import FakeDaytona
 
 
