@@ -37,6 +37,7 @@ _IMPLEMENTED = {
     "ssh": ("backends.ssh", "SSHBackend"),
     "singularity": ("backends.singularity", "SingularityBackend"),
     "docker": ("backends.docker", "DockerBackend"),
+    "modal": ("backends.modal_backend", "ModalBackend"),
 }
 
 

@@ -23,7 +23,7 @@ from backends import (
     create_backend,
 )
 
-BACKENDS = ["local", "ssh", "singularity", "docker"]
+BACKENDS = ["local", "ssh", "singularity", "docker", "modal"]
 
 
 class Collector:
@@ -58,10 +58,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     elif request.param == "docker":
         options = {"image": request.getfixturevalue("docker_image"),
                    "session": f"test-{tmp_path.name}"}
+    elif request.param == "modal":
+        request.getfixturevalue("fake_modal")
+        options = {"image": request.getfixturevalue("docker_image"),
+                   "session": f"test-{tmp_path.name}"}
     instance = create_backend(request.param, state_dir=tmp_path / "state", **options)
     yield instance
-    if request.param == "docker":
-        instance.cleanup()  # the container goes with the test
+    if request.param in ("docker", "modal"):
+        instance.cleanup()  # the container / sandbox goes with the test
 
 
 @pytest.fixture

@@ -1,0 +1,393 @@
+"""The Modal backend: one Modal sandbox per chat session or batch task, commands exec'd into it.
+
+Modal has no RPC to signal an exec'd command, resize its terminal or replay its output after
+the client is gone, so background processes run under the sandbox supervisor inside the
+sandbox (output spooled there, signals by process group, resize with ``stty``); Modal's exec is
+only the transport of :class:`~backends.shell.ShellBackend`'s four primitives. Files move
+through exec too (``cat`` with stdin / stdout), which is byte-exact and needs nothing in the
+image (the SDK's ``sandbox.filesystem`` needs a helper binary).
+
+Sandboxes carry tags naming the session, and the sandbox id of each session is kept in the
+state dir, so the next start re-adopts the same sandbox by id (tags as the fallback). The SDK
+is imported lazily and always used through an explicit client built from the credentials,
+never the process-wide cached one, and closed on cleanup.
+
+This module is not called ``modal.py`` so that ``import modal`` always means the SDK.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import shlex
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from backends.atomic import write_private
+from backends.base import (
+    BackendError,
+    BackendUnavailableError,
+    Probe,
+    ProcHandle,
+    RunResult,
+    SpawnSpec,
+)
+from backends.shell import ShellBackend
+
+TAG_SESSION = "hermes-tui-session"
+"""Tag holding the chat session / task key of a sandbox (the fallback way to find it)."""
+DAY = 24 * 3600
+STDIN_CHUNK = 1 << 20
+"""Stdin is sent in pieces this size (one RPC each), well under gRPC message limits."""
+CREDENTIALS_HINT = (
+    "set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (or token_id / token_secret "
+    "under [backends.modal]); `modal token new` creates a token"
+)
+
+
+def _memory_mib(value: int | str | None) -> int | None:
+    """``2048``, ``"2048"``, ``"2g"`` or ``"512m"`` as MiB (Modal takes MiB)."""
+    if value is None or isinstance(value, int):
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mg]i?b?)?\s*", str(value).lower())
+    if not match:
+        raise BackendUnavailableError(
+            f"invalid memory setting for the modal backend: {value!r} "
+            "(use MiB, or a size like '2g')"
+        )
+    number = float(match.group(1))
+    return int(number * 1024) if (match.group(2) or "m").startswith("g") else int(number)
+
+
+class ModalBackend(ShellBackend):
+    """Commands run in a Modal sandbox.
+
+    Args:
+        run_root: hermes-tui's local run root; the sandbox id of each session is kept next to it.
+        session: the chat session / task key: one sandbox each, found again by it.
+        image: registry image of the sandbox (``modal_image`` per-task override).
+        app_name: the Modal app the sandboxes belong to.
+        timeout: the sandbox's lifetime in seconds (Modal's own default of 300 s would kill a
+            workstation's processes after five minutes).
+        idle_timeout: end the sandbox after this many idle seconds (default: never; note that
+            background processes alone do not count as activity for Modal).
+        cpu, memory: resources (fractional cores; MiB or a size like ``"2g"``).
+        workdir, env: the sandbox's working directory and environment.
+        token_id, token_secret: credentials (default ``MODAL_TOKEN_ID`` / ``MODAL_TOKEN_SECRET``).
+        remote_root: run directories inside the sandbox.
+    """
+
+    kind: ClassVar[str] = "modal"
+
+    def __init__(
+        self,
+        run_root: Path,
+        *,
+        session: str = "default",
+        image: str = "debian:bookworm-slim",
+        app_name: str = "hermes-tui",
+        timeout: int = DAY,
+        idle_timeout: int | None = None,
+        cpu: float | None = None,
+        memory: int | str | None = None,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+        token_id: str | None = None,
+        token_secret: str | None = None,
+        remote_root: str = "/var/tmp/hermes-tui/runs",
+    ) -> None:
+        try:
+            import modal
+        except ImportError:
+            raise BackendUnavailableError(
+                "the modal backend needs the Modal SDK: pip install 'hermes-tui[modal]'"
+            ) from None
+        self._modal: Any = modal
+        token_id = token_id or os.environ.get("MODAL_TOKEN_ID")
+        token_secret = token_secret or os.environ.get("MODAL_TOKEN_SECRET")
+        if not (token_id and token_secret):
+            raise BackendUnavailableError(
+                f"the modal backend has no credentials: {CREDENTIALS_HINT}"
+            )
+        self.session, self.image, self.app_name = session, image, app_name
+        self.run_root = remote_root
+        self._create_options: dict[str, Any] = {
+            "timeout": int(timeout),
+            "idle_timeout": idle_timeout,
+            "cpu": cpu,
+            "memory": _memory_mib(memory),
+            "workdir": workdir,
+            "env": dict(env or {}) or None,
+        }
+        self._state_file = (
+            Path(run_root).parent / "modal" / f"{_safe(app_name)}--{_safe(session)}.json"
+        )
+        self._lock = threading.Lock()
+        self._ended = False
+        self.client: Any = None
+        try:
+            self.client = modal.Client.from_credentials(token_id, token_secret)
+            self.app: Any = modal.App.lookup(app_name, create_if_missing=True, client=self.client)
+            self.sandbox: Any = self._find_or_create()
+            self._ok(
+                f"mkdir -p {shlex.quote(self.run_root)} && chmod 700 {shlex.quote(self.run_root)}"
+            )
+        except BackendError as exc:
+            self._close_client()
+            raise BackendUnavailableError(str(exc)) from None
+        except Exception as exc:
+            self._close_client()
+            raise BackendUnavailableError(self._describe(exc)) from None
+
+    # -- the sandbox -------------------------------------------------------------------------
+    def _describe(self, exc: BaseException) -> str:
+        """One line for an SDK failure, naming what to check."""
+        errors = self._modal.exception
+        server = self._modal.config.config.get("server_url")
+        if isinstance(exc, errors.AuthError):
+            return f"Modal refused the credentials ({exc}); {CREDENTIALS_HINT}"
+        if isinstance(
+            exc,
+            OSError | ConnectionError | TimeoutError | errors.ConnectionError | errors.TimeoutError,
+        ) and not isinstance(exc, errors.ExecTimeoutError):
+            return (
+                f"cannot reach the Modal API at {server} ({type(exc).__name__}: {exc}); "
+                "check the network (and MODAL_SERVER_URL if you set it)"
+            )
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"modal: {text}"
+
+    def _find_or_create(self) -> Any:
+        """The session's sandbox: by the id we stored, else by tag, else a new one."""
+        modal = self._modal
+        stored = self._read_state()
+        if stored:
+            with contextlib.suppress(modal.exception.NotFoundError):
+                sandbox = modal.Sandbox.from_id(stored, client=self.client)
+                if sandbox.poll() is None:
+                    return sandbox
+        for sandbox in modal.Sandbox.list(
+            app_id=self.app.app_id, tags={TAG_SESSION: self.session}, client=self.client
+        ):
+            if sandbox.poll() is None:
+                self._write_state(sandbox.object_id)
+                return sandbox
+        return self._create()
+
+    def _create(self) -> Any:
+        modal = self._modal
+        try:
+            image = modal.Image.from_registry(self.image)
+            options = {k: v for k, v in self._create_options.items() if v is not None}
+            sandbox = modal.Sandbox.create(
+                app=self.app,
+                image=image,
+                tags={TAG_SESSION: self.session},
+                client=self.client,
+                **options,
+            )
+        except modal.exception.Error as exc:
+            if "image" in type(exc).__name__.lower():
+                raise BackendUnavailableError(
+                    f"the Modal image {self.image!r} cannot be used: {self._describe(exc)}"
+                ) from None
+            raise
+        self._write_state(sandbox.object_id)
+        return sandbox
+
+    def _read_state(self) -> str | None:
+        try:
+            data = json.loads(self._state_file.read_text())
+            return str(data["sandbox_id"]) if data.get("image") == self.image else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _write_state(self, sandbox_id: str) -> None:
+        self._state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private(
+            self._state_file,
+            json.dumps(
+                {"sandbox_id": sandbox_id, "image": self.image, "session": self.session}
+            ).encode(),
+        )
+
+    def _ensure_live(self) -> None:
+        """After the sandbox ended (lifetime over, terminated), new work gets a new one."""
+        with self._lock:
+            if self._ended:
+                try:
+                    self.sandbox = self._create()
+                except Exception as exc:
+                    raise BackendError(self._describe(exc)) from None
+                self._supervisor_installed = ""
+                self._ended = False
+                self._ok(f"mkdir -p {shlex.quote(self.run_root)}")
+
+    def _failed(self, exc: BaseException) -> BackendError:
+        """Turn an SDK failure into a BackendError, noticing when the sandbox has ended."""
+        with contextlib.suppress(Exception):
+            if self.sandbox.poll() is not None:
+                self._ended = True
+                return BackendError(
+                    f"the Modal sandbox {self.sandbox.object_id} has ended (its lifetime "
+                    "`timeout` ran out, or it was terminated); its processes are gone"
+                )
+        return BackendError(self._describe(exc))
+
+    def sandbox_ref(self) -> dict[str, str]:
+        return {"sandbox": str(self.sandbox.object_id), "app": self.app_name, "image": self.image}
+
+    @classmethod
+    def sandbox_options(cls, key: str) -> dict[str, Any]:
+        return {"session": key}
+
+    # -- primitives --------------------------------------------------------------------
+    def _start(self, script: str, stdin: bool, timeout: float | None) -> Any:
+        # stderr joins stdout inside the sandbox so their order is kept.
+        prelude = "exec 2>&1\n" if stdin else "exec 2>&1 </dev/null\n"
+        try:
+            return self.sandbox.exec(
+                "sh",
+                "-c",
+                prelude + script,
+                text=False,
+                timeout=None if timeout is None else math.ceil(timeout),
+            )
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    def exec(
+        self,
+        script: str,
+        *,
+        stdin: bytes | None = None,
+        timeout: float = 60.0,
+        cancel: threading.Event | None = None,
+    ) -> tuple[int, bytes]:
+        proc = self._start(script, stdin is not None, timeout)
+        output = bytearray()
+        try:
+            if stdin is not None:
+                for start in range(0, len(stdin), STDIN_CHUNK):
+                    proc.stdin.write(stdin[start : start + STDIN_CHUNK])
+                    proc.stdin.drain()
+                proc.stdin.write_eof()
+                proc.stdin.drain()
+            for chunk in proc.stdout:
+                output += chunk
+                if cancel is not None and cancel.is_set():
+                    return 130, bytes(output)
+            code = int(proc.wait())
+        except Exception as exc:
+            if isinstance(exc, self._modal.exception.ExecTimeoutError):
+                raise BackendError(f"modal: command timed out after {timeout:g}s") from None
+            raise self._failed(exc) from None
+        if code == -1:  # the SDK's answer when the exec deadline passed
+            raise BackendError(f"modal: command timed out after {timeout:g}s")
+        return code, bytes(output)
+
+    def stream(self, script: str) -> Iterator[bytes]:
+        proc = self._start(script, False, None)
+        try:
+            yield from proc.stdout
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    def upload(self, data: bytes, remote_path: str, mode: int | None = None) -> None:
+        q = shlex.quote
+        path = Path(remote_path)
+        chmod = f" && chmod {mode:o} {q(remote_path)}" if mode is not None else ""
+        code, output = self.exec(
+            f"mkdir -p {q(str(path.parent))} && cat > {q(remote_path)}{chmod}",
+            stdin=data,
+            timeout=600,
+        )
+        if code != 0:
+            raise BackendError(
+                f"cannot write {remote_path} in the Modal sandbox: "
+                f"{output.decode(errors='replace').strip()}"
+            )
+
+    def download(self, remote_path: str) -> bytes:
+        q = shlex.quote(remote_path)
+        code, output = self.exec(
+            f"[ -f {q} ] || {{ echo 'No such file'; exit 1; }}; cat {q}", timeout=600
+        )
+        if code != 0:
+            raise BackendError(
+                f"cannot read {remote_path} in the Modal sandbox: "
+                f"{output.decode(errors='replace').strip()}"
+            )
+        return output
+
+    # -- the interface, where the sandbox may have to be replaced -------------------------
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 180.0,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
+        self._ensure_live()
+        return super().run(argv, workdir=workdir, env=env, timeout=timeout, cancel=cancel)
+
+    def spawn(self, spec: SpawnSpec) -> ProcHandle:
+        self._ensure_live()
+        return super().spawn(spec)
+
+    def probe(self, handles: Sequence[ProcHandle]) -> list[Probe]:
+        current = str(self.sandbox.object_id)
+        gone = Probe("lost", detail="its Modal sandbox has ended, and its processes with it")
+        results = [gone] * len(handles)
+        # A handle from a sandbox that has since been replaced cannot be in this one.
+        here = [
+            i
+            for i, h in enumerate(handles)
+            if h.sandbox.get("sandbox", current) == current and not self._ended
+        ]
+        for index, probe in zip(here, super().probe([handles[i] for i in here]), strict=True):
+            results[index] = probe
+        return results
+
+    def cleanup(self, active: Sequence[ProcHandle] = ()) -> None:
+        """Terminate the sandbox, unless background processes still run in it."""
+        super().cleanup(active)
+        if not self._ended:
+            root = shlex.quote(self.run_root)
+            code, output = self.exec(
+                f'n=0; for d in {root}/*/; do [ -f "$d"pid ] && [ ! -f "$d"exit ] && '
+                f'kill -0 "$(cut -d\' \' -f1 "$d"pid)" 2>/dev/null && n=$((n+1)); done; '
+                f"echo $n"
+            )
+            running = int(output.split()[-1]) if code == 0 and output.split() else 0
+            if running:
+                raise BackendError(
+                    f"not terminating the Modal sandbox {self.sandbox.object_id}:"
+                    f" {running} background process(es) still run in it"
+                )
+        try:
+            self.sandbox.terminate()
+        except Exception as exc:
+            if not self._ended:
+                raise BackendError(self._describe(exc)) from None
+        finally:
+            with contextlib.suppress(OSError):
+                self._state_file.unlink()
+            self._close_client()
+
+    def _close_client(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.close()
+
+
+def _safe(text: str) -> str:
+    """``text`` usable as part of a file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:100] or "_"
