@@ -23,7 +23,10 @@ import math
 import os
 import re
 import shlex
+import socket
 import threading
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -130,6 +133,7 @@ class ModalBackend(ShellBackend):
         self._lock = threading.Lock()
         self._ended = False
         self.client: Any = None
+        _check_reachable(str(modal.config.config.get("server_url")))
         try:
             self.client = modal.Client.from_credentials(token_id, token_secret)
             self.app: Any = modal.App.lookup(app_name, create_if_missing=True, client=self.client)
@@ -386,6 +390,27 @@ class ModalBackend(ShellBackend):
         if self.client is not None:
             with contextlib.suppress(Exception):
                 self.client.close()
+
+
+def _check_reachable(server_url: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when the API cannot be reached at all.
+
+    The SDK retries a refused or silent connection for about a minute before it gives up; a
+    plain TCP connect tells the user at once. Skipped when a proxy is in the way (the SDK
+    reaches the API through it, we would not).
+    """
+    parsed = urllib.parse.urlparse(server_url)
+    host = parsed.hostname or ""
+    if urllib.request.getproxies() and not urllib.request.proxy_bypass(host):
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise BackendUnavailableError(
+            f"cannot reach the Modal API at {server_url} ({exc.strerror or exc}); check the "
+            "network (and MODAL_SERVER_URL if you set it)"
+        ) from None
 
 
 def _safe(text: str) -> str:
