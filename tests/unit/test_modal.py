@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from backends import BackendError, BackendUnavailableError, ExitStatus, SpawnSpec, create_backend
-from backends.modal_backend import TAG_SESSION
+from backends.modal_backend import TAG_SESSION, ModalBackend
 from registry import ProcessRegistry, ProcessStatus, RegistryError
 from tests.conftest import wait_for
 from tests.docker_image import MARKER
@@ -41,6 +41,20 @@ class Collector:
         self.done.set()
 
 
+def modal(registry: ProcessRegistry, sandbox: str = "default") -> ModalBackend:
+    """The registry's modal backend for ``sandbox``."""
+    backend = registry.backend("modal", sandbox)
+    assert isinstance(backend, ModalBackend)
+    return backend
+
+
+def make(tmp_path: Path, **kwargs: Any) -> ModalBackend:
+    """A modal backend outside any registry."""
+    backend = create_backend("modal", state_dir=tmp_path, **kwargs)
+    assert isinstance(backend, ModalBackend)
+    return backend
+
+
 def options(image: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
     """Backend options with an app of this test's own (the fake lives for the whole session)."""
     return {"image": image, "app_name": f"test-{tmp_path.name}", **extra}
@@ -50,9 +64,8 @@ def test_commands_run_in_the_sandbox_and_cleanup_terminates_it(
     fake_modal: FakeModal, docker_image: str, tmp_path: Path
 ) -> None:
     creates = fake_modal.calls("SandboxCreateV2")
-    backend = create_backend(
-        "modal",
-        state_dir=tmp_path / "state",
+    backend = make(
+        tmp_path / "state",
         session="chat-1",
         **options(docker_image, tmp_path, cpu=0.5, memory="1g"),
     )
@@ -174,7 +187,7 @@ def test_a_sandbox_that_ended_is_reported_and_replaced_for_new_work(
     docker_image: str,
     tmp_path: Path,
 ) -> None:
-    backend = create_backend("modal", state_dir=tmp_path, **options(docker_image, tmp_path))
+    backend = make(tmp_path, **options(docker_image, tmp_path))
     handle = backend.spawn(SpawnSpec(proc_id="p1", argv=backend.shell_argv("sleep 60")))
     fake_modal.terminate(handle.sandbox["sandbox"])  # its lifetime ran out
     with pytest.raises(BackendError, match="has ended"):
@@ -243,7 +256,7 @@ def test_sigkill_of_the_app_then_readoption_by_sandbox_id_with_byte_exact_output
     # Found again by the id kept in the state dir: no second sandbox, no search by tag.
     assert fake_modal.calls("SandboxCreateV2") == creates + 1
     assert fake_modal.calls("SandboxListV2") == lists + 1
-    assert registry.backend("modal").sandbox_ref()["sandbox"] == ids["sandbox"]
+    assert modal(registry).sandbox_ref()["sandbox"] == ids["sandbox"]
 
     result = registry.wait(ids["ends"], 30)
     assert (result.session.status, result.session.exit_code) == (ProcessStatus.EXITED, 7)
