@@ -2,7 +2,9 @@
 
 Each backend runs for real on this machine: local; ssh against an sshd on 127.0.0.1 (the
 tests' fixture); docker against the local engine with the tests' busybox image; singularity
-through the tests' stand-in apptainer CLI. Spawn latency is the median time for
+through the tests' stand-in apptainer CLI; modal with the real SDK against the tests' fake
+Modal API on 127.0.0.1 (sandboxes are containers of the busybox image, so it measures the SDK,
+the gRPC hops and ``docker exec``, not Modal's service). Spawn latency is the median time for
 ``registry.spawn`` to return a handle (5 spawns); throughput is 20 MB printed by
 ``head -c | tr`` until the registry's buffer has all of it. Run from the repository root:
 ``python benchmarks/backends_compare.py`` (needs sshd and dockerd as for the tests).
@@ -23,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for the tests' f
 
 from registry import ProcessRegistry
 from tests.docker_image import ensure_image
+from tests.fakes.modal_api import FakeModal
 from tests.sshd import start_sshd
 
 FLOOD = 20_000_000
@@ -55,27 +58,33 @@ def main() -> None:
         server = next(sshd)
         os.environ["PATH"] = f"{Path(__file__).parents[1] / 'tests/fakes/bin'}:{os.environ['PATH']}"
         os.environ["FAKE_APPTAINER_STATE"] = str(tmp / "apptainer")
+        fake_modal = FakeModal().start()
+        os.environ.update(MODAL_SERVER_URL=fake_modal.url, MODAL_TOKEN_ID=fake_modal.token_id,
+                          MODAL_TOKEN_SECRET=fake_modal.token_secret)
         options: dict[str, dict[str, Any]] = {
             "ssh": {**server.options(), "remote_root": str(tmp / "ssh-runs")},
             "docker": {"image": ensure_image(), "session": "bench"},
             "singularity": {"instance": "hermes-bench", "remote_root": str(tmp / "sif-runs")},
+            "modal": {"image": ensure_image(), "app_name": "hermes-bench"},
         }
         registry = ProcessRegistry(tmp / "state", backend_options=options)
         results: dict[str, tuple[float, float]] = {}
         try:
-            for kind in ("local", "ssh", "docker", "singularity"):
+            for kind in ("local", "ssh", "docker", "singularity", "modal"):
                 results[kind] = measure(registry, kind)
         finally:
-            for kind in ("docker", "singularity"):
+            for kind in ("docker", "singularity", "modal"):
                 try:
                     registry.cleanup("default")
                     registry.backend(kind).cleanup()
                 except Exception as exc:
                     print(f"cleanup of {kind}: {exc}")
             sshd.close()
+            fake_modal.stop()
         base_latency, base_rate = results["local"]
         for kind, (latency, rate) in results.items():
-            note = " (stand-in apptainer CLI)" if kind == "singularity" else ""
+            note = {"singularity": " (stand-in apptainer CLI)",
+                    "modal": " (fake Modal API)"}.get(kind, "")
             print(f"{kind:12s} spawn {latency * 1000:6.1f} ms ({latency / base_latency:4.1f}x "
                   f"local)  throughput {rate:7.1f} MB/s ({rate / base_rate:4.2f}x local){note}")
 
