@@ -21,6 +21,7 @@ import contextlib
 import json
 import math
 import os
+import queue
 import re
 import shlex
 import socket
@@ -44,6 +45,8 @@ from backends.shell import ShellBackend
 
 TAG_SESSION = "hermes-tui-session"
 """Tag holding the chat session / task key of a sandbox (the fallback way to find it)."""
+TAG_HOST = "hermes-tui-host"
+"""Tag naming the machine, so another machine's session of the same name is never adopted."""
 DAY = 24 * 3600
 STDIN_CHUNK = 1 << 20
 """Stdin is sent in pieces this size (one RPC each), well under gRPC message limits."""
@@ -118,6 +121,7 @@ class ModalBackend(ShellBackend):
                 f"the modal backend has no credentials: {CREDENTIALS_HINT}"
             )
         self.session, self.image, self.app_name = session, image, app_name
+        self._tags = {TAG_SESSION: session, TAG_HOST: socket.gethostname()}
         self.run_root = remote_root
         self._create_options: dict[str, Any] = {
             "timeout": int(timeout),
@@ -176,7 +180,7 @@ class ModalBackend(ShellBackend):
                 if sandbox.poll() is None:
                     return sandbox
         for sandbox in modal.Sandbox.list(
-            app_id=self.app.app_id, tags={TAG_SESSION: self.session}, client=self.client
+            app_id=self.app.app_id, tags=self._tags, client=self.client
         ):
             if sandbox.poll() is None:
                 self._write_state(sandbox.object_id)
@@ -191,7 +195,7 @@ class ModalBackend(ShellBackend):
             sandbox = modal.Sandbox.create(
                 app=self.app,
                 image=image,
-                tags={TAG_SESSION: self.session},
+                tags=self._tags,
                 client=self.client,
                 **options,
             )
@@ -207,7 +211,8 @@ class ModalBackend(ShellBackend):
     def _read_state(self) -> str | None:
         try:
             data = json.loads(self._state_file.read_text())
-            return str(data["sandbox_id"]) if data.get("image") == self.image else None
+            # Whatever image is configured now, the sandbox holding the processes is the one.
+            return str(data["sandbox_id"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -273,27 +278,91 @@ class ModalBackend(ShellBackend):
         timeout: float = 60.0,
         cancel: threading.Event | None = None,
     ) -> tuple[int, bytes]:
+        if cancel is not None:
+            return self._exec_cancellable(script, timeout, cancel)
         proc = self._start(script, stdin is not None, timeout)
         output = bytearray()
+        stdin_error: BaseException | None = None
         try:
             if stdin is not None:
-                for start in range(0, len(stdin), STDIN_CHUNK):
-                    proc.stdin.write(stdin[start : start + STDIN_CHUNK])
+                try:
+                    for start in range(0, len(stdin), STDIN_CHUNK):
+                        proc.stdin.write(stdin[start : start + STDIN_CHUNK])
+                        proc.stdin.drain()
+                    proc.stdin.write_eof()
                     proc.stdin.drain()
-                proc.stdin.write_eof()
-                proc.stdin.drain()
+                except Exception as exc:  # the command may have ended without reading it
+                    stdin_error = exc
             for chunk in proc.stdout:
                 output += chunk
-                if cancel is not None and cancel.is_set():
-                    return 130, bytes(output)
-            code = int(proc.wait())
+            code = self._exit_code(proc, timeout)
+        except BackendError:
+            raise
         except Exception as exc:
-            if isinstance(exc, self._modal.exception.ExecTimeoutError):
-                raise BackendError(f"modal: command timed out after {timeout:g}s") from None
             raise self._failed(exc) from None
+        if stdin_error is not None and code == 0:
+            raise self._failed(stdin_error)
+        return code, bytes(output)
+
+    def _exit_code(self, proc: Any, timeout: float) -> int:
+        try:
+            code = int(proc.wait())
+        except self._modal.exception.ExecTimeoutError:
+            code = -1
         if code == -1:  # the SDK's answer when the exec deadline passed
             raise BackendError(f"modal: command timed out after {timeout:g}s")
-        return code, bytes(output)
+        return code
+
+    def _exec_cancellable(
+        self, script: str, timeout: float, cancel: threading.Event
+    ) -> tuple[int, bytes]:
+        """Like :meth:`exec`, but a set ``cancel`` returns at once and kills the command's
+        processes in the sandbox (Modal has no RPC to kill an exec'd command)."""
+        # The shell's pid comes first on stdout, so the command's children can be found.
+        proc = self._start('echo "$$"\n' + script, False, timeout)
+        chunks: queue.SimpleQueue[bytes | BaseException | None] = queue.SimpleQueue()
+
+        def pump() -> None:
+            try:
+                for chunk in proc.stdout:
+                    chunks.put(chunk)
+            except Exception as exc:
+                chunks.put(exc)
+            chunks.put(None)
+
+        threading.Thread(target=pump, name="modal-exec", daemon=True).start()
+        output, pid = bytearray(), None
+        while True:
+            try:
+                item = chunks.get(timeout=0.05)
+            except queue.Empty:
+                item = b""
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise self._failed(item)
+            output += item
+            if pid is None and b"\n" in output:
+                line, _, rest = bytes(output).partition(b"\n")
+                pid, output = int(line), bytearray(rest)
+            if cancel.is_set():
+                if pid is not None:
+                    self._kill_tree(pid)
+                return 130, bytes(output)
+        try:
+            return self._exit_code(proc, timeout), bytes(output)
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    def _kill_tree(self, pid: int) -> None:
+        """SIGKILL shell ``pid`` and its children with their process groups."""
+        with contextlib.suppress(BackendError):
+            self.exec(
+                f"for c in $(cat /proc/{pid}/task/{pid}/children 2>/dev/null); do "
+                f"kill -9 -$c $c 2>/dev/null; done; kill -9 {pid} 2>/dev/null; true"
+            )
 
     def stream(self, script: str) -> Iterator[bytes]:
         proc = self._start(script, False, None)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from backends import BackendError, BackendUnavailableError, ExitStatus, SpawnSpec, create_backend
-from backends.modal_backend import TAG_SESSION, ModalBackend
+from backends.modal_backend import TAG_HOST, TAG_SESSION, ModalBackend
 from registry import ProcessRegistry, ProcessStatus, RegistryError
 from tests.conftest import wait_for
 from tests.docker_image import MARKER
@@ -71,7 +72,7 @@ def test_commands_run_in_the_sandbox_and_cleanup_terminates_it(
     )
     assert fake_modal.calls("SandboxCreateV2") == creates + 1
     sandbox = fake_modal.sandboxes[backend.sandbox_ref()["sandbox"]]
-    assert sandbox.tags == {TAG_SESSION: "chat-1"}
+    assert sandbox.tags == {TAG_SESSION: "chat-1", TAG_HOST: socket.gethostname()}
     definition = fake_modal.messages("SandboxCreateV2")[-1].definition
     assert definition.timeout_secs == 24 * 3600  # never Modal's default of 300 s
     assert (definition.resources.milli_cpu, definition.resources.memory_mb) == (500, 1024)
@@ -178,6 +179,22 @@ def test_binary_output_and_a_5_mb_file_are_byte_exact(
         assert sink.done.wait(60)
         assert bytes(sink.data) == data
         assert backend.read_output(handle, 1000, 256) == data[1000:1256]
+    finally:
+        backend.cleanup()
+
+
+def test_an_interrupted_command_returns_at_once_and_is_killed_in_the_sandbox(
+    fake_modal: FakeModal, docker_image: str, tmp_path: Path
+) -> None:
+    backend = make(tmp_path, **options(docker_image, tmp_path))
+    try:
+        cancel = threading.Event()
+        threading.Timer(0.5, cancel.set).start()
+        started = time.monotonic()
+        result = backend.run(["sh", "-c", "echo started; sleep 47; echo late"], cancel=cancel)
+        assert result.interrupted and result.exit_code == 130
+        assert time.monotonic() - started < 5
+        assert b"sleep 47" not in backend.run(["ps", "-o", "args"]).output
     finally:
         backend.cleanup()
 
