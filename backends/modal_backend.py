@@ -22,12 +22,9 @@ import json
 import math
 import os
 import queue
-import re
 import shlex
 import socket
 import threading
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,6 +38,14 @@ from backends.base import (
     RunResult,
     SpawnSpec,
 )
+from backends.modal_support import (
+    CREDENTIALS_HINT,
+    check_reachable,
+    in_event_loop,
+    memory_mib,
+    off_loop,
+    safe_name,
+)
 from backends.shell import ShellBackend
 
 TAG_SESSION = "hermes-tui-session"
@@ -50,24 +55,6 @@ TAG_HOST = "hermes-tui-host"
 DAY = 24 * 3600
 STDIN_CHUNK = 1 << 20
 """Stdin is sent in pieces this size (one RPC each), well under gRPC message limits."""
-CREDENTIALS_HINT = (
-    "set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (or token_id / token_secret "
-    "under [backends.modal]); `modal token new` creates a token"
-)
-
-
-def _memory_mib(value: int | str | None) -> int | None:
-    """``2048``, ``"2048"``, ``"2g"`` or ``"512m"`` as MiB (Modal takes MiB)."""
-    if value is None or isinstance(value, int):
-        return value
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mg]i?b?)?\s*", str(value).lower())
-    if not match:
-        raise BackendUnavailableError(
-            f"invalid memory setting for the modal backend: {value!r} "
-            "(use MiB, or a size like '2g')"
-        )
-    number = float(match.group(1))
-    return int(number * 1024) if (match.group(2) or "m").startswith("g") else int(number)
 
 
 class ModalBackend(ShellBackend):
@@ -127,24 +114,19 @@ class ModalBackend(ShellBackend):
             "timeout": int(timeout),
             "idle_timeout": idle_timeout,
             "cpu": cpu,
-            "memory": _memory_mib(memory),
+            "memory": memory_mib(memory),
             "workdir": workdir,
             "env": dict(env or {}) or None,
         }
         self._state_file = (
-            Path(run_root).parent / "modal" / f"{_safe(app_name)}--{_safe(session)}.json"
+            Path(run_root).parent / "modal" / f"{safe_name(app_name)}--{safe_name(session)}.json"
         )
         self._lock = threading.Lock()
         self._ended = False
         self.client: Any = None
-        _check_reachable(str(modal.config.config.get("server_url")))
+        check_reachable(str(modal.config.config.get("server_url")))
         try:
-            self.client = modal.Client.from_credentials(token_id, token_secret)
-            self.app: Any = modal.App.lookup(app_name, create_if_missing=True, client=self.client)
-            self.sandbox: Any = self._find_or_create()
-            self._ok(
-                f"mkdir -p {shlex.quote(self.run_root)} && chmod 700 {shlex.quote(self.run_root)}"
-            )
+            off_loop(lambda: self._connect(token_id, token_secret))
         except BackendError as exc:
             self._close_client()
             raise BackendUnavailableError(str(exc)) from None
@@ -153,6 +135,14 @@ class ModalBackend(ShellBackend):
             raise BackendUnavailableError(self._describe(exc)) from None
 
     # -- the sandbox -------------------------------------------------------------------------
+    def _connect(self, token_id: str, token_secret: str) -> None:
+        modal = self._modal
+        self.client = modal.Client.from_credentials(token_id, token_secret)
+        self.app: Any = modal.App.lookup(self.app_name, create_if_missing=True, client=self.client)
+        self.sandbox: Any = self._find_or_create()
+        root = shlex.quote(self.run_root)
+        self._ok(f"mkdir -p {root} && chmod 700 {root}")
+
     def _describe(self, exc: BaseException) -> str:
         """One line for an SDK failure, naming what to check."""
         errors = self._modal.exception
@@ -229,10 +219,13 @@ class ModalBackend(ShellBackend):
         """After the sandbox ended (lifetime over, terminated), new work gets a new one."""
         with self._lock:
             if self._ended:
+                old = self.sandbox
                 try:
-                    self.sandbox = self._create()
+                    self.sandbox = off_loop(self._create)
                 except Exception as exc:
                     raise BackendError(self._describe(exc)) from None
+                with contextlib.suppress(Exception):
+                    off_loop(old.detach)
                 self._supervisor_installed = ""
                 self._ended = False
                 self._ok(f"mkdir -p {shlex.quote(self.run_root)}")
@@ -278,6 +271,8 @@ class ModalBackend(ShellBackend):
         timeout: float = 60.0,
         cancel: threading.Event | None = None,
     ) -> tuple[int, bytes]:
+        if in_event_loop():
+            return off_loop(lambda: self.exec(script, stdin=stdin, timeout=timeout, cancel=cancel))
         if cancel is not None:
             return self._exec_cancellable(script, timeout, cancel)
         proc = self._start(script, stdin is not None, timeout)
@@ -431,6 +426,8 @@ class ModalBackend(ShellBackend):
 
     def cleanup(self, active: Sequence[ProcHandle] = ()) -> None:
         """Terminate the sandbox, unless background processes still run in it."""
+        if in_event_loop():
+            return off_loop(lambda: self.cleanup(active))
         super().cleanup(active)
         if not self._ended:
             root = shlex.quote(self.run_root)
@@ -456,32 +453,11 @@ class ModalBackend(ShellBackend):
             self._close_client()
 
     def _close_client(self) -> None:
+        """Close the sandbox's command router connection, then the client."""
+        sandbox = getattr(self, "sandbox", None)
+        if sandbox is not None:
+            with contextlib.suppress(Exception):
+                sandbox.detach()
         if self.client is not None:
             with contextlib.suppress(Exception):
                 self.client.close()
-
-
-def _check_reachable(server_url: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, not minutes, when the API cannot be reached at all.
-
-    The SDK retries a refused or silent connection for about a minute before it gives up; a
-    plain TCP connect tells the user at once. Skipped when a proxy is in the way (the SDK
-    reaches the API through it, we would not).
-    """
-    parsed = urllib.parse.urlparse(server_url)
-    host = parsed.hostname or ""
-    if urllib.request.getproxies() and not urllib.request.proxy_bypass(host):
-        return
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as exc:
-        raise BackendUnavailableError(
-            f"cannot reach the Modal API at {server_url} ({exc.strerror or exc}); check the "
-            "network (and MODAL_SERVER_URL if you set it)"
-        ) from None
-
-
-def _safe(text: str) -> str:
-    """``text`` usable as part of a file name."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:100] or "_"

@@ -298,3 +298,47 @@ def test_sigkill_of_the_app_then_readoption_by_sandbox_id_with_byte_exact_output
         assert registry.get(ids[name]).status is ProcessStatus.KILLED
     registry.backend("modal").cleanup()
     assert fake_modal.unimplemented == []
+
+
+async def test_it_works_when_called_from_a_thread_running_an_event_loop(
+    fake_modal: FakeModal, docker_image: str, tmp_path: Path
+) -> None:
+    # The SDK's blocking interface refuses to run on such a thread; the backend hops off it.
+    backend = make(tmp_path, **options(docker_image, tmp_path))
+    assert backend.run(["echo", "from the loop"]).output == b"from the loop\n"
+    backend.cleanup()
+
+
+def test_the_command_line_runs_on_modal(
+    fake_modal: FakeModal, docker_image: str, tmp_path: Path, state_dir: Path
+) -> None:
+    import tomli_w
+
+    config = tmp_path / "config.toml"
+    config.write_text(tomli_w.dumps({"backends": {"modal": options(docker_image, tmp_path)}}))
+
+    def hermes(*args: str) -> str:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hermes_tui",
+                "--config",
+                str(config),
+                "--backend",
+                "modal",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    proc_id = hermes("run", "--", f"cat {MARKER}; exit 3").strip()
+    assert hermes("wait", proc_id, "--timeout", "60").strip() == f"{proc_id}: exited 3"
+    assert hermes("logs", proc_id) == "only inside the test container\n"
+    (entry,) = json.loads(hermes("ps", "--all", "--json"))
+    assert entry["backend"] == "modal"
+    result = json.loads(hermes("tool", "terminal", json.dumps({"command": f"cat {MARKER}"})))
+    assert result["output"] == "only inside the test container"
+    make(tmp_path / "state", session="cli", **options(docker_image, tmp_path)).cleanup()
