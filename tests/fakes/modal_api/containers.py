@@ -123,9 +123,12 @@ class ContainerExec:
             with contextlib.suppress(OSError):
                 self._sock.close()
                 self._raw.close()
-        code = -1
+        code = 137  # what is left when the sandbox (container) was removed under the command
         for _ in range(200):  # docker sets the exit code a moment after the stream ends
-            info = self.api.exec_inspect(self.exec_id)
+            try:
+                info = self.api.exec_inspect(self.exec_id)
+            except Exception:
+                break  # the container is gone
             if not info.get("Running"):
                 code = int(info.get("ExitCode") or 0)
                 break
