@@ -33,6 +33,12 @@ Example::
     memory = "2g"
     cpus = 2
     network_mode = "none"
+
+    [backends.modal]          # token: MODAL_TOKEN_ID / MODAL_TOKEN_SECRET in the environment
+    image = "python:3.11-slim"
+    timeout = 86400           # sandbox lifetime, seconds (Modal's default is only 300)
+    cpu = 2
+    memory = "4g"
 """
 
 from __future__ import annotations
