@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import queue
 import shlex
 import socket
@@ -101,8 +100,10 @@ class ModalBackend(ShellBackend):
                 "the modal backend needs the Modal SDK: pip install 'hermes-tui[modal]'"
             ) from None
         self._modal: Any = modal
-        token_id = token_id or os.environ.get("MODAL_TOKEN_ID")
-        token_secret = token_secret or os.environ.get("MODAL_TOKEN_SECRET")
+        # The SDK's own lookup: MODAL_TOKEN_ID / _SECRET, else the profile `modal token new`
+        # wrote to ~/.modal.toml.
+        token_id = token_id or modal.config.config.get("token_id")
+        token_secret = token_secret or modal.config.config.get("token_secret")
         if not (token_id and token_secret):
             raise BackendUnavailableError(
                 f"the modal backend has no credentials: {CREDENTIALS_HINT}"
@@ -110,10 +111,19 @@ class ModalBackend(ShellBackend):
         self.session, self.image, self.app_name = session, image, app_name
         self._tags = {TAG_SESSION: session, TAG_HOST: socket.gethostname()}
         self.run_root = remote_root
+        try:
+            numbers = {
+                "timeout": int(timeout),
+                "cpu": None if cpu is None else float(cpu),
+                "idle_timeout": None if idle_timeout is None else int(idle_timeout),
+            }
+        except (TypeError, ValueError):
+            raise BackendUnavailableError(
+                "invalid settings for the modal backend: timeout and idle_timeout are seconds, "
+                "cpu a number of cores"
+            ) from None
         self._create_options: dict[str, Any] = {
-            "timeout": int(timeout),
-            "idle_timeout": idle_timeout,
-            "cpu": cpu,
+            **numbers,
             "memory": memory_mib(memory),
             "workdir": workdir,
             "env": dict(env or {}) or None,

@@ -16,8 +16,8 @@ from backends.base import BackendUnavailableError
 T = TypeVar("T")
 
 CREDENTIALS_HINT = (
-    "set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (or token_id / token_secret "
-    "under [backends.modal]); `modal token new` creates a token"
+    "set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET, or run `modal token new` (it stores them in "
+    "~/.modal.toml), or put token_id / token_secret under [backends.modal]"
 )
 
 
