@@ -38,6 +38,7 @@ _IMPLEMENTED = {
     "singularity": ("backends.singularity", "SingularityBackend"),
     "docker": ("backends.docker", "DockerBackend"),
     "daytona": ("backends.daytona", "DaytonaBackend"),
+    "modal": ("backends.modal_backend", "ModalBackend"),
 }
 
 

@@ -4,8 +4,11 @@ Each backend runs for real on this machine: local; ssh against an sshd on 127.0.
 tests' fixture); docker against the local engine with the tests' busybox image; singularity
 through the tests' stand-in apptainer CLI; daytona through the unmodified SDK against the
 tests' fake Daytona API on 127.0.0.1 (a container per sandbox: it measures the SDK's HTTP and
-websocket path and the base64 transport, not Daytona's network). Spawn latency is the median
-time for ``registry.spawn`` to return a handle (5 spawns); throughput is 20 MB printed by
+websocket path and the base64 transport, not Daytona's network); modal with the real SDK
+against the tests' fake Modal API on 127.0.0.1 (sandboxes are containers of the busybox
+image, so it measures the SDK, the gRPC hops and ``docker exec``, not Modal's service). Spawn
+latency is the median time for ``registry.spawn`` to return a handle (5 spawns); throughput
+is 20 MB printed by
 ``head -c | tr`` until the registry's buffer has all of it. Run from the repository root:
 ``python benchmarks/backends_compare.py`` (needs sshd and dockerd as for the tests).
 """
@@ -26,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for the tests' f
 from registry import ProcessRegistry
 from tests.docker_image import ensure_image
 from tests.fakes.daytona_api import FakeDaytona
+from tests.fakes.modal_api import FakeModal
 from tests.sshd import start_sshd
 
 FLOOD = 20_000_000
@@ -58,10 +62,14 @@ def main() -> None:
         server = next(sshd)
         os.environ["PATH"] = f"{Path(__file__).parents[1] / 'tests/fakes/bin'}:{os.environ['PATH']}"
         os.environ["FAKE_APPTAINER_STATE"] = str(tmp / "apptainer")
+        fake_modal = FakeModal().start()
+        os.environ.update(MODAL_SERVER_URL=fake_modal.url, MODAL_TOKEN_ID=fake_modal.token_id,
+                          MODAL_TOKEN_SECRET=fake_modal.token_secret)
         options: dict[str, dict[str, Any]] = {
             "ssh": {**server.options(), "remote_root": str(tmp / "ssh-runs")},
             "docker": {"image": ensure_image(), "session": "bench"},
             "singularity": {"instance": "hermes-bench", "remote_root": str(tmp / "sif-runs")},
+            "modal": {"image": ensure_image(), "app_name": "hermes-bench"},
         }
         daytona = FakeDaytona(image=ensure_image()).__enter__()
         options["daytona"] = {"api_key": daytona.api_key, "api_url": daytona.api_url,
@@ -69,10 +77,10 @@ def main() -> None:
         registry = ProcessRegistry(tmp / "state", backend_options=options)
         results: dict[str, tuple[float, float]] = {}
         try:
-            for kind in ("local", "ssh", "docker", "singularity", "daytona"):
+            for kind in ("local", "ssh", "docker", "singularity", "daytona", "modal"):
                 results[kind] = measure(registry, kind)
         finally:
-            for kind in ("docker", "singularity", "daytona"):
+            for kind in ("docker", "singularity", "daytona", "modal"):
                 try:
                     registry.cleanup("default")
                     registry.backend(kind).cleanup()
@@ -80,10 +88,12 @@ def main() -> None:
                     print(f"cleanup of {kind}: {exc}")
             sshd.close()
             daytona.close()
+            fake_modal.stop()
         base_latency, base_rate = results["local"]
         for kind, (latency, rate) in results.items():
             note = {"singularity": " (stand-in apptainer CLI)",
-                    "daytona": " (fake API on loopback)"}.get(kind, "")
+                    "daytona": " (fake API on loopback)",
+                    "modal": " (fake Modal API)"}.get(kind, "")
             print(f"{kind:12s} spawn {latency * 1000:6.1f} ms ({latency / base_latency:4.1f}x "
                   f"local)  throughput {rate:7.1f} MB/s ({rate / base_rate:4.2f}x local){note}")
 

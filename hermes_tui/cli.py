@@ -52,6 +52,28 @@ def _registry(config_path: Path | None = None) -> ProcessRegistry:
     return registry
 
 
+def _backend(args: argparse.Namespace) -> str:
+    """The backend for a new process: the subcommand's ``--backend``, else the top-level one.
+
+    The top-level flag is never ignored: ``hermes-tui --backend ssh run CMD`` runs CMD on ssh.
+    """
+    top, own = getattr(args, "app_backend", None), getattr(args, "backend", None)
+    if top and own and top != own:
+        raise CliError(f"conflicting backends: --backend {top} before the subcommand and "
+                       f"--backend {own} after it")
+    return str(own or top or "local")
+
+
+def _process(registry: ProcessRegistry, args: argparse.Namespace) -> ProcessSession:
+    """The process ``args.id``, refused when a top-level ``--backend`` names another backend."""
+    session = registry.get(args.id)
+    top = getattr(args, "app_backend", None)
+    if top and session.backend != top:
+        raise CliError(f"process {session.id} runs on the {session.backend} backend, not on "
+                       f"{top} (--backend {top})")
+    return session
+
+
 def _status_text(session: ProcessSession) -> str:
     text = session.status.value
     if session.exit_code is not None and not session.is_running:
@@ -62,8 +84,9 @@ def _status_text(session: ProcessSession) -> str:
 # -- subcommands -----------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     command: str | list[str] = args.command[0] if len(args.command) == 1 else args.command
+    backend = _backend(args)
     session = _registry(args.config).spawn(
-        command, backend=args.backend, workdir=args.workdir, pty=args.pty, rows=args.rows,
+        command, backend=backend, workdir=args.workdir, pty=args.pty, rows=args.rows,
         cols=args.cols, session_key=CLI_SESSION_KEY, name=args.name,
     )
     print(session.id)
@@ -72,6 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_ps(args: argparse.Namespace) -> int:
     sessions = _registry(args.config).processes(include_finished=args.all)
+    if args.app_backend:  # hermes-tui --backend docker ps: that backend's processes only
+        sessions = [s for s in sessions if s.backend == args.app_backend]
     if args.json:
         print(json.dumps([s.describe() for s in sessions], indent=2))
         return 0
@@ -91,7 +116,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     registry = _registry(args.config)
-    session = registry.get(args.id)
+    session = _process(registry, args)
     out = sys.stdout.buffer
     events: queue.SimpleQueue[RegistryEvent] = queue.SimpleQueue()
     if args.follow:
@@ -126,7 +151,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 def cmd_kill(args: argparse.Namespace) -> int:
     registry = _registry(args.config)
-    session = registry.get(args.id)
+    session = _process(registry, args)
     if not session.is_running:
         raise CliError(f"process {session.id} is not running ({_status_text(session)})")
     if args.signal is None:
@@ -148,7 +173,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 def cmd_wait(args: argparse.Namespace) -> int:
     registry = _registry(args.config)
-    result = registry.wait(args.id, args.timeout)
+    result = registry.wait(_process(registry, args).id, args.timeout)
     session = result.session
     if result.status == "timeout":
         raise CliError(f"{session.id} still running after {result.waited:.0f}s")
@@ -158,8 +183,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 def cmd_send(args: argparse.Namespace) -> int:
     registry = _registry(args.config)
+    proc_id = _process(registry, args).id
     text = args.text
-    count = registry.submit(args.id, text) if args.enter else registry.write(args.id, text)
+    count = registry.submit(proc_id, text) if args.enter else registry.write(proc_id, text)
     print(f"{count} bytes sent")
     return 0
 
@@ -173,7 +199,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     registry = _registry(args.config)
-    return attach(registry, registry.get(args.id), key)
+    return attach(registry, _process(registry, args), key)
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -204,7 +230,7 @@ def cmd_tool(args: argparse.Namespace) -> int:
         raise CliError(f"arguments are not valid JSON: {exc.msg} at position {exc.pos}") from None
     registry = _registry(args.config)
     registry.max_wait = 600.0  # the tool behaves exactly as it does for the agent
-    ctx = ToolContext(registry=registry, session_key=args.session, backend=args.backend)
+    ctx = ToolContext(registry=registry, session_key=args.session, backend=_backend(args))
     result = run_tool(args.name, args.arguments, ctx)
     print(result)
     return 1 if "error" in json.loads(result) else 0
@@ -226,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hermes-tui {__version__}")
     parser.add_argument("--backend", dest="app_backend", choices=BACKEND_KINDS,
-                        help="backend for new processes in the app (default: from config)")
+                        help="backend for new processes in the app (default: from config) "
+                             "and for the subcommands (run, tool; the others refuse a process "
+                             "of another backend, ps lists only this backend's)")
     parser.add_argument("--model", help="model name for the agent")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint for the agent")
     parser.add_argument("--config", type=Path, help="config file (default: the user config)")
@@ -243,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=24, help="PTY rows (default 24)")
     p.add_argument("--cols", type=int, default=80, help="PTY columns (default 80)")
     p.add_argument("--workdir", help="working directory")
-    p.add_argument("--backend", default="local", choices=BACKEND_KINDS)
+    p.add_argument("--backend", choices=BACKEND_KINDS,
+                   help="where to run it (default: the top-level --backend, else local)")
     p.add_argument("--name", help="a name to show in lists and to use instead of the id")
     p.add_argument("command", nargs="+", metavar="CMD",
                    help="one argument is a shell command line; several are an argv")
@@ -280,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="tool name (terminal, process)")
     p.add_argument("arguments", help="the tool's arguments as a JSON object")
     p.add_argument("--session", default=CLI_SESSION_KEY, help="chat session key to act as")
-    p.add_argument("--backend", default="local", choices=BACKEND_KINDS)
+    p.add_argument("--backend", choices=BACKEND_KINDS,
+                   help="where commands run (default: the top-level --backend, else local)")
     return parser
 
 

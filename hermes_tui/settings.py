@@ -39,6 +39,11 @@ Example::
     cpu = 2
     memory = 4                # GiB
     auto_stop_interval = 30   # minutes; 0 once a background process starts
+    [backends.modal]          # token: MODAL_TOKEN_ID / MODAL_TOKEN_SECRET in the environment
+    image = "python:3.11-slim"
+    timeout = 86400           # sandbox lifetime, seconds (Modal's default is only 300)
+    cpu = 2
+    memory = "4g"
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from tests.sshd import SSHServer, start_sshd
 
 if TYPE_CHECKING:
     from tests.fakes.daytona_api import FakeDaytona
+    from tests.fakes.modal_api import FakeModal
 
 FAKE_APPTAINER_BIN = Path(__file__).parent / "fakes" / "bin"
 
@@ -54,6 +55,22 @@ def fake_daytona(docker_image: str) -> Iterator[FakeDaytona]:
     with FakeDaytona(image=docker_image) as fake:
         yield fake
     assert fake.errors == [], f"the fake Daytona API failed: {fake.errors}"
+def fake_modal_server(docker_image: str) -> Iterator[FakeModal]:
+    """The fake Modal API on 127.0.0.1 for the whole test session (sandboxes are containers
+    of the test image)."""
+    from tests.fakes.modal_api import FakeModal
+
+    with FakeModal() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_modal(fake_modal_server: FakeModal, monkeypatch: pytest.MonkeyPatch) -> FakeModal:
+    """The fake Modal API, with the SDK pointed at it and its credentials in the environment."""
+    monkeypatch.setenv("MODAL_SERVER_URL", fake_modal_server.url)
+    monkeypatch.setenv("MODAL_TOKEN_ID", fake_modal_server.token_id)
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", fake_modal_server.token_secret)
+    return fake_modal_server
 
 
 @pytest.fixture(scope="session")

@@ -99,7 +99,7 @@ def test_tool_command_behaves_like_the_agent(state_dir: Path) -> None:
         (("wait", "proc_missing"), 1, "no process with id 'proc_missing'"),
         (("send", "proc_missing", "x"), 1, "no process with id 'proc_missing'"),
         (("attach", "proc_missing"), 1, "no process with id 'proc_missing'"),
-        (("run", "--backend", "modal", "--", "true"), 1, "not available"),
+        (("run", "--backend", "modal", "--", "true"), 1, "MODAL_TOKEN_ID"),
         (("run", "--backend", "docker", "--", "true"), 1, "is not on this machine and pulling"),
         (("run", "--workdir", "/no/such", "--", "true"), 1, "working directory does not exist"),
         (("kill", "proc_x", "--bogus"), 2, "unrecognized arguments: --bogus"),
@@ -119,6 +119,31 @@ def test_errors_are_one_clear_line(state_dir: Path, args: tuple[str, ...], code:
     assert lines[0].startswith("hermes-tui: error: ")
     assert message in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_the_top_level_backend_applies_to_every_subcommand(state_dir: Path,
+                                                           tmp_path: Path) -> None:
+    marker = tmp_path / "ran-on-host"
+    # Not configured, ssh cannot start: the command must fail, never run on the host instead.
+    result = hermes("--backend", "ssh", "run", "--", f"touch {marker}", check=False)
+    assert result.returncode == 1 and "ssh backend" in result.stderr
+    result = hermes("--backend", "ssh", "tool", "terminal",
+                    json.dumps({"command": f"touch {marker}"}), check=False)
+    assert result.returncode == 1 and "ssh backend" in json.loads(result.stdout)["error"]
+    assert not marker.exists()
+    result = hermes("--backend", "ssh", "run", "--backend", "local", "--", "true", check=False)
+    assert result.returncode == 1 and "conflicting backends" in result.stderr
+
+    proc_id = hermes("--backend", "local", "run", "--", "echo hi").stdout.strip()
+    assert hermes("--backend", "local", "wait", proc_id).stdout.strip() == f"{proc_id}: exited 0"
+    assert [p["id"] for p in json.loads(hermes("--backend", "local", "ps", "--all",
+                                               "--json").stdout)] == [proc_id]
+    assert json.loads(hermes("--backend", "docker", "ps", "--all", "--json").stdout) == []
+    for args in (("logs", proc_id), ("wait", proc_id), ("kill", proc_id), ("send", proc_id, "x"),
+                 ("attach", proc_id)):
+        result = hermes("--backend", "ssh", *args, check=False)
+        assert result.returncode == 1
+        assert f"process {proc_id} runs on the local backend, not on ssh" in result.stderr
 
 
 def test_an_unusable_state_dir_is_one_clear_line(tmp_path: Path) -> None:

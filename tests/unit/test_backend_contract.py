@@ -23,7 +23,7 @@ from backends import (
     create_backend,
 )
 
-BACKENDS = ["local", "ssh", "singularity", "docker", "daytona"]
+BACKENDS = ["local", "ssh", "singularity", "docker", "daytona", "modal"]
 
 
 class Collector:
@@ -62,10 +62,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         fake = request.getfixturevalue("fake_daytona")
         options = {"api_key": fake.api_key, "api_url": fake.api_url,
                    "session": f"test-{tmp_path.name}"}
+    elif request.param == "modal":
+        request.getfixturevalue("fake_modal")
+        options = {"image": request.getfixturevalue("docker_image"),
+                   "session": f"test-{tmp_path.name}"}
     instance = create_backend(request.param, state_dir=tmp_path / "state", **options)
     yield instance
-    if request.param in ("docker", "daytona"):
-        instance.cleanup()  # the container goes with the test
+    if request.param in ("docker", "daytona", "modal"):
+        instance.cleanup()  # the container / sandbox goes with the test
 
 
 @pytest.fixture

@@ -1,0 +1,80 @@
+"""Helpers of the Modal backend that do not touch the SDK: settings, event loops, reachability."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import re
+import socket
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import TypeVar
+
+from backends.base import BackendUnavailableError
+
+T = TypeVar("T")
+
+CREDENTIALS_HINT = (
+    "set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET, or run `modal token new` (it stores them in "
+    "~/.modal.toml), or put token_id / token_secret under [backends.modal]"
+)
+
+
+def memory_mib(value: int | str | None) -> int | None:
+    """``2048``, ``"2048"``, ``"2g"`` or ``"512m"`` as MiB (Modal takes MiB)."""
+    if value is None or isinstance(value, int):
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mg]i?b?)?\s*", str(value).lower())
+    if not match:
+        raise BackendUnavailableError(
+            f"invalid memory setting for the modal backend: {value!r} "
+            "(use MiB, or a size like '2g')"
+        )
+    number = float(match.group(1))
+    return int(number * 1024) if (match.group(2) or "m").startswith("g") else int(number)
+
+
+def in_event_loop() -> bool:
+    """True on a thread that runs an asyncio loop (the app's), where the SDK's blocking
+    interface refuses to run."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def off_loop(call: Callable[[], T]) -> T:
+    """``call()``, on a helper thread when this thread runs an event loop (it blocks, as
+    every backend call does)."""
+    if not in_event_loop():
+        return call()
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modal-call") as pool:
+        return pool.submit(call).result()
+
+
+def check_reachable(server_url: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when the API cannot be reached at all.
+
+    The SDK retries a refused or silent connection for about a minute before it gives up; a
+    plain TCP connect tells the user at once. Skipped when a proxy is in the way (the SDK
+    reaches the API through it, we would not).
+    """
+    parsed = urllib.parse.urlparse(server_url)
+    host = parsed.hostname or ""
+    if urllib.request.getproxies() and not urllib.request.proxy_bypass(host):
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise BackendUnavailableError(
+            f"cannot reach the Modal API at {server_url} ({exc.strerror or exc}); check the "
+            "network (and MODAL_SERVER_URL if you set it)"
+        ) from None
+
+
+def safe_name(text: str) -> str:
+    """``text`` usable as part of a file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:100] or "_"
