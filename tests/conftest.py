@@ -55,6 +55,9 @@ def fake_daytona(docker_image: str) -> Iterator[FakeDaytona]:
     with FakeDaytona(image=docker_image) as fake:
         yield fake
     assert fake.errors == [], f"the fake Daytona API failed: {fake.errors}"
+
+
+@pytest.fixture(scope="session")
 def fake_modal_server(docker_image: str) -> Iterator[FakeModal]:
     """The fake Modal API on 127.0.0.1 for the whole test session (sandboxes are containers
     of the test image)."""
