@@ -192,6 +192,7 @@ class HermesApp(App[None]):
         self._apply_palette()
         self.set_interval(0.25, self._refresh_output_marks)
         self.set_interval(1.0, self._tick)
+        self.watchers.rearm()  # the watchers of the last run go on (processes were recovered)
         self._greet()
         self.chat.query_one("#chat-input").focus()
 
@@ -590,6 +591,7 @@ class HermesApp(App[None]):
                               backend=self.backend, cancel=session.cancel,
                               start_watcher=self._start_watcher_from_thread,
                               watcher_min_interval=self.watchers.min_interval,
+                              notifications=self.watchers.mode,
                               max_foreground_timeout=self.registry.max_wait)
             session.agent = Agent(make_client(self.endpoint), self.endpoint.model,
                                   tools_in(session.toolsets), ctx,
@@ -632,9 +634,10 @@ class HermesApp(App[None]):
         count = len(agent.tool_errors) if agent else 0
         self.chat.border_subtitle = f"{count} tool error(s)" if count else ""
 
-    def _start_watcher_from_thread(self, session: ProcessSession, interval: float) -> None:
+    def _start_watcher_from_thread(self, session: ProcessSession, interval: float,
+                                   mode: str | None = None) -> None:
         """Tools run in worker threads; watchers live on the event loop."""
-        self.call_from_thread(self.watchers.start, session, interval)
+        self.call_from_thread(self.watchers.start, session, interval, mode)
 
     def _post_watcher_update(self, session_key: str, text: str) -> None:
         target = self.sessions.sessions.get(session_key)

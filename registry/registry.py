@@ -30,6 +30,7 @@ from backends import (
 from registry.buffer import DEFAULT_LIMIT, OutputBuffer
 from registry.cancel import CancelToken
 from registry.checkpoint import Checkpoint
+from registry.cursors import CursorStore
 from registry.errors import RegistryError
 from registry.events import (
     ProcessExited,
@@ -51,7 +52,32 @@ MAX_FINISHED = 200
 ENDING_SIGNALS = frozenset({_signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGTERM,
                             _signal.SIGKILL})
 
+SPOOL_CHUNK = 1 << 20
+SPOOL_PAGE_MAX = 4 << 20
+"""Most bytes one ``log`` page read from the spool may hold (a few very long lines)."""
+
 Subscriber = Callable[[RegistryEvent], None]
+
+
+def _continuation_prefix(data: bytes) -> int:
+    """How many bytes at the start of ``data`` continue a character that began before it."""
+    count = 0
+    while count < min(3, len(data)) and data[count] & 0xC0 == 0x80:
+        count += 1
+    return count
+
+
+def _incomplete_suffix(data: bytes) -> int:
+    """How many bytes at the end of ``data`` are an incomplete UTF-8 character."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:
+            continue  # a continuation byte: look further back for the lead byte
+        if byte < 0xC0:
+            return 0  # ASCII (or stray continuation bytes): nothing is waiting
+        needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+        return back if needed > back else 0
+    return 0
 
 
 class UnknownProcessError(RegistryError, KeyError):
@@ -82,6 +108,8 @@ class LogResult:
     total_lines: int
     dropped_lines: int
     """Lines no longer held in memory (the buffer keeps the last 200 KB)."""
+    from_spool: bool = False
+    """The page was read from the output spool on disk (it is older than the buffer)."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +184,7 @@ class ProcessRegistry:
         self.state_dir = Path(state_dir)
         ensure_private_dir(self.state_dir)
         self.checkpoint = Checkpoint(self.state_dir)
+        self.cursors = CursorStore(self.state_dir / "cursors")
         self.max_wait = max_wait
         self.buffer_limit = buffer_limit
         self._backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
@@ -345,6 +374,7 @@ class ProcessRegistry:
             return
         self.checkpoint.update({s.id: None for s in doomed})
         for session in doomed:
+            self.cursors.forget(session.id)
             if session.handle is not None:
                 try:
                     self._backend_for(session).remove_run_dir(session.handle)
@@ -429,19 +459,40 @@ class ProcessRegistry:
         session.output.preload(data, start, start_line, mid_line)
 
     def poll(self, proc_id: str, reader: str = "agent") -> PollResult:
-        """Return the output printed since ``reader``'s previous poll."""
+        """Return the output printed since ``reader``'s previous poll.
+
+        The cursor is kept on disk per process (see :mod:`registry.cursors`), so it survives
+        a restart and the CLI continues where the app stopped. Output never ends inside a
+        UTF-8 character: an incomplete one waits for the next poll.
+        """
         session = self._loaded(self.get(proc_id))
-        with self._lock:
-            cursor = session.cursors.get(reader, 0)
+        taken: dict[str, Any] = {}
+
+        def step(cursor: int) -> int:
             data, omitted = session.output.since(cursor)
-            session.cursors[reader] = cursor + omitted + len(data)
-        return PollResult(session, data, omitted)
+            if omitted:  # the buffer dropped the start: begin at a whole character
+                skip = _continuation_prefix(data)
+                data, omitted = data[skip:], omitted + skip
+            if session.is_running:
+                data = data[: len(data) - _incomplete_suffix(data)]
+            taken["data"], taken["omitted"] = data, omitted
+            return cursor + omitted + len(data)
+
+        with self._lock:
+            fallback = session.cursors.get(reader, 0)
+        new = self.cursors.advance(session.id, reader, step, fallback)
+        with self._lock:
+            session.cursors[reader] = new
+        if "data" not in taken:  # the saved cursor was already past this output
+            return PollResult(session, b"", 0)
+        return PollResult(session, taken["data"], taken["omitted"])
 
     def log(self, proc_id: str, offset: int | None = None, limit: int = 200) -> LogResult:
         """Return ``limit`` lines of output from absolute line ``offset`` (default: the last).
 
         Line numbers count from the process's first line and do not shift as old output is
-        dropped; asking for dropped lines returns the oldest retained ones.
+        dropped from memory; lines older than the buffer are read from the output spool on
+        disk (when it cannot be read, the oldest retained lines are returned instead).
         """
         session = self._loaded(self.get(proc_id))
         limit = max(1, limit)
@@ -459,8 +510,45 @@ class ProcessRegistry:
             first = max(dropped, total - limit)
         else:
             first = min(max(offset, dropped), total)
+        if offset is not None and 0 <= offset < dropped and session.handle is not None:
+            older = self._spool_lines(session, offset, limit)
+            if older is not None:
+                return LogResult(older, offset, total, dropped, from_spool=True)
         page = lines[first - dropped : first - dropped + limit]
         return LogResult(page, first, total, dropped)
+
+    def _spool_lines(self, session: ProcessSession, first: int, limit: int
+                     ) -> list[str] | None:
+        """Lines ``first``.. of the whole output, scanned from the spool; None if unreadable."""
+        assert session.handle is not None
+        try:
+            backend = self._backend_for(session)
+            pos = line = 0
+            while line < first:  # find the byte where line ``first`` begins
+                data = backend.read_output(session.handle, pos, SPOOL_CHUNK)
+                if not data:
+                    return None
+                count = data.count(b"\n")
+                if line + count < first:
+                    line, pos = line + count, pos + len(data)
+                    continue
+                index = -1
+                for _ in range(first - line):
+                    index = data.index(b"\n", index + 1)
+                line, pos = first, pos + index + 1
+            page = bytearray()
+            while page.count(b"\n") < limit and len(page) < SPOOL_PAGE_MAX:
+                data = backend.read_output(session.handle, pos, SPOOL_CHUNK)
+                if not data:
+                    break
+                page += data
+                pos += len(data)
+        except BackendError:
+            return None
+        lines = clean_output(bytes(page)).split("\n")
+        if page.count(b"\n") < len(lines) and lines[-1] == "":
+            lines.pop()
+        return lines[:limit]
 
     def wait(self, proc_id: str, timeout: float | None = None,
              cancel: CancelToken | None = None) -> WaitResult:
@@ -603,7 +691,7 @@ class ProcessRegistry:
         old = self.get(proc_id)
         if old.is_running:
             self.kill(old.id, by="restart")
-        ran_in_shell = old.argv[1:2] == ["-c"] and old.argv[2:] == [old.command]
+        ran_in_shell = old.argv[1:2] in (["-c"], ["-lc"]) and old.argv[2:] == [old.command]
         command: str | list[str] = old.command if ran_in_shell else old.argv
         name = old.name
         if name is not None:
