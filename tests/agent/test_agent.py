@@ -235,15 +235,15 @@ def test_endpoint_resolution_never_shows_the_key() -> None:
 def test_the_scripted_server_rejects_unanswered_tool_calls() -> None:
     call = {"id": "call_0", "type": "function",
             "function": {"name": "terminal", "arguments": "{}"}}
-    unanswered = [{"role": "user", "content": "hi"},
+    unanswered: list[dict[str, Any]] = [{"role": "user", "content": "hi"},
                   {"role": "assistant", "content": None, "tool_calls": [call]},
                   {"role": "user", "content": "new message"}]
     assert history_problem(unanswered) is not None
     assert "call_0" in (history_problem(unanswered) or "")
-    answered = [*unanswered[:2], {"role": "tool", "tool_call_id": "call_0", "content": "{}"},
+    answered: list[dict[str, Any]] = [*unanswered[:2], {"role": "tool", "tool_call_id": "call_0", "content": "{}"},
                 unanswered[2]]
     assert history_problem(answered) is None
-    stray = [{"role": "user", "content": "hi"},
+    stray: list[dict[str, Any]] = [{"role": "user", "content": "hi"},
              {"role": "tool", "tool_call_id": "call_9", "content": "{}"}]
     assert history_problem(stray) is not None
 
