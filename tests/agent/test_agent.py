@@ -240,8 +240,8 @@ def test_the_scripted_server_rejects_unanswered_tool_calls() -> None:
                   {"role": "user", "content": "new message"}]
     assert history_problem(unanswered) is not None
     assert "call_0" in (history_problem(unanswered) or "")
-    answered: list[dict[str, Any]] = [*unanswered[:2], {"role": "tool", "tool_call_id": "call_0", "content": "{}"},
-                unanswered[2]]
+    answer = {"role": "tool", "tool_call_id": "call_0", "content": "{}"}
+    answered: list[dict[str, Any]] = [*unanswered[:2], answer, unanswered[2]]
     assert history_problem(answered) is None
     stray: list[dict[str, Any]] = [{"role": "user", "content": "hi"},
              {"role": "tool", "tool_call_id": "call_9", "content": "{}"}]
