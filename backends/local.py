@@ -103,14 +103,15 @@ class LocalBackend(Backend):
     capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, run_root: Path, env: Mapping[str, str] | None = None,
-                 shell: str | None = None, login_shell: bool = True) -> None:
+                 shell: str | None = None, login_shell: bool | None = None) -> None:
         self.run_root = Path(run_root)
         self.env = dict(env or {})
         self.shell = shell
         """The shell for command lines (default ``$SHELL``, else bash, else sh)."""
         self.login_shell = login_shell
         """Run it as a login shell (``-lc``), so profile PATH additions (nvm, pyenv, cargo)
-        are there as in the person's own terminal."""
+        are there as in the person's own terminal. None: yes, unless ``$HERMES_LOGIN_SHELL``
+        is ``0`` (the test suite, which kills commands mid-profile by the hundred)."""
 
     def environment(self, extra: Mapping[str, str] | None = None, *, pty: bool = False
                     ) -> dict[str, str]:
@@ -129,7 +130,11 @@ class LocalBackend(Backend):
         shell = self.shell or os.environ.get("SHELL") or ""
         if not shell or not os.access(os.path.expanduser(shell), os.X_OK):
             shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
-        return [os.path.expanduser(shell), "-lc" if self.login_shell else "-c", command]
+        login = self.login_shell
+        if login is None:
+            login = os.environ.get("HERMES_LOGIN_SHELL", "1").strip().lower() not in (
+                "0", "false", "no", "off")
+        return [os.path.expanduser(shell), "-lc" if login else "-c", command]
 
     # -- foreground -------------------------------------------------------------------------
     def run(

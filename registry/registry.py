@@ -41,6 +41,7 @@ from registry.events import (
 )
 from registry.paths import ensure_private_dir
 from registry.session import ProcessSession
+from registry.spool import continuation_prefix, incomplete_suffix, spool_lines
 from registry.text import clean_output
 
 log = logging.getLogger(__name__)
@@ -52,32 +53,8 @@ MAX_FINISHED = 200
 ENDING_SIGNALS = frozenset({_signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGTERM,
                             _signal.SIGKILL})
 
-SPOOL_CHUNK = 1 << 20
-SPOOL_PAGE_MAX = 4 << 20
-"""Most bytes one ``log`` page read from the spool may hold (a few very long lines)."""
-
 Subscriber = Callable[[RegistryEvent], None]
 
-
-def _continuation_prefix(data: bytes) -> int:
-    """How many bytes at the start of ``data`` continue a character that began before it."""
-    count = 0
-    while count < min(3, len(data)) and data[count] & 0xC0 == 0x80:
-        count += 1
-    return count
-
-
-def _incomplete_suffix(data: bytes) -> int:
-    """How many bytes at the end of ``data`` are an incomplete UTF-8 character."""
-    for back in range(1, min(4, len(data)) + 1):
-        byte = data[-back]
-        if byte & 0xC0 == 0x80:
-            continue  # a continuation byte: look further back for the lead byte
-        if byte < 0xC0:
-            return 0  # ASCII (or stray continuation bytes): nothing is waiting
-        needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
-        return back if needed > back else 0
-    return 0
 
 
 class UnknownProcessError(RegistryError, KeyError):
@@ -471,10 +448,10 @@ class ProcessRegistry:
         def step(cursor: int) -> int:
             data, omitted = session.output.since(cursor)
             if omitted:  # the buffer dropped the start: begin at a whole character
-                skip = _continuation_prefix(data)
+                skip = continuation_prefix(data)
                 data, omitted = data[skip:], omitted + skip
             if session.is_running:
-                data = data[: len(data) - _incomplete_suffix(data)]
+                data = data[: len(data) - incomplete_suffix(data)]
             taken["data"], taken["omitted"] = data, omitted
             return cursor + omitted + len(data)
 
@@ -519,36 +496,15 @@ class ProcessRegistry:
 
     def _spool_lines(self, session: ProcessSession, first: int, limit: int
                      ) -> list[str] | None:
-        """Lines ``first``.. of the whole output, scanned from the spool; None if unreadable."""
-        assert session.handle is not None
+        """Lines ``first``.. of the whole output, from the spool; None if unreadable."""
+        handle = session.handle
+        assert handle is not None
         try:
             backend = self._backend_for(session)
-            pos = line = 0
-            while line < first:  # find the byte where line ``first`` begins
-                data = backend.read_output(session.handle, pos, SPOOL_CHUNK)
-                if not data:
-                    return None
-                count = data.count(b"\n")
-                if line + count < first:
-                    line, pos = line + count, pos + len(data)
-                    continue
-                index = -1
-                for _ in range(first - line):
-                    index = data.index(b"\n", index + 1)
-                line, pos = first, pos + index + 1
-            page = bytearray()
-            while page.count(b"\n") < limit and len(page) < SPOOL_PAGE_MAX:
-                data = backend.read_output(session.handle, pos, SPOOL_CHUNK)
-                if not data:
-                    break
-                page += data
-                pos += len(data)
+            return spool_lines(lambda offset, size: backend.read_output(handle, offset, size),
+                               first, limit)
         except BackendError:
             return None
-        lines = clean_output(bytes(page)).split("\n")
-        if page.count(b"\n") < len(lines) and lines[-1] == "":
-            lines.pop()
-        return lines[:limit]
 
     def wait(self, proc_id: str, timeout: float | None = None,
              cancel: CancelToken | None = None) -> WaitResult:

@@ -222,12 +222,12 @@ def test_commands_run_through_the_login_shell(ctx: ToolContext, tmp_path: Path,
     (home / ".profile").write_text(f'PATH="{tools}:$PATH"; export PATH\n')
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("SHELL", "/bin/bash")
+    monkeypatch.setenv("HERMES_LOGIN_SHELL", "1")  # the default outside the test suite
     result = call(ctx, "terminal", {"command": "hermes-profile-probe"})
     assert result == {"output": "from-profile", "exit_code": 0}
     sid = start(ctx, "hermes-profile-probe")
     assert call(ctx, "process", {"action": "wait", "session_id": sid})["output"] == (
         "from-profile\n")
-    ctx.registry.configure_backend("local", {})
     plain = ProcessRegistry(ctx.registry.state_dir / "plain",
                             backend_options={"local": {"login_shell": False}})
     no_login = call(ToolContext(registry=plain), "terminal", {"command": "hermes-profile-probe"})
