@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Collapsible
@@ -16,7 +17,7 @@ from hermes_tui.theming import load_themes
 from hermes_tui.widgets.chat import ChatMessage
 from registry import ProcessRegistry
 from tests.app.pilot_helpers import until
-from tests.fakes.openai_server import Reply, ScriptedModel, tool_call
+from tests.fakes.openai_server import Reply, ScriptedModel, Step, tool_call
 
 SIZE = (120, 36)
 
@@ -147,13 +148,14 @@ async def test_toolsets_are_chosen_per_session(registry: ProcessRegistry,
 async def test_a_new_message_during_a_wait_interrupts_it_and_is_answered(
     registry: ProcessRegistry, config_path: Path,
 ) -> None:
-    def wait_for_it(messages: list[dict[str, object]]) -> Reply:
+    def wait_for_it(messages: list[dict[str, Any]]) -> Reply:
         started = json.loads(str(messages[-1]["content"]))
         return tool_call("process", {"action": "wait", "session_id": started["session_id"],
                                      "timeout": 600})
 
-    script = [tool_call("terminal", {"command": "sleep 60", "background": True}), wait_for_it,
-              Reply(text="Sure, doing that instead.")]
+    script: list[Step] = [tool_call("terminal", {"command": "sleep 60", "background": True}),
+                          wait_for_it,
+                          Reply(text="Sure, doing that instead.")]
     with ScriptedModel(script) as server:
         app = agent_app(registry, server, config_path)
         async with app.run_test(size=SIZE) as pilot:
