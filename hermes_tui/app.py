@@ -154,7 +154,8 @@ class HermesApp(App[None]):
         self.sessions = ChatSessions(registry,
                                      idle_timeout=config.processes.idle_timeout_hours * 3600)
         self.watchers = WatcherManager(registry, self._post_watcher_update,
-                                       min_interval=watcher_min_interval)
+                                       min_interval=watcher_min_interval,
+                                       mode=config.processes.notifications)
         self._ticks = 0
         self.detach_key = textual_key(config.detach_key)
         self.attached_id: str | None = None
@@ -640,9 +641,9 @@ class HermesApp(App[None]):
         self.call_from_thread(self.watchers.start, session, interval, mode)
 
     def _post_watcher_update(self, session_key: str, text: str) -> None:
-        target = self.sessions.sessions.get(session_key)
-        if target is not None:
-            self.say(text, "notice", target)
+        # A watcher re-armed after a restart may belong to a chat session that is gone.
+        target = self.sessions.sessions.get(session_key) or self.sessions.current
+        self.say(text, "notice", target)
 
     def _new_session(self) -> None:
         running = self.sessions.running_processes(self.sessions.current.key)

@@ -111,6 +111,10 @@ def _coerce(name: str, value: Any, prop: Mapping[str, Any], nul_ok: bool = False
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise ToolError(f"'{name}' must be a string")
         value = str(value)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate such as "\ud800" from the JSON
+            raise ToolError(f"'{name}' is not valid Unicode text") from None
         if "\x00" in value and not nul_ok:
             # Paths and command lines cannot hold NUL: the OS would refuse them later.
             raise ToolError(f"'{name}' must not contain a NUL character (\\u0000)")

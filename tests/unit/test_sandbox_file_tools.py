@@ -97,6 +97,11 @@ def test_file_tools_work_inside_a_docker_container(docker_ctx: ToolContext) -> N
     assert call(docker_ctx, "terminal", {"command": f"cat {name}"})["output"] == "in the box"
     assert call(docker_ctx, "search_files", {"pattern": name, "target": "files",
                                              "path": "."})["files"] == [written["path"]]
+    # Long output is saved inside the container, where the file tools can read it.
+    long = call(docker_ctx, "terminal", {"command": "seq 1 100000"})
+    assert long["output_total_bytes"] == len("".join(f"{i}\n" for i in range(1, 100001)))
+    page = call(docker_ctx, "read_file", {"path": long["output_file"], "offset": 99999})
+    assert page["content"] == " 99999|99999\n100000|100000"
 
 
 def test_file_tools_work_over_ssh(sshd: SSHServer, make_registry: Callable[..., ProcessRegistry],

@@ -172,6 +172,7 @@ def test_check_interval_is_clamped_and_handed_to_the_watcher(registry: ProcessRe
         ("terminal", '{"command": "true", "timeout": 1e400}', "'timeout' must be a finite"),
         ("terminal", {"command": "echo a\u0000b"}, "'command' must not contain a NUL"),
         ("terminal", {"command": "true", "workdir": "/tmp\u0000x"}, "'workdir' must not"),
+        ("terminal", '{"command": "echo \\ud800"}', "'command' is not valid Unicode"),
         ("process", {"action": "log", "session_id": "x", "offset": 1e400}, "finite"),
         ("terminal", {"command": ["ls"]}, "'command' must be a string"),
         ("terminal", {"command": "true", "background": "maybe"}, "must be true or false"),
