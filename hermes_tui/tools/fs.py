@@ -13,6 +13,7 @@ import fnmatch
 import os
 import posixpath
 import secrets
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -168,7 +169,7 @@ class LocalFS(FileSystem):
 class SandboxFS(FileSystem):
     """A sandbox's file system, reached through its backend (docker, ssh, singularity...)."""
 
-    _places: dict[int, tuple[str, str]] = {}
+    _places: weakref.WeakKeyDictionary[Backend, tuple[str, str]] = weakref.WeakKeyDictionary()
     """Per backend instance: (directory commands start in, $HOME), asked once."""
 
     def __init__(self, backend: Backend, workdir: str | None) -> None:
@@ -187,7 +188,7 @@ class SandboxFS(FileSystem):
         return result.output
 
     def _place(self) -> tuple[str, str]:
-        key = id(self.backend)
+        key = self.backend
         if key not in self._places:
             lines = self._sh('pwd; printf "%s\\n" "$HOME"').decode(errors="replace").splitlines()
             self._places[key] = (lines[0] if lines else "/",
