@@ -10,7 +10,7 @@ from pathlib import Path
 from backends import Backend, BackendError
 from backends.atomic import write_private
 from hermes_tui.tools.base import NOTIFY_MODES, JSONDict, Tool, ToolContext, ToolError
-from registry import ProcessSession
+from registry import ProcessSession, RegistryError
 from registry.text import clean_output, truncate_middle
 
 MAX_OUTPUT_CHARS = 50_000
@@ -157,10 +157,14 @@ def _background(command: str, workdir: str | None, args: JSONDict, ctx: ToolCont
                 "note": f"the same command is already running in this directory as "
                         f"{running.id}; returned it instead of starting a second copy "
                         "(pass force=true to start another)"}
-    session = ctx.registry.spawn(
-        command, backend=ctx.backend, workdir=workdir, pty=bool(args.get("pty")),
-        rows=PTY_ROWS, cols=PTY_COLS, session_key=ctx.session_key,
-    )
+    try:
+        session = ctx.registry.spawn(
+            command, backend=ctx.backend, workdir=workdir, pty=bool(args.get("pty")),
+            rows=PTY_ROWS, cols=PTY_COLS, session_key=ctx.session_key,
+        )
+    except RegistryError as exc:  # upstream's failed-start shape
+        return {"output": "", "exit_code": -1,
+                "error": f"Failed to start background process: {exc}"}
     result: JSONDict = {"output": "Background process started", "session_id": session.id,
                         "pid": session.pid, "exit_code": 0, "error": None,
                         "status": "running"}

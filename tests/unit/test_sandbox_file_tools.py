@@ -102,6 +102,14 @@ def test_file_tools_work_inside_a_docker_container(docker_ctx: ToolContext) -> N
     assert long["output_total_bytes"] == len("".join(f"{i}\n" for i in range(1, 100001)))
     page = call(docker_ctx, "read_file", {"path": long["output_file"], "offset": 99999})
     assert page["content"] == " 99999|99999\n100000|100000"
+    # The process log pages into the spool inside the container, past the memory window.
+    sid = call(docker_ctx, "terminal", {"command": "seq 1 60000",
+                                        "background": True})["session_id"]
+    call(docker_ctx, "process", {"action": "wait", "session_id": sid, "timeout": 60})
+    log = call(docker_ctx, "process", {"action": "log", "session_id": sid, "offset": 0,
+                                       "limit": 2})
+    assert log["output"] == "1\n2"
+    assert log["total_lines"] == 60000
 
 
 def test_file_tools_work_over_ssh(sshd: SSHServer, make_registry: Callable[..., ProcessRegistry],

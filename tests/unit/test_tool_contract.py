@@ -104,6 +104,14 @@ def test_background_start_poll_list_kill_write_shapes(ctx: ToolContext, tmp_path
     assert written["error"] == "Process has already finished"
 
 
+def test_a_failed_background_start_has_the_upstream_shape(ctx: ToolContext) -> None:
+    result = call(ctx, "terminal", {"command": "true", "background": True,
+                                    "workdir": "/no/such/dir"})
+    assert result["output"] == "" and result["exit_code"] == -1
+    assert result["error"].startswith("Failed to start background process: ")
+    assert "does not exist" in result["error"]
+
+
 def test_wait_reports_a_clamp_in_timeout_note(registry: ProcessRegistry) -> None:
     registry.max_wait = 0.5
     ctx = ToolContext(registry=registry)
