@@ -73,6 +73,8 @@ IGNORED = {
 def terminal(args: JSONDict, ctx: ToolContext) -> JSONDict:
     """Run ``args["command"]`` (see :data:`DESCRIPTION`)."""
     command: str = args["command"]
+    if not command.strip():
+        raise ToolError("the command is empty")
     workdir = args.get("workdir") or ctx.workdir
     if args.get("background"):
         return _background(command, workdir, args, ctx)

@@ -175,6 +175,7 @@ def test_check_interval_is_clamped_and_handed_to_the_watcher(registry: ProcessRe
         ("terminal", '{"command": "echo \\ud800"}', "'command' is not valid Unicode"),
         ("process", {"action": "log", "session_id": "x", "offset": 1e400}, "finite"),
         ("terminal", {"command": ["ls"]}, "'command' must be a string"),
+        ("terminal", {"command": "  "}, "the command is empty"),
         ("terminal", {"command": "true", "background": "maybe"}, "must be true or false"),
         ("terminal", "{not json", "arguments are not valid JSON"),
         ("terminal", "[1, 2]", "arguments must be a JSON object"),
