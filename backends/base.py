@@ -71,6 +71,10 @@ class RunResult:
     """The exit code; ``-N`` when killed by signal N, 124 on timeout, 130 when interrupted."""
     timed_out: bool = False
     interrupted: bool = False
+    total_bytes: int | None = None
+    """Bytes the command printed, when more than ``output`` holds (its middle elided)."""
+    saved_output: str | None = None
+    """A file in the environment holding the whole output, when it was too big to return."""
 
 
 @dataclass(frozen=True)

@@ -43,20 +43,40 @@ from backends.procinfo import is_same_process
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
 MAX_RUN_OUTPUT = 4 << 20
 """Foreground output kept in memory: the first and last halves of this, the middle elided."""
+KEEP_SAVED_OUTPUTS = 20
+"""Saved foreground outputs (over MAX_RUN_OUTPUT) kept in ``<state dir>/outputs``."""
 WRITE_TIMEOUT = 5.0
 KILL_GRACE = 2.0
 
 
-def _read_capped(f: IO[bytes]) -> bytes:
+def _read_capped(f: IO[bytes]) -> tuple[bytes, int]:
+    """Return the output (its middle elided past :data:`MAX_RUN_OUTPUT`) and its true size."""
     size = f.seek(0, os.SEEK_END)
     f.seek(0)
     if size <= MAX_RUN_OUTPUT:
-        return f.read()
+        return f.read(), size
     half = MAX_RUN_OUTPUT // 2
     head = f.read(half)
     f.seek(size - half)
     omitted = size - 2 * half
-    return head + f"\n[... {omitted} bytes omitted ...]\n".encode() + f.read()
+    return head + f"\n[... {omitted} bytes omitted ...]\n".encode() + f.read(), size
+
+
+def _save_output(f: IO[bytes], directory: Path) -> str | None:
+    """Copy a too-big foreground output to a private file (the newest few are kept)."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        old = sorted(directory.glob("run-*.log"), key=lambda p: p.stat().st_mtime)
+        for stale in old[: max(0, len(old) - KEEP_SAVED_OUTPUTS + 1)]:
+            stale.unlink(missing_ok=True)
+        path = directory / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            f.seek(0)
+            shutil.copyfileobj(f, out, 1 << 20)
+        return str(path)
+    except OSError:
+        return None  # a full disk must not fail the command itself
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -82,9 +102,16 @@ class LocalBackend(Backend):
     kind: ClassVar[str] = "local"
     capabilities: ClassVar[Capabilities] = Capabilities()
 
-    def __init__(self, run_root: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, run_root: Path, env: Mapping[str, str] | None = None,
+                 shell: str | None = None, login_shell: bool | None = None) -> None:
         self.run_root = Path(run_root)
         self.env = dict(env or {})
+        self.shell = shell
+        """The shell for command lines (default ``$SHELL``, else bash, else sh)."""
+        self.login_shell = login_shell
+        """Run it as a login shell (``-lc``), so profile PATH additions (nvm, pyenv, cargo)
+        are there as in the person's own terminal. None: yes, unless ``$HERMES_LOGIN_SHELL``
+        is ``0`` (the test suite, which kills commands mid-profile by the hundred)."""
 
     def environment(self, extra: Mapping[str, str] | None = None, *, pty: bool = False
                     ) -> dict[str, str]:
@@ -100,8 +127,14 @@ class LocalBackend(Backend):
         return env
 
     def shell_argv(self, command: str) -> list[str]:
-        shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
-        return [shell, "-c", command]
+        shell = self.shell or os.environ.get("SHELL") or ""
+        if not shell or not os.access(os.path.expanduser(shell), os.X_OK):
+            shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+        login = self.login_shell
+        if login is None:
+            login = os.environ.get("HERMES_LOGIN_SHELL", "1").strip().lower() not in (
+                "0", "false", "no", "off")
+        return [os.path.expanduser(shell), "-lc" if login else "-c", command]
 
     # -- foreground -------------------------------------------------------------------------
     def run(
@@ -142,13 +175,16 @@ class LocalBackend(Backend):
                     continue
                 _kill_group(proc)
                 break
-            output = _read_capped(out)
+            output, size = _read_capped(out)
+            saved = _save_output(out, self.run_root.parent / "outputs") if (
+                size > MAX_RUN_OUTPUT) else None
         code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
         if timed_out:
             code = 124
         elif interrupted:
             code = 130
-        return RunResult(output, code, timed_out=timed_out, interrupted=interrupted)
+        return RunResult(output, code, timed_out=timed_out, interrupted=interrupted,
+                         total_bytes=size, saved_output=saved)
 
     # -- background -------------------------------------------------------------------------
     def spawn(self, spec: SpawnSpec) -> ProcHandle:

@@ -233,7 +233,7 @@ def cmd_tool(args: argparse.Namespace) -> int:
     ctx = ToolContext(registry=registry, session_key=args.session, backend=_backend(args))
     result = run_tool(args.name, args.arguments, ctx)
     print(result)
-    return 1 if "error" in json.loads(result) else 0
+    return 1 if json.loads(result).get("error") else 0  # upstream shapes carry "error": null
 
 
 # -- parser ----------------------------------------------------------------------------------

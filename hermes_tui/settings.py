@@ -22,6 +22,7 @@ Example::
     [processes]
     max_wait = 600            # longest single wait of the agent's process tool, seconds
     idle_timeout_hours = 24   # chat sessions without running processes expire after this
+    notifications = "all"     # check_interval watchers post: all | result | error | off
 
     [backends.ssh]            # options of each backend, passed to it as they are
     host = "build-box"
@@ -84,6 +85,9 @@ class ProcessSettings:
     """The longest a single ``process wait`` blocks, in seconds."""
     idle_timeout_hours: float = 24.0
     """Chat sessions without running processes expire after this many idle hours."""
+    notifications: str = "all"
+    """What ``check_interval`` watchers post by default: all, result, error or off
+    (``$HERMES_BACKGROUND_NOTIFICATIONS`` overrides it)."""
 
 
 @dataclass

@@ -30,6 +30,7 @@ from backends import (
 from registry.buffer import DEFAULT_LIMIT, OutputBuffer
 from registry.cancel import CancelToken
 from registry.checkpoint import Checkpoint
+from registry.cursors import CursorStore
 from registry.errors import RegistryError
 from registry.events import (
     ProcessExited,
@@ -40,6 +41,7 @@ from registry.events import (
 )
 from registry.paths import ensure_private_dir
 from registry.session import ProcessSession
+from registry.spool import continuation_prefix, incomplete_suffix, spool_lines
 from registry.text import clean_output
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ ENDING_SIGNALS = frozenset({_signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _si
                             _signal.SIGKILL})
 
 Subscriber = Callable[[RegistryEvent], None]
+
 
 
 class UnknownProcessError(RegistryError, KeyError):
@@ -82,6 +85,8 @@ class LogResult:
     total_lines: int
     dropped_lines: int
     """Lines no longer held in memory (the buffer keeps the last 200 KB)."""
+    from_spool: bool = False
+    """The page was read from the output spool on disk (it is older than the buffer)."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,7 @@ class ProcessRegistry:
         self.state_dir = Path(state_dir)
         ensure_private_dir(self.state_dir)
         self.checkpoint = Checkpoint(self.state_dir)
+        self.cursors = CursorStore(self.state_dir / "cursors")
         self.max_wait = max_wait
         self.buffer_limit = buffer_limit
         self._backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
@@ -355,6 +361,7 @@ class ProcessRegistry:
             return
         self.checkpoint.update({s.id: None for s in doomed})
         for session in doomed:
+            self.cursors.forget(session.id)
             if session.handle is not None:
                 try:
                     self._backend_for(session).remove_run_dir(session.handle)
@@ -439,19 +446,40 @@ class ProcessRegistry:
         session.output.preload(data, start, start_line, mid_line)
 
     def poll(self, proc_id: str, reader: str = "agent") -> PollResult:
-        """Return the output printed since ``reader``'s previous poll."""
+        """Return the output printed since ``reader``'s previous poll.
+
+        The cursor is kept on disk per process (see :mod:`registry.cursors`), so it survives
+        a restart and the CLI continues where the app stopped. Output never ends inside a
+        UTF-8 character: an incomplete one waits for the next poll.
+        """
         session = self._loaded(self.get(proc_id))
-        with self._lock:
-            cursor = session.cursors.get(reader, 0)
+        taken: dict[str, Any] = {}
+
+        def step(cursor: int) -> int:
             data, omitted = session.output.since(cursor)
-            session.cursors[reader] = cursor + omitted + len(data)
-        return PollResult(session, data, omitted)
+            if omitted:  # the buffer dropped the start: begin at a whole character
+                skip = continuation_prefix(data)
+                data, omitted = data[skip:], omitted + skip
+            if session.is_running:
+                data = data[: len(data) - incomplete_suffix(data)]
+            taken["data"], taken["omitted"] = data, omitted
+            return cursor + omitted + len(data)
+
+        with self._lock:
+            fallback = session.cursors.get(reader, 0)
+        new = self.cursors.advance(session.id, reader, step, fallback)
+        with self._lock:
+            session.cursors[reader] = new
+        if "data" not in taken:  # the saved cursor was already past this output
+            return PollResult(session, b"", 0)
+        return PollResult(session, taken["data"], taken["omitted"])
 
     def log(self, proc_id: str, offset: int | None = None, limit: int = 200) -> LogResult:
         """Return ``limit`` lines of output from absolute line ``offset`` (default: the last).
 
         Line numbers count from the process's first line and do not shift as old output is
-        dropped; asking for dropped lines returns the oldest retained ones.
+        dropped from memory; lines older than the buffer are read from the output spool on
+        disk (when it cannot be read, the oldest retained lines are returned instead).
         """
         session = self._loaded(self.get(proc_id))
         limit = max(1, limit)
@@ -469,8 +497,24 @@ class ProcessRegistry:
             first = max(dropped, total - limit)
         else:
             first = min(max(offset, dropped), total)
+        if offset is not None and 0 <= offset < dropped and session.handle is not None:
+            older = self._spool_lines(session, offset, limit)
+            if older is not None:
+                return LogResult(older, offset, total, dropped, from_spool=True)
         page = lines[first - dropped : first - dropped + limit]
         return LogResult(page, first, total, dropped)
+
+    def _spool_lines(self, session: ProcessSession, first: int, limit: int
+                     ) -> list[str] | None:
+        """Lines ``first``.. of the whole output, from the spool; None if unreadable."""
+        handle = session.handle
+        assert handle is not None
+        try:
+            backend = self._backend_for(session)
+            return spool_lines(lambda offset, size: backend.read_output(handle, offset, size),
+                               first, limit)
+        except BackendError:
+            return None
 
     def wait(self, proc_id: str, timeout: float | None = None,
              cancel: CancelToken | None = None) -> WaitResult:
@@ -613,7 +657,7 @@ class ProcessRegistry:
         old = self.get(proc_id)
         if old.is_running:
             self.kill(old.id, by="restart")
-        ran_in_shell = old.argv[1:2] == ["-c"] and old.argv[2:] == [old.command]
+        ran_in_shell = old.argv[1:2] in (["-c"], ["-lc"]) and old.argv[2:] == [old.command]
         command: str | list[str] = old.command if ran_in_shell else old.argv
         name = old.name
         if name is not None:

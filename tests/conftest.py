@@ -141,4 +141,7 @@ def pid_alive(pid: int) -> bool:
 def _no_leaked_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests must not depend on the developer's own hermes-tui state or debug settings.
     monkeypatch.delenv("HERMES_DEBUG", raising=False)
+    # Profiles (pyenv's rehash lock, nvm) make login shells slow, and a command killed while
+    # its profile runs can leave their locks behind; the login shell has its own tests.
+    monkeypatch.setenv("HERMES_LOGIN_SHELL", "0")
     os.environ.setdefault("TERM", "xterm-256color")

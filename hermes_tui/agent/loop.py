@@ -6,21 +6,29 @@ pool, so a tool that calls ``asyncio.run()`` inside cannot deadlock the event lo
 tools on the loop), feeds the results back, and repeats until the model answers without tool
 calls or the iteration limit is reached. Esc (the session's :class:`CancelToken`) stops the
 stream and any blocked ``wait``.
+
+The conversation always stays valid for the next request: every assistant ``tool_calls``
+message gets a ``tool`` answer for each call. A new message while a turn runs (or the task
+running the turn being cancelled) interrupts the running tool as Esc does, records
+``{"status": "interrupted"}`` for it and for the calls not run, and only then starts the new
+turn (see :meth:`Agent.run_turn` and :meth:`Agent.interrupt`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hermes_tui.tools import Tool, ToolContext
 from hermes_tui.tools.base import call_tool
+from hermes_tui.tools.redact import redact
 
 SYSTEM_PROMPT = """You are Hermes, an agent working in a terminal workstation. You run commands \
 with the `terminal` tool and manage long-running ones with the `process` tool.
@@ -33,6 +41,12 @@ answer prompts, and process(action="kill") when it is no longer needed. Interact
 need pty=true. The person can see and type into the same processes."""
 
 _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hermes-tool")
+SETTLE_TIMEOUT = 15.0
+"""Longest a new turn waits for an interrupted tool's thread to finish before going on."""
+INTERRUPTED = json.dumps({"status": "interrupted",
+                          "note": "interrupted by the user (Esc or a new message)"})
+NOT_RUN = json.dumps({"status": "interrupted",
+                      "note": "not run: the user interrupted the turn before this call"})
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,31 @@ class Agent:
         if not self.messages:
             self.messages.append({"role": "system", "content": self.system_prompt})
         self._by_name = {tool.name: tool for tool in self.tools}
+        self._turn_lock: asyncio.Lock | None = None
+        self._inflight: Future[str] | None = None
+        """The thread running the current (or an interrupted) synchronous tool."""
+
+    @property
+    def busy(self) -> bool:
+        """True while a turn runs."""
+        return self._turn_lock is not None and self._turn_lock.locked()
+
+    async def interrupt(self) -> None:
+        """Stop the running turn as Esc does and return once it has recorded its results
+        (the interrupted tool's and ``{"status": "interrupted"}`` for calls not run)."""
+        if not self.busy:
+            return
+        self.ctx.cancel.cancel()
+        assert self._turn_lock is not None
+        async with self._turn_lock:
+            pass
+
+    async def _settle(self) -> None:
+        """Wait (bounded) for the thread of a tool cut off by task cancellation."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None and not inflight.done():
+            with contextlib.suppress(Exception):  # its result was already replaced
+                await asyncio.wait_for(asyncio.wrap_future(inflight), SETTLE_TIMEOUT)
 
     def set_tools(self, tools: Sequence[Tool]) -> None:
         """Change the tools offered from the next model call on."""
@@ -108,9 +147,21 @@ class Agent:
     async def run_turn(self, text: str, listener: AgentListener) -> str:
         """Answer one message; returns the final assistant text ('' when interrupted).
 
+        A message sent while a turn is running interrupts that turn first (see
+        :meth:`interrupt`), so the history stays valid.
+
         Raises:
             AgentError: when the model cannot be used (bad key, unknown model, unreachable).
         """
+        if self._turn_lock is None:
+            self._turn_lock = asyncio.Lock()
+        if self._turn_lock.locked():
+            self.ctx.cancel.cancel()
+        async with self._turn_lock:
+            await self._settle()
+            return await self._turn(text, listener)
+
+    async def _turn(self, text: str, listener: AgentListener) -> str:
         self.ctx.cancel.reset()
         self.turns += 1
         self.last_active = time.time()
@@ -129,12 +180,21 @@ class Agent:
                 return ""
             if not calls:
                 return content
-            for call in calls:
+            for index, call in enumerate(calls):
                 if self.cancelled:
                     self._close_unanswered([call])
                     continue
                 listener.on_tool_call(call.name, call.arguments)
-                result = await self._run_tool(call)
+                try:
+                    result = await self._run_tool(call)
+                except asyncio.CancelledError:
+                    # The task running the turn was cancelled (the app took a new message):
+                    # stop the tool's thread too, and answer every call before giving up.
+                    self.ctx.cancel.cancel()
+                    self.messages.append({"role": "tool", "tool_call_id": call.id,
+                                          "content": INTERRUPTED})
+                    self._close_unanswered(calls[index + 1 :])
+                    raise
                 listener.on_tool_result(call.name, call.arguments, result)
                 self.messages.append({"role": "tool", "tool_call_id": call.id,
                                       "content": result})
@@ -148,8 +208,7 @@ class Agent:
     def _close_unanswered(self, calls: Sequence[_ToolCall]) -> None:
         """Every tool call needs an answer, or the next request is invalid."""
         for call in calls:
-            self.messages.append({"role": "tool", "tool_call_id": call.id,
-                                  "content": json.dumps({"error": "interrupted by the user"})})
+            self.messages.append({"role": "tool", "tool_call_id": call.id, "content": NOT_RUN})
 
     async def _run_tool(self, call: _ToolCall) -> str:
         tool = self._by_name.get(call.name)
@@ -158,14 +217,15 @@ class Agent:
                                           f"{', '.join(self._by_name)}"})
         elif inspect.iscoroutinefunction(tool.handler):
             try:
-                result = json.dumps(await tool.handler(json.loads(call.arguments or "{}"),
-                                                       self.ctx))
+                result = json.dumps(redact(await tool.handler(
+                    json.loads(call.arguments or "{}"), self.ctx)), ensure_ascii=False)
             except Exception as exc:
                 result = json.dumps({"error": f"{type(exc).__name__}: {exc}"})
         else:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(_POOL, call_tool, tool, call.arguments,
-                                                self.ctx)
+            # A concurrent future, not the loop's wrapper: if this task is cancelled the
+            # thread runs on, and the next turn waits for it (see _settle).
+            self._inflight = _POOL.submit(call_tool, tool, call.arguments, self.ctx)
+            result = await asyncio.wrap_future(self._inflight)
         try:
             error = json.loads(result).get("error")
         except (ValueError, AttributeError):

@@ -121,6 +121,7 @@ class Conversation:
         idle_timeout: float = 24 * 3600,
         watcher_min_interval: float = 30.0,
         history_dir: Path | None = None,
+        notifications: str | None = None,
     ) -> None:
         self.registry = registry
         self.view = view
@@ -130,7 +131,7 @@ class Conversation:
         self.max_iterations = max_iterations
         self.sessions = ChatSessions(registry, idle_timeout=idle_timeout)
         self.watchers = WatcherManager(registry, self._watcher_update,
-                                       min_interval=watcher_min_interval)
+                                       min_interval=watcher_min_interval, mode=notifications)
         key = endpoint.api_key if endpoint and endpoint.api_key else ""
         self.store = ChatStore(history_dir or registry.state_dir / "chats",
                                environment_secrets([key]))
@@ -154,6 +155,7 @@ class Conversation:
         self.sessions.restore(saved)
         self.show(self.sessions.current)
         self.refresh_completions()
+        self.watchers.rearm()  # the watchers of the last run go on (processes were recovered)
         return problems
 
     def close(self) -> None:
@@ -253,6 +255,7 @@ class Conversation:
                               backend=self.backend, cancel=session.cancel,
                               start_watcher=self._start_watcher_from_thread,
                               watcher_min_interval=self.watchers.min_interval,
+                              notifications=self.watchers.mode,
                               max_foreground_timeout=self.registry.max_wait)
             session.agent = Agent(make_client(self.endpoint), self.endpoint.model,
                                   tools_in(session.toolsets), ctx, messages=session.messages,
@@ -288,15 +291,16 @@ class Conversation:
         task = self._turns.get(key or self.sessions.current.key)
         return task is not None and not task.done()
 
-    def _start_watcher_from_thread(self, session: ProcessSession, interval: float) -> None:
+    def _start_watcher_from_thread(self, session: ProcessSession, interval: float,
+                                   mode: str | None = None) -> None:
         """Tools run in worker threads; watchers live on the event loop."""
         assert self._loop is not None, "restore() binds the loop before any turn"
-        self._loop.call_soon_threadsafe(self.watchers.start, session, interval)
+        self._loop.call_soon_threadsafe(self.watchers.start, session, interval, mode)
 
     def _watcher_update(self, session_key: str, text: str) -> None:
-        target = self.sessions.sessions.get(session_key)
-        if target is not None:
-            self.say(text, "notice", target)
+        # A watcher re-armed after a restart may belong to a chat session that expired.
+        target = self.sessions.sessions.get(session_key) or self.sessions.current
+        self.say(text, "notice", target)
 
     def expire_idle(self) -> list[str]:
         """Drop idle chat sessions that own no running process; return their keys."""

@@ -1,37 +1,22 @@
 """File tools: ``read_file``, ``write_file``, ``patch`` and ``search_files``.
 
-They act in the active backend through its byte-exact ``download`` / ``upload`` primitives
-(the local file system today). Results are JSON-friendly dicts; problems raise ``ToolError``
-with a message the model can act on.
+They act where the chat's commands run (see :mod:`hermes_tui.tools.fs`): the host for the
+local backend, inside the sandbox for the others, with relative paths resolved there. Results
+are JSON-friendly dicts; problems raise ``ToolError`` with a message the model can act on.
 """
 
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import os
-import re
-from collections.abc import Iterator
-from pathlib import Path
 
 from hermes_tui.tools.base import JSONDict, Tool, ToolContext, ToolError
+from hermes_tui.tools.fs import filesystem
+from hermes_tui.tools.search import SEARCH_TOOL, is_binary
 
 MAX_READ_BYTES = 10 << 20
 DEFAULT_READ_LINES = 500
 MAX_LINE_CHARS = 2000
-SEARCH_MAX_FILE_BYTES = 2 << 20
-SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".ruff_cache"})
-
-
-def _resolve(path: str, ctx: ToolContext) -> str:
-    expanded = os.path.expanduser(path)
-    if os.path.isabs(expanded):
-        return expanded
-    return os.path.join(ctx.workdir or os.getcwd(), expanded)
-
-
-def _read_bytes(path: str, ctx: ToolContext) -> bytes:
-    return ctx.registry.backend(ctx.backend, ctx.session_key).download(path)
 
 
 def _decode(data: bytes) -> tuple[str, str | None]:
@@ -42,22 +27,21 @@ def _decode(data: bytes) -> tuple[str, str | None]:
                 "the file is not valid UTF-8: undecodable bytes are shown as U+FFFD")
 
 
-def _is_binary(data: bytes) -> bool:
-    return b"\x00" in data[:8192]
-
-
 # -- read_file -------------------------------------------------------------------------------
 def read_file(args: JSONDict, ctx: ToolContext) -> JSONDict:
     """Return numbered lines ``offset``.. of a text file."""
-    path = _resolve(args["path"], ctx)
-    if os.path.isdir(path):
+    fs = filesystem(ctx)
+    path = fs.resolve(args["path"])
+    entry = fs.stat(path)
+    if entry.kind == "dir":
         raise ToolError(f"{path} is a directory; use search_files with target='files'")
-    size = os.path.getsize(path) if os.path.exists(path) else None
-    if size is not None and size > MAX_READ_BYTES:
-        raise ToolError(f"{path} is {size} bytes (over {MAX_READ_BYTES >> 20} MB); read parts "
-                        "with the terminal tool (head, tail, sed -n)")
-    data = _read_bytes(path, ctx)
-    if _is_binary(data):
+    if entry.kind == "none":
+        raise ToolError(f"{path} does not exist")
+    if entry.size > MAX_READ_BYTES:
+        raise ToolError(f"{path} is {entry.size} bytes (over {MAX_READ_BYTES >> 20} MB); read "
+                        "parts with the terminal tool (head, tail, sed -n)")
+    data = fs.read(path)
+    if is_binary(data):
         raise ToolError(f"{path} is a binary file ({len(data)} bytes); inspect it with the "
                         "terminal tool (file, xxd, hexdump)")
     text, note = _decode(data)
@@ -85,26 +69,32 @@ def read_file(args: JSONDict, ctx: ToolContext) -> JSONDict:
 # -- write_file ------------------------------------------------------------------------------
 def write_file(args: JSONDict, ctx: ToolContext) -> JSONDict:
     """Create or replace a file with ``content`` (UTF-8)."""
-    path = _resolve(args["path"], ctx)
-    if os.path.isdir(path):
+    fs = filesystem(ctx)
+    path = fs.resolve(args["path"])
+    kind = fs.stat(path).kind
+    if kind == "dir":
         raise ToolError(f"{path} is a directory")
-    existed = os.path.exists(path)
     data = args["content"].encode()
-    ctx.registry.backend(ctx.backend, ctx.session_key).upload(data, path)
+    fs.write(path, data)
+    existed = kind != "none"
     return {"path": path, "bytes_written": len(data), "created": not existed}
 
 
 # -- patch -----------------------------------------------------------------------------------
 def patch(args: JSONDict, ctx: ToolContext) -> JSONDict:
     """Replace an exact string; fail clearly when it is missing or ambiguous."""
-    path = _resolve(args["path"], ctx)
+    fs = filesystem(ctx)
+    path = fs.resolve(args["path"])
     old, new = args["old_string"], args["new_string"]
     if old == "":
         raise ToolError("old_string must not be empty; use write_file to create a file")
     if old == new:
         raise ToolError("old_string and new_string are the same; nothing to change")
-    data = _read_bytes(path, ctx)
-    if _is_binary(data):
+    kind = fs.stat(path).kind
+    if kind != "file":
+        raise ToolError(f"{path} does not exist" if kind == "none" else f"{path} is not a file")
+    data = fs.read(path)
+    if is_binary(data):
         raise ToolError(f"{path} is a binary file; patch only edits text")
     text, note = _decode(data)
     if note:
@@ -120,114 +110,13 @@ def patch(args: JSONDict, ctx: ToolContext) -> JSONDict:
         raise ToolError(f"old_string appears {count} times in {path}; include more "
                         "surrounding lines to make it unique, or set replace_all=true")
     updated = text.replace(old, new) if args.get("replace_all") else text.replace(old, new, 1)
-    ctx.registry.backend(ctx.backend, ctx.session_key).upload(updated.encode(), path)
+    fs.write(path, updated.encode())
     diff = "".join(difflib.unified_diff(text.splitlines(keepends=True),
                                         updated.splitlines(keepends=True),
                                         fromfile=f"a/{os.path.basename(path)}",
                                         tofile=f"b/{os.path.basename(path)}"))
     return {"path": path, "replacements": count if args.get("replace_all") else 1,
             "diff": diff}
-
-
-# -- search_files ----------------------------------------------------------------------------
-class _GitIgnore:
-    """The common subset of .gitignore: globs, dir/ patterns, /anchored patterns, comments."""
-
-    def __init__(self) -> None:
-        self.rules: list[tuple[Path, str, bool, bool]] = []
-
-    def load(self, directory: Path) -> None:
-        try:
-            lines = (directory / ".gitignore").read_text(errors="replace").splitlines()
-        except OSError:
-            return
-        for raw in lines:
-            line = raw.strip()
-            if not line or line.startswith(("#", "!")):
-                continue
-            dir_only = line.endswith("/")
-            line = line.rstrip("/")
-            anchored = line.startswith("/") or "/" in line
-            self.rules.append((directory, line.lstrip("/"), dir_only, anchored))
-
-    def ignored(self, path: Path, is_dir: bool) -> bool:
-        for base, pattern, dir_only, anchored in self.rules:
-            if dir_only and not is_dir:
-                continue
-            try:
-                relative = path.relative_to(base).as_posix()
-            except ValueError:
-                continue
-            target = relative if anchored else path.name
-            if fnmatch.fnmatch(target, pattern):
-                return True
-        return False
-
-
-def _walk(root: Path) -> Iterator[Path]:
-    ignore = _GitIgnore()
-    stack = [root]
-    while stack:
-        directory = stack.pop()
-        ignore.load(directory)
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
-            continue
-        for entry in entries:
-            path = Path(entry.path)
-            is_dir = entry.is_dir(follow_symlinks=False)
-            if (is_dir and entry.name in SKIP_DIRS) or ignore.ignored(path, is_dir):
-                continue
-            if is_dir:
-                stack.append(path)
-            elif entry.is_file(follow_symlinks=False):
-                yield path
-
-
-def search_files(args: JSONDict, ctx: ToolContext) -> JSONDict:
-    """Regex over file contents, or glob over file names (``.gitignore`` respected)."""
-    if ctx.backend != "local":
-        raise ToolError(f"search_files is not available on the {ctx.backend} backend yet; "
-                        "use the terminal tool (grep -rn, find)")
-    root = Path(_resolve(args.get("path") or ".", ctx))
-    if not root.exists():
-        raise ToolError(f"path not found: {root}")
-    target = args.get("target") or "content"
-    limit = int(args.get("limit") or 50)
-    offset = int(args.get("offset") or 0)
-    file_glob = args.get("file_glob")
-    files = [root] if root.is_file() else _walk(root)
-    if target == "files":
-        names = [str(p) for p in files if fnmatch.fnmatch(p.name, args["pattern"])]
-        return {"files": names[offset : offset + limit], "total_count": len(names),
-                **({"truncated": True} if len(names) > offset + limit else {})}
-    try:
-        regex = re.compile(args["pattern"])
-    except re.error as exc:
-        raise ToolError(f"invalid regular expression {args['pattern']!r}: {exc}") from None
-    matches: list[JSONDict] = []
-    total = 0
-    for path in files:
-        if file_glob and not fnmatch.fnmatch(path.name, file_glob):
-            continue
-        try:
-            if path.stat().st_size > SEARCH_MAX_FILE_BYTES:
-                continue
-            data = path.read_bytes()
-        except OSError:
-            continue
-        if _is_binary(data):
-            continue
-        for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-            if regex.search(line):
-                total += 1
-                if offset < total <= offset + limit:
-                    matches.append({"path": str(path), "line": number, "content": line[:500]})
-    result: JSONDict = {"total_count": total, "matches": matches}
-    if total > offset + limit:
-        result["truncated"] = True
-    return result
 
 
 READ_TOOL = Tool("read_file", "Read a text file: numbered lines from `offset` (1-based), at "
@@ -258,18 +147,4 @@ PATCH_TOOL = Tool("patch", "Replace the exact text `old_string` with `new_string
                       },
                       "required": ["path", "old_string", "new_string"],
                   }, patch)
-SEARCH_TOOL = Tool("search_files", "Search file contents with a regex (target='content', "
-                   "default) or file names with a glob (target='files') under `path` "
-                   "(default: the working directory); .gitignore is respected.", {
-                       "type": "object",
-                       "properties": {
-                           "pattern": {"type": "string"},
-                           "target": {"type": "string", "enum": ["content", "files"]},
-                           "path": {"type": "string"},
-                           "file_glob": {"type": "string"},
-                           "limit": {"type": "integer", "minimum": 1},
-                           "offset": {"type": "integer", "minimum": 0},
-                       },
-                       "required": ["pattern"],
-                   }, search_files)
 TOOLS = (READ_TOOL, WRITE_TOOL, PATCH_TOOL, SEARCH_TOOL)

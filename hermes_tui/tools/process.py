@@ -6,17 +6,22 @@ from collections.abc import Callable
 
 from hermes_tui.tools.base import JSONDict, Tool, ToolContext, ToolError
 from registry import ProcessSession
+from registry.session import iso
 from registry.text import clean_output, tail_text
 
 POLL_CHARS = 8_000
+PREVIEW_CHARS = 1_000
+"""``poll``'s ``output_preview``: the last characters of output, as upstream."""
+LIST_PREVIEW_CHARS = 200
 WAIT_CHARS = 2_000
 LOG_LIMIT = 200
 ACTIONS = ("list", "poll", "log", "wait", "kill", "write", "submit")
 
 DESCRIPTION = """Manage background processes started with terminal(background=true).
 Actions: list (this chat's processes), poll (status and output since the last poll), \
-log (lines of output: offset = first line number, limit = how many; default the last 200), \
-wait (block until it ends or `timeout` seconds pass), kill (TERM, then KILL), \
+log (lines of output: offset = first line number, limit = how many; default the last 200; \
+the whole output is kept on disk, so any line can be read), \
+wait (block until it ends or `timeout` seconds pass; 0 = just check), kill (TERM, then KILL), \
 write (send `data` to stdin as is), submit (send `data` then Enter, to answer a prompt)."""
 
 PARAMETERS: JSONDict = {
@@ -26,8 +31,8 @@ PARAMETERS: JSONDict = {
         "session_id": {"type": "string", "description": "The process id (all actions but "
                        "list)."},
         "data": {"type": "string", "description": "Text to send (write, submit)."},
-        "timeout": {"type": "integer", "minimum": 0, "description": "wait: seconds to block "
-                    "(capped by the configured maximum)."},
+        "timeout": {"type": "number", "minimum": 0, "description": "wait: seconds to block "
+                    "(capped by the configured maximum; 0 returns at once)."},
         "offset": {"type": "integer", "minimum": 0, "description": "log: first line number."},
         "limit": {"type": "integer", "minimum": 1, "description": "log: number of lines."},
     },
@@ -46,15 +51,21 @@ def _ended_fields(session: ProcessSession) -> JSONDict:
     return fields
 
 
+def _preview(session: ProcessSession, chars: int) -> str:
+    return tail_text(clean_output(session.output.tail(chars * 4 + 64)), chars).strip()
+
+
 def _list(args: JSONDict, ctx: ToolContext) -> JSONDict:
     processes = []
     for session in ctx.registry.processes(ctx.session_key):
         entry: JSONDict = {"session_id": session.id, "command": session.command[:200],
-                           "uptime_seconds": round(session.runtime()), "pid": session.pid,
-                           "pty": session.pty}
+                           "cwd": session.workdir, "pid": session.pid,
+                           "started_at": iso(session.started_at),
+                           "uptime_seconds": round(session.runtime()), "pty": session.pty}
         if session.name:
             entry["name"] = session.name
         entry.update(_ended_fields(session))
+        entry["output_preview"] = _preview(session, LIST_PREVIEW_CHARS)
         processes.append(entry)
     return {"processes": processes}
 
@@ -63,9 +74,10 @@ def _poll(args: JSONDict, ctx: ToolContext) -> JSONDict:
     result = ctx.registry.poll(args["session_id"])
     session = result.session
     text = tail_text(clean_output(result.new_output), POLL_CHARS)
-    out: JSONDict = {"session_id": session.id, "command": session.command,
+    out: JSONDict = {"session_id": session.id, "command": session.command, "pid": session.pid,
                      "uptime_seconds": round(session.runtime()), "new_output": text}
     out.update(_ended_fields(session))
+    out["output_preview"] = _preview(session, PREVIEW_CHARS)
     if result.omitted:
         out["omitted_bytes"] = result.omitted
     return out
@@ -81,10 +93,12 @@ def _log(args: JSONDict, ctx: ToolContext) -> JSONDict:
                      "showing": f"lines {page.first_line}-{max(page.first_line, last - 1)} of "
                                 f"{page.total_lines}" if page.lines else "no lines"}
     out.update(_ended_fields(session))
-    if page.dropped_lines:
+    asked = args.get("offset")
+    if page.dropped_lines and asked is not None and asked < page.first_line:
+        # Only when the spool on disk could not be read: say exactly what is missing.
         out["dropped_lines"] = page.dropped_lines
-        out["dropped_note"] = (f"lines 0-{page.dropped_lines - 1} are no longer held (only the "
-                               "last 200 KB of output is kept)")
+        out["dropped_note"] = (f"lines {asked}-{page.first_line - 1} could not be read (the "
+                               "output spool is unavailable); showing the oldest lines held")
     return out
 
 
@@ -99,16 +113,30 @@ def _wait(args: JSONDict, ctx: ToolContext) -> JSONDict:
     if session.kill_reason:
         out["kill_reason"] = session.kill_reason
     out["output"] = tail_text(clean_output(session.output.tail(64_000)), WAIT_CHARS)
+    limit = ctx.registry.max_wait
+    if timeout is not None and timeout > limit:
+        out["timeout_note"] = (f"Requested wait of {timeout:g}s was clamped to configured "
+                               f"limit of {limit:g}s")
     if result.note:
         out["note"] = result.note
+    return out
+
+
+def _already_exited(session: ProcessSession, error: str | None = None) -> JSONDict:
+    """Upstream's answer for acting on an ended process; ours adds how it ended."""
+    out: JSONDict = {"session_id": session.id, "status": "already_exited",
+                     "exit_code": session.exit_code, "process_status": session.status.value}
+    if session.kill_reason:
+        out["kill_reason"] = session.kill_reason
+    if error:
+        out["error"] = error
     return out
 
 
 def _kill(args: JSONDict, ctx: ToolContext) -> JSONDict:
     before = ctx.registry.get(args["session_id"])
     if not before.is_running:
-        return {"session_id": before.id, **_ended_fields(before),
-                "note": "the process had already ended"}
+        return {**_already_exited(before), "note": "the process had already ended"}
     session = ctx.registry.kill(before.id, by="agent")
     return {"session_id": session.id, **_ended_fields(session)}
 
@@ -117,6 +145,9 @@ def _write(args: JSONDict, ctx: ToolContext, enter: bool) -> JSONDict:
     data = args.get("data")
     if data is None and not enter:
         raise ToolError("'data' is required for write")
+    session = ctx.registry.get(args["session_id"])
+    if not session.is_running:
+        return _already_exited(session, "Process has already finished")
     send = ctx.registry.submit if enter else ctx.registry.write
     count = send(args["session_id"], data or "")
     return {"session_id": ctx.registry.get(args["session_id"]).id, "status": "ok",
@@ -142,4 +173,6 @@ def process(args: JSONDict, ctx: ToolContext) -> JSONDict:
     return _HANDLERS[action](args, ctx)
 
 
-TOOL = Tool("process", DESCRIPTION, PARAMETERS, process)
+TOOL = Tool("process", DESCRIPTION, PARAMETERS, process,
+            ignored={"task_id": "processes belong to the chat session"},
+            binary_args=frozenset({"data"}))

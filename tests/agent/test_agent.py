@@ -16,10 +16,12 @@ from hermes_tui.agent.loop import Agent, AgentError
 from hermes_tui.settings import Config
 from hermes_tui.tools import Tool, ToolContext, tools_in
 from registry import ProcessRegistry
+from tests.conftest import wait_for
 from tests.fakes.openai_server import (
     Reply,
     ScriptedModel,
     Step,
+    history_problem,
     last_tool_result,
     tool_call,
 )
@@ -69,10 +71,15 @@ async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
                 return str(json.loads(message["content"])["session_id"])
         raise AssertionError("no session id yet")
 
+    def ready_then(messages: list[dict[str, Any]], reply: Reply) -> Reply:
+        # The login shell takes a moment to start: poll once there is something to see.
+        wait_for(lambda: b"ready" in registry.output(sid(messages)), what="ready")
+        return reply
+
     script: list[Step] = [
         tool_call("terminal", {"command": "echo ready; read line; echo got $line; sleep 60",
                                "background": True}),
-        lambda m: tool_call("process", {"action": "poll", "session_id": sid(m)}),
+        lambda m: ready_then(m, tool_call("process", {"action": "poll", "session_id": sid(m)})),
         lambda m: tool_call("process", {"action": "submit", "session_id": sid(m),
                                         "data": "hello"}),
         lambda m: tool_call("process", {"action": "wait", "session_id": sid(m), "timeout": 1}),
@@ -223,3 +230,83 @@ def test_endpoint_resolution_never_shows_the_key() -> None:
                              env={})
     assert (local.usable, local.model, local.api_key) == (True, "llama", None)
     assert not resolve_endpoint(config, env={}).usable
+
+
+def test_the_scripted_server_rejects_unanswered_tool_calls() -> None:
+    call = {"id": "call_0", "type": "function",
+            "function": {"name": "terminal", "arguments": "{}"}}
+    unanswered: list[dict[str, Any]] = [{"role": "user", "content": "hi"},
+                  {"role": "assistant", "content": None, "tool_calls": [call]},
+                  {"role": "user", "content": "new message"}]
+    assert history_problem(unanswered) is not None
+    assert "call_0" in (history_problem(unanswered) or "")
+    answer = {"role": "tool", "tool_call_id": "call_0", "content": "{}"}
+    answered: list[dict[str, Any]] = [*unanswered[:2], answer, unanswered[2]]
+    assert history_problem(answered) is None
+    stray: list[dict[str, Any]] = [{"role": "user", "content": "hi"},
+             {"role": "tool", "tool_call_id": "call_9", "content": "{}"}]
+    assert history_problem(stray) is not None
+
+
+def _waiting(registry: ProcessRegistry) -> bool:
+    return any(s.waiters for s in registry.processes())
+
+
+@pytest.mark.parametrize("how", ["new message", "task cancelled"])
+async def test_a_new_message_interrupts_a_running_wait_and_the_history_stays_valid(
+    registry: ProcessRegistry, recorder: Recorder, how: str,
+) -> None:
+    script: list[Step] = [
+        tool_call("terminal", {"command": "sleep 60", "background": True}),
+        lambda m: Reply(tool_calls=[
+            ("process", json.dumps({"action": "wait", "timeout": 600,
+                                    "session_id": last_tool_result(m)["session_id"]})),
+            ("process", json.dumps({"action": "list"}))]),
+        Reply(text="Stopped waiting; what now?"),
+    ]
+    with ScriptedModel(script) as server:
+        agent = make_agent(server, registry)
+        first = asyncio.create_task(agent.run_turn("start and wait", recorder))
+        deadline = time.monotonic() + 20
+        while not _waiting(registry):
+            assert time.monotonic() < deadline, "the wait never started"
+            await asyncio.sleep(0.02)
+        started = time.monotonic()
+        if how == "task cancelled":  # what the app's exclusive worker does
+            first.cancel()
+        answer = await asyncio.wait_for(agent.run_turn("never mind, do this", Recorder()), 20)
+        assert time.monotonic() - started < 10
+        if how == "new message":
+            assert await first == ""
+        else:
+            with pytest.raises(asyncio.CancelledError):
+                await first
+    assert answer == "Stopped waiting; what now?"
+    assert server.rejected == []
+    last = server.requests[-1]["body"]["messages"]
+    assert history_problem(last) is None
+    results = [json.loads(m["content"]) for m in last if m["role"] == "tool"]
+    assert results[1]["status"] == "interrupted"  # the wait
+    assert results[2]["status"] == "interrupted"  # the call never run
+    assert last[-1] == {"role": "user", "content": "never mind, do this"}
+    assert not _waiting(registry)
+
+
+async def test_interrupt_returns_once_the_turn_has_answered_its_calls(
+    registry: ProcessRegistry, recorder: Recorder,
+) -> None:
+    script: list[Step] = [tool_call("terminal", {"command": "sleep 30; echo late"})]
+    with ScriptedModel(script) as server:
+        agent = make_agent(server, registry)
+        turn = asyncio.create_task(agent.run_turn("run it", recorder))
+        deadline = time.monotonic() + 20
+        while not recorder.calls:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(agent.interrupt(), 10)
+        assert not agent.busy
+        assert await turn == ""
+    result = json.loads(agent.messages[-1]["content"])
+    assert result["status"] == "interrupted"
+    assert result["exit_code"] == 130
+    assert history_problem(agent.messages) is None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Collapsible
@@ -14,7 +16,7 @@ from hermes_tui.screens.confirm import Confirm
 from hermes_tui.widgets.chat import ChatMessage
 from registry import ProcessRegistry, RecoveryReport
 from tests.app.pilot_helpers import until
-from tests.fakes.openai_server import Reply, ScriptedModel, tool_call
+from tests.fakes.openai_server import Reply, ScriptedModel, Step, tool_call
 
 SIZE = (120, 36)
 
@@ -140,3 +142,31 @@ async def test_toolsets_are_chosen_per_session(registry: ProcessRegistry,
             assert "unknown toolset 'nonsense'" in messages(app, "warning")[-1]
     offered = {t["function"]["name"] for t in server.requests[0]["body"]["tools"]}
     assert offered == {"read_file", "write_file", "patch", "search_files"}
+
+
+async def test_a_new_message_during_a_wait_interrupts_it_and_is_answered(
+    registry: ProcessRegistry, config_path: Path,
+) -> None:
+    def wait_for_it(messages: list[dict[str, Any]]) -> Reply:
+        started = json.loads(str(messages[-1]["content"]))
+        return tool_call("process", {"action": "wait", "session_id": started["session_id"],
+                                     "timeout": 600})
+
+    script: list[Step] = [tool_call("terminal", {"command": "sleep 60", "background": True}),
+                          wait_for_it,
+                          Reply(text="Sure, doing that instead.")]
+    with ScriptedModel(script) as server:
+        app = agent_app(registry, server, config_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "start it and wait")
+            await until(pilot, lambda: any(s.waiters for s in registry.processes()),
+                        "the wait to block")
+            await say(pilot, "stop waiting, do something else")
+            await until(pilot, lambda: "Sure, doing that instead." in messages(
+                app, "assistant"), "the answer to the new message")
+    assert server.rejected == []
+    history = server.requests[-1]["body"]["messages"]
+    waited = json.loads(history[-2]["content"])
+    assert waited["status"] == "interrupted"
+    assert history[-1] == {"role": "user", "content": "stop waiting, do something else"}
+    assert not any(s.waiters for s in registry.processes())

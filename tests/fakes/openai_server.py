@@ -4,6 +4,10 @@ It speaks the real wire protocol (JSON errors, server-sent event streams with te
 call deltas), so the real ``openai`` client does all the talking. Each request takes the next
 step of the script; a step is a :class:`Reply` or a function of the request's messages that
 returns one (to use ids from earlier tool results). Every request body is kept for asserts.
+
+Like real OpenAI-compatible servers, it rejects (400, without using a step) a history where an
+assistant ``tool_calls`` message is not followed by a ``tool`` answer for each call, or where
+a ``tool`` message answers no pending call.
 """
 
 from __future__ import annotations
@@ -47,12 +51,36 @@ def last_tool_result(messages: list[dict[str, Any]]) -> dict[str, Any]:
     raise AssertionError("no tool result in the request")
 
 
+def history_problem(messages: list[dict[str, Any]]) -> str | None:
+    """What a real server would refuse in ``messages`` (None when the history is valid)."""
+    pending: list[str] = []
+    for message in messages:
+        role = message.get("role")
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in pending:
+                return (f"Invalid parameter: messages with role 'tool' must be a response to a "
+                        f"preceding message with 'tool_calls' (tool_call_id {call_id!r})")
+            pending.remove(call_id)
+            continue
+        if pending:
+            break
+        pending = [call["id"] for call in message.get("tool_calls") or []]
+    if pending:
+        return ("An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                f"response messages: {', '.join(pending)}")
+    return None
+
+
 class ScriptedModel:
     """The server; use as a context manager."""
 
     def __init__(self, script: Sequence[Step]) -> None:
         self.script = list(script)
         self.requests: list[dict[str, Any]] = []
+        self.rejected: list[str] = []
+        """Why invalid histories were refused (400)."""
         self._lock = threading.Lock()
         model = self
 
@@ -64,6 +92,11 @@ class ScriptedModel:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 model.requests.append({"path": self.path, "body": body,
                                        "auth": self.headers.get("Authorization")})
+                problem = history_problem(body["messages"])
+                if problem:
+                    model.rejected.append(problem)
+                    self._error(Reply(status=400, text=problem))
+                    return
                 with model._lock:
                     step = model.script.pop(0) if model.script else Reply(
                         status=500, text="the test script has no more steps")

@@ -150,7 +150,8 @@ def test_wait_interrupted(ctx: ToolContext) -> None:
 
 def test_check_interval_is_clamped_and_handed_to_the_watcher(registry: ProcessRegistry) -> None:
     started: list[tuple[str, float]] = []
-    ctx = ToolContext(registry=registry, start_watcher=lambda s, n: started.append((s.id, n)))
+    ctx = ToolContext(registry=registry,
+                      start_watcher=lambda s, n, mode: started.append((s.id, n)))
     result = call(ctx, "terminal", {"command": "sleep 5", "background": True,
                                     "check_interval": 5})
     assert started == [(result["session_id"], 30.0)]
@@ -165,10 +166,16 @@ def test_check_interval_is_clamped_and_handed_to_the_watcher(registry: ProcessRe
         ("process", {"action": "dance", "session_id": "x"}, "'action' must be one of"),
         ("process", {"action": "poll"}, "'session_id' is required for poll"),
         ("process", {}, "missing required argument 'action'"),
-        ("process", {"action": "list", "colour": 1}, "unknown argument(s) for process: colour"),
-        ("terminal", {"command": "true", "timeout": "soon"}, "'timeout' must be an integer"),
-        ("terminal", {"command": "true", "timeout": 0}, "'timeout' must be at least 1"),
+        ("terminal", {"command": "true", "timeout": "soon"}, "'timeout' must be a number"),
+        ("terminal", {"command": "true", "timeout": 0}, "'timeout' must be more than 0"),
+        ("terminal", {"command": "true", "timeout": -1}, "'timeout' must be at least 0"),
+        ("terminal", '{"command": "true", "timeout": 1e400}', "'timeout' must be a finite"),
+        ("terminal", {"command": "echo a\u0000b"}, "'command' must not contain a NUL"),
+        ("terminal", {"command": "true", "workdir": "/tmp\u0000x"}, "'workdir' must not"),
+        ("terminal", '{"command": "echo \\ud800"}', "'command' is not valid Unicode"),
+        ("process", {"action": "log", "session_id": "x", "offset": 1e400}, "finite"),
         ("terminal", {"command": ["ls"]}, "'command' must be a string"),
+        ("terminal", {"command": "  "}, "the command is empty"),
         ("terminal", {"command": "true", "background": "maybe"}, "must be true or false"),
         ("terminal", "{not json", "arguments are not valid JSON"),
         ("terminal", "[1, 2]", "arguments must be a JSON object"),
@@ -193,4 +200,6 @@ def test_write_to_an_ended_process(ctx: ToolContext) -> None:
     sid = call(ctx, "terminal", {"command": "true", "background": True})["session_id"]
     call(ctx, "process", {"action": "wait", "session_id": sid})
     result = call(ctx, "process", {"action": "write", "session_id": sid, "data": "x"})
-    assert "is not running (exited)" in result["error"]
+    assert result["status"] == "already_exited"
+    assert result["exit_code"] == 0
+    assert result["error"] == "Process has already finished"
