@@ -623,6 +623,55 @@ class ProcessRegistry:
         return self._kill_all([s for s in self.processes(session_key) if s.is_running],
                               by="cleanup")
 
+    def release(self, session_key: str, kind: str) -> None:
+        """End task ``session_key`` for good (a batch prompt, an RL episode).
+
+        Kills its running processes first, then forgets them and their run directories,
+        drops its per-task sandbox settings, and removes its own sandbox (container /
+        instance) of backend ``kind``, so nothing of the task is left behind and nothing
+        is recreated later for it.
+
+        Raises:
+            RegistryError: when a process would not die (its sandbox is then kept) or the
+                sandbox cannot be removed.
+        """
+        self.cleanup(session_key)
+        sessions = self.processes(session_key)
+        alive = [s for s in sessions if s.is_running]
+        kinds = {kind, *(s.backend for s in sessions)}
+        owned = {k for k in kinds if backend_class(k).sandbox_options(session_key)}
+        for session in sessions:
+            if session.is_running:
+                continue
+            with self._lock:
+                self._sessions.pop(session.id, None)
+                subscription = self._subscriptions.pop(session.id, None)
+            if subscription is not None:
+                subscription.close()
+            if session.handle is not None and session.backend not in owned:
+                # A shared backend (local, ssh) keeps run directories; an owned sandbox
+                # takes them with it.
+                try:
+                    self.backend(session.backend, session_key).remove_run_dir(session.handle)
+                except BackendError:
+                    pass
+        self.checkpoint.update({s.id: None for s in sessions if not s.is_running})
+        with self._lock:
+            for k in kinds:
+                self._sandbox_options.pop((k, session_key), None)
+            doomed = [] if alive else [
+                (k, self._backends.pop((k, session_key))) for k in owned
+                if (k, session_key) in self._backends]
+        if alive:
+            raise RegistryError(f"{len(alive)} process(es) of {session_key} would not die; "
+                                "its sandbox is kept")
+        for k, backend in doomed:
+            try:
+                backend.cleanup()
+            except BackendError as exc:
+                raise RegistryError(f"cannot remove the {k} sandbox of {session_key}: {exc}"
+                                    ) from None
+
     def _kill_all(self, sessions: list[ProcessSession], by: str) -> list[ProcessSession]:
         """Kill ``sessions`` in parallel (each may take a grace period) and wait for all."""
         threads = [threading.Thread(target=self.kill, args=(s.id,), kwargs={"by": by})

@@ -88,6 +88,11 @@ class Agent:
     messages: list[dict[str, Any]] = field(default_factory=list)
     tool_errors: list[ToolError] = field(default_factory=list)
     turns: int = 0
+    stream_options: dict[str, Any] | None = None
+    """Sent with every request, e.g. ``{"include_usage": True}`` (headless runs count tokens;
+    off by default because some endpoints reject the parameter)."""
+    usage: dict[str, int] = field(default_factory=dict)
+    """Token counts summed over the model calls, when the endpoint reports them."""
     last_active: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
@@ -197,8 +202,12 @@ class Agent:
 
     async def _stream(self, schemas: list[dict[str, Any]], listener: AgentListener
                       ) -> tuple[str, list[_ToolCall]]:
+        extra: dict[str, Any] = {}
+        if self.stream_options:
+            extra["stream_options"] = self.stream_options
         stream = await self.client.chat.completions.create(
-            model=self.model, messages=self.messages, tools=schemas or None, stream=True)
+            model=self.model, messages=self.messages, tools=schemas or None, stream=True,
+            **extra)
         content: list[str] = []
         calls: dict[int, _ToolCall] = {}
         iterator = stream.__aiter__()
@@ -214,6 +223,7 @@ class Agent:
                     chunk = next_chunk.result()
                 except StopAsyncIteration:
                     break
+                self._count_usage(getattr(chunk, "usage", None))
                 for choice in chunk.choices or []:
                     delta = choice.delta
                     if delta.content:
@@ -230,6 +240,14 @@ class Agent:
         for index, call in calls.items():
             call.id = call.id or f"call_{index}"
         return "".join(content), [calls[i] for i in sorted(calls)]
+
+
+    def _count_usage(self, usage: Any) -> None:
+        """Add a chunk's ``usage`` (sent in the last chunk when asked for) to the totals."""
+        for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            value = getattr(usage, name, None)
+            if isinstance(value, int):
+                self.usage[name] = self.usage.get(name, 0) + value
 
 
 def _describe(exc: Exception, client: Any) -> str:

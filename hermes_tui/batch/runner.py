@@ -1,0 +1,263 @@
+"""Running a whole batch: N prompts at a time, results as they finish, Ctrl-C handling.
+
+Ctrl-C once: no new prompt starts; the running ones finish and are written. Twice (or
+SIGTERM): the running ones are interrupted the way Esc interrupts a chat turn, cleaned up
+(their processes killed, their sandboxes removed) and written as ``interrupted``, which a
+re-run tries again. Finished lines are on disk the moment they are written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE, make_client, resolve_endpoint
+from hermes_tui.agent.loop import SYSTEM_PROMPT
+from hermes_tui.batch.inputs import PromptItem, read_prompts
+from hermes_tui.batch.output import ResultWriter, finished_ids, to_sharegpt
+from hermes_tui.batch.redact import Redactor
+from hermes_tui.batch.report import Tally, make_progress, summary_table
+from hermes_tui.batch.task import BatchSettings, run_prompt
+from hermes_tui.settings import load_config
+from hermes_tui.tools import ToolError, tools_in
+from registry import ProcessRegistry, get_registry
+
+BATCH_KEY_PREFIX = "batch-"
+"""Every batch task key starts with this; the workstation filters those processes out."""
+
+
+class BatchError(Exception):
+    """The batch cannot start (bad arguments, unreadable files, no model); one line."""
+
+
+def is_batch_key(session_key: str) -> bool:
+    """True for the owner key of a batch prompt's processes."""
+    return session_key.startswith(BATCH_KEY_PREFIX)
+
+
+def new_run_id() -> str:
+    """``batch-<UTC time>-<random>``: task keys never repeat across runs."""
+    return (
+        f"{BATCH_KEY_PREFIX}{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+    )
+
+
+@dataclass
+class BatchOptions:
+    """Everything ``hermes-tui batch`` takes."""
+
+    prompts: Path
+    out: Path
+    backend: str | None = None
+    """Default: the config's ``backend``."""
+    workers: int = 4
+    toolsets: list[str] = field(default_factory=lambda: ["all"])
+    model: str | None = None
+    base_url: str | None = None
+    max_iterations: int | None = None
+    system_prompt_file: Path | None = None
+    format: str = "openai"
+    """``sharegpt``: result lines also carry ``conversations`` in ShareGPT form."""
+    sharegpt_out: Path | None = None
+    """A second file with ``{"id", "conversations"}`` lines for the ``ok`` prompts."""
+    timeout: float | None = None
+    retry_failed: bool = False
+    config: Path | None = None
+    progress: bool = True
+
+
+def prepare(
+    options: BatchOptions, registry: ProcessRegistry | None = None
+) -> tuple[BatchSettings, ProcessRegistry, list[PromptItem], Tally, list[str]]:
+    """Check the options and read the inputs; returns the settings, the registry, the
+    prompts still to run, the tally so far and the messages to show.
+
+    Raises:
+        BatchError: when the batch cannot start.
+    """
+    if options.workers < 1:
+        raise BatchError("--workers must be at least 1")
+    if options.timeout is not None and options.timeout <= 0:
+        raise BatchError("--timeout must be positive")
+    if options.format not in ("openai", "sharegpt"):
+        raise BatchError("--format must be openai or sharegpt")
+    config, messages = load_config(options.config)
+    endpoint = resolve_endpoint(config, model=options.model, base_url=options.base_url)
+    if not endpoint.usable:
+        raise BatchError(HOW_TO_CONFIGURE.split(" Meanwhile")[0])
+    try:
+        tools = tools_in(options.toolsets)
+    except ToolError as exc:
+        raise BatchError(str(exc)) from None
+    system_prompt = SYSTEM_PROMPT
+    if options.system_prompt_file is not None:
+        try:
+            system_prompt = options.system_prompt_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BatchError(f"cannot read {options.system_prompt_file}: {exc}") from None
+    try:
+        items, bad = read_prompts(options.prompts)
+    except OSError as exc:
+        raise BatchError(f"cannot read {options.prompts}: {exc.strerror or exc}") from None
+    messages += [f"{options.prompts}:{b.line}: skipped: {b.reason}" for b in bad]
+    done = finished_ids(options.out, retry_failed=options.retry_failed)
+    todo = [item for item in items if item.id not in done]
+    tally = Tally(total=len(todo), skipped=len(items) - len(todo), bad_lines=len(bad))
+    if tally.skipped:
+        messages.append(f"skipping {tally.skipped} prompt(s) already finished in {options.out}")
+    if registry is None:
+        registry = get_registry(backend_options=config.backends)
+    registry.max_wait = config.processes.max_wait
+    backend = options.backend or config.backend
+    settings = BatchSettings(
+        run_id=new_run_id(),
+        backend=backend,
+        model=endpoint.model,
+        client=make_client(endpoint),
+        tools=tools,
+        system_prompt=system_prompt,
+        max_iterations=options.max_iterations or int(config.model.max_iterations),
+        timeout=options.timeout,
+        sharegpt=options.format == "sharegpt",
+        redactor=Redactor([endpoint.api_key]),
+    )
+    return settings, registry, todo, tally, messages
+
+
+def run_batch(
+    options: BatchOptions,
+    *,
+    registry: ProcessRegistry | None = None,
+    console: Console | None = None,
+) -> tuple[Tally, bool]:
+    """Run the batch; returns the tally and whether it was stopped by Ctrl-C / SIGTERM.
+
+    Raises:
+        BatchError: when the batch cannot start.
+    """
+    console = console or Console(stderr=True)
+    settings, registry, todo, tally, messages = prepare(options, registry)
+    for message in messages:
+        console.print(message, markup=False, highlight=False)
+    try:
+        writer = ResultWriter(options.out)
+    except OSError as exc:
+        raise BatchError(f"cannot write {options.out}: {exc.strerror or exc}") from None
+    try:
+        second = ResultWriter(options.sharegpt_out) if options.sharegpt_out else None
+    except OSError as exc:
+        writer.close()
+        raise BatchError(f"cannot write {options.sharegpt_out}: {exc.strerror or exc}") from None
+    try:
+        stopped = asyncio.run(
+            _orchestrate(todo, settings, registry, writer, second, tally, options, console)
+        )
+    finally:
+        writer.close()
+        if second is not None:
+            second.close()
+    tally.ended = time.monotonic()
+    return tally, stopped
+
+
+async def _orchestrate(
+    todo: list[PromptItem],
+    settings: BatchSettings,
+    registry: ProcessRegistry,
+    writer: ResultWriter,
+    second: ResultWriter | None,
+    tally: Tally,
+    options: BatchOptions,
+    console: Console,
+) -> bool:
+    loop = asyncio.get_running_loop()
+    # Sandbox creation and cleanup block in threads: one each per worker at the same time.
+    loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=2 * options.workers + 4, thread_name_prefix="hermes-batch")
+    )
+    soft_stop, hard_stop = asyncio.Event(), asyncio.Event()
+    queue = list(reversed(todo))
+    progress = make_progress(console)
+    bar = progress.add_task("batch", total=len(todo), ok=0, failed=0)
+
+    def on_interrupt() -> None:
+        if not soft_stop.is_set():
+            soft_stop.set()
+            progress.console.print(
+                "Ctrl-C: no new prompts start; the running ones finish "
+                "(Ctrl-C again interrupts them)."
+            )
+        elif not hard_stop.is_set():
+            hard_stop.set()
+            progress.console.print("Ctrl-C: interrupting the running prompts and cleaning up.")
+        else:
+            progress.console.print("still cleaning up sandboxes and processes...")
+
+    def on_terminate() -> None:
+        soft_stop.set()
+        hard_stop.set()
+
+    loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    loop.add_signal_handler(signal.SIGTERM, on_terminate)
+
+    async def worker() -> None:
+        while queue and not soft_stop.is_set():
+            item = queue.pop()
+            record = await run_prompt(item, item.line, settings, registry, hard_stop)
+            try:
+                await asyncio.to_thread(_write, record, writer, second)
+            except OSError as exc:
+                progress.console.print(f"cannot write {options.out}: {exc}; stopping")
+                soft_stop.set()
+                hard_stop.set()
+                continue
+            tally.add(record)
+            if record["status"] != "ok":
+                progress.console.print(
+                    f"{item.id}: {record['status']}: {record['error']}",
+                    markup=False,
+                    highlight=False,
+                )
+            failed = sum(n for s, n in tally.statuses.items() if s != "ok")
+            progress.update(bar, advance=1, ok=tally.statuses["ok"], failed=failed)
+
+    try:
+        if options.progress:
+            progress.start()
+        await asyncio.gather(*(worker() for _ in range(min(options.workers, len(todo)))))
+    finally:
+        progress.stop()
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+        await settings.client.close()
+    return soft_stop.is_set()
+
+
+def _write(record: dict[str, Any], writer: ResultWriter, second: ResultWriter | None) -> None:
+    writer.write(record)
+    if second is not None and record["status"] == "ok":
+        conversations = record.get("conversations") or to_sharegpt(record["messages"])
+        second.write({"id": record["id"], "conversations": conversations})
+
+
+def main(options: BatchOptions) -> int:
+    """``hermes-tui batch``: 0 when every prompt run is ok, 1 when some failed or timed out,
+    130 when stopped by Ctrl-C.
+
+    Raises:
+        BatchError: when the batch cannot start.
+    """
+    console = Console(stderr=True)
+    tally, stopped = run_batch(options, console=console)
+    Console().print(summary_table(tally))
+    if stopped:
+        return 130
+    return 1 if tally.statuses["failed"] or tally.statuses["timeout"] else 0
