@@ -147,6 +147,8 @@ def run_batch(
     settings, registry, todo, tally, messages = prepare(options, registry)
     for message in messages:
         console.print(message, markup=False, highlight=False)
+    console.print(f"{settings.run_id}: {tally.total} prompt(s) on {settings.backend}, "
+                  f"{options.workers} worker(s)", markup=False, highlight=False)
     try:
         writer = ResultWriter(options.out)
     except OSError as exc:
