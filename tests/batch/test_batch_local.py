@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from tests.conftest import pid_alive
 SECRET = "supersecretvalue-4711"
 
 
-def write_prompts(path: Path, rows: list[dict[str, Any] | str]) -> None:
+def write_prompts(path: Path, rows: Sequence[dict[str, Any] | str]) -> None:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from hermes_tui.batch.inputs import PromptItem, read_prompts
 from hermes_tui.batch.output import ResultWriter, finished_ids, read_results, to_sharegpt
@@ -92,7 +93,7 @@ def test_result_lines_are_whole_private_and_a_torn_line_is_skipped(tmp_path: Pat
 
 
 def test_sharegpt_turns_carry_tool_calls_and_results() -> None:
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "system", "content": "sys"},
         {"role": "user", "content": "list files"},
         {
