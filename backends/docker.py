@@ -120,21 +120,14 @@ class DockerBackend(ShellBackend):
 
     def exec(self, script: str, *, stdin: bytes | None = None, timeout: float = 60.0,
              cancel: threading.Event | None = None) -> tuple[int, bytes]:
-        from docker.utils.socket import frames_iter
-
         exec_id = self._exec_create(script, stdin is not None)
         sock = self.client.api.exec_start(exec_id, socket=True, tty=False)
         raw: socket.socket = sock._sock  # the hijacked connection; only it can half-close
-        output = bytearray()
         try:
             if stdin is not None:
                 raw.sendall(stdin)
             raw.shutdown(socket.SHUT_WR)
-            raw.settimeout(timeout)
-            for _stream, data in frames_iter(sock, tty=False):
-                output += data
-                if cancel is not None and cancel.is_set():
-                    break
+            output = _read_frames(raw, timeout, cancel)
         except OSError as exc:
             raise BackendError(f"docker exec in {self.name}: {exc}") from None
         finally:
@@ -204,3 +197,36 @@ class DockerBackend(ShellBackend):
             raise BackendError(f"cannot remove {self.name}: {exc}") from None
         finally:
             self.client.close()
+
+
+def _read_frames(raw: socket.socket, timeout: float, cancel: threading.Event | None) -> bytes:
+    """The payload of an exec's multiplexed stream (frames of an 8-byte header ending in
+    the big-endian size, then the data) until it ends.
+
+    ``cancel`` is checked every 0.1 s, not only when output arrives, so an interrupt stops
+    the wait for a command that prints nothing.
+
+    Raises:
+        TimeoutError: when the stream lasts longer than ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    raw.settimeout(0.1 if cancel is not None else timeout)
+    pending = bytearray()
+    output = bytearray()
+    while cancel is None or not cancel.is_set():
+        try:
+            chunk = raw.recv(1 << 16)
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+            continue
+        if not chunk:
+            break
+        pending += chunk
+        while len(pending) >= 8:
+            size = int.from_bytes(pending[4:8], "big")
+            if len(pending) < 8 + size:
+                break
+            output += pending[8 : 8 + size]
+            del pending[: 8 + size]
+    return bytes(output)
