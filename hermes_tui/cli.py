@@ -205,7 +205,7 @@ def cmd_tool(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from hermes_tui.batch import BatchError, BatchOptions, main
+    from hermes_tui.batch.runner import BatchError, BatchOptions, main
 
     toolsets = [t.strip() for t in ",".join(args.toolsets).split(",") if t.strip()]
     options = BatchOptions(

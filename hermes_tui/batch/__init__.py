@@ -9,17 +9,18 @@ Modules: :mod:`~hermes_tui.batch.inputs` (the prompts file), :mod:`~hermes_tui.b
 (one prompt), :mod:`~hermes_tui.batch.runner` (the whole run, Ctrl-C),
 :mod:`~hermes_tui.batch.output` (results files, ShareGPT, resume),
 :mod:`~hermes_tui.batch.report` (progress bar and summary), :mod:`~hermes_tui.batch.redact`.
+This module itself stays import-light: the app imports it to recognise batch processes.
 """
 
 from __future__ import annotations
 
-from hermes_tui.batch.runner import (
-    BATCH_KEY_PREFIX,
-    BatchError,
-    BatchOptions,
-    is_batch_key,
-    main,
-    run_batch,
-)
+BATCH_KEY_PREFIX = "batch-"
+"""Every batch task key starts with this (``batch-<UTC time>-<random>-<line>``)."""
 
-__all__ = ["BATCH_KEY_PREFIX", "BatchError", "BatchOptions", "is_batch_key", "main", "run_batch"]
+
+def is_batch_key(session_key: str) -> bool:
+    """True for the owner key of a batch prompt's processes (the app hides them)."""
+    return session_key.startswith(BATCH_KEY_PREFIX)
+
+
+__all__ = ["BATCH_KEY_PREFIX", "is_batch_key"]

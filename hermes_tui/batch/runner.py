@@ -19,8 +19,10 @@ from typing import Any
 
 from rich.console import Console
 
+from backends import BackendError, backend_class
 from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE, make_client, resolve_endpoint
 from hermes_tui.agent.loop import SYSTEM_PROMPT
+from hermes_tui.batch import BATCH_KEY_PREFIX
 from hermes_tui.batch.inputs import PromptItem, read_prompts
 from hermes_tui.batch.output import ResultWriter, finished_ids, to_sharegpt
 from hermes_tui.batch.redact import Redactor
@@ -30,17 +32,9 @@ from hermes_tui.settings import load_config
 from hermes_tui.tools import ToolError, tools_in
 from registry import ProcessRegistry, get_registry
 
-BATCH_KEY_PREFIX = "batch-"
-"""Every batch task key starts with this; the workstation filters those processes out."""
-
 
 class BatchError(Exception):
     """The batch cannot start (bad arguments, unreadable files, no model); one line."""
-
-
-def is_batch_key(session_key: str) -> bool:
-    """True for the owner key of a batch prompt's processes."""
-    return session_key.startswith(BATCH_KEY_PREFIX)
 
 
 def new_run_id() -> str:
@@ -117,6 +111,10 @@ def prepare(
         registry = get_registry(backend_options=config.backends)
     registry.max_wait = config.processes.max_wait
     backend = options.backend or config.backend
+    try:
+        backend_class(backend)
+    except BackendError as exc:
+        raise BatchError(str(exc)) from None
     settings = BatchSettings(
         run_id=new_run_id(),
         backend=backend,
@@ -147,8 +145,12 @@ def run_batch(
     settings, registry, todo, tally, messages = prepare(options, registry)
     for message in messages:
         console.print(message, markup=False, highlight=False)
-    console.print(f"{settings.run_id}: {tally.total} prompt(s) on {settings.backend}, "
-                  f"{options.workers} worker(s)", markup=False, highlight=False)
+    console.print(
+        f"{settings.run_id}: {tally.total} prompt(s) on {settings.backend}, "
+        f"{options.workers} worker(s)",
+        markup=False,
+        highlight=False,
+    )
     try:
         writer = ResultWriter(options.out)
     except OSError as exc:
@@ -213,7 +215,15 @@ async def _orchestrate(
     async def worker() -> None:
         while queue and not soft_stop.is_set():
             item = queue.pop()
-            record = await run_prompt(item, item.line, settings, registry, hard_stop)
+            try:
+                record = await run_prompt(item, item.line, settings, registry, hard_stop)
+            except Exception as exc:  # a bug fails this prompt (its cleanup ran), not the batch
+                record = {
+                    "id": item.id,
+                    "status": "failed",
+                    "backend": settings.backend,
+                    "error": f"internal error: {type(exc).__name__}: {exc}",
+                }
             try:
                 await asyncio.to_thread(_write, record, writer, second)
             except OSError as exc:

@@ -114,7 +114,7 @@ def test_twenty_prompts_each_in_a_container_of_its_own_image(
 
 
 def run_batch_docker(tmp_path: Path, url: str, registry: ProcessRegistry) -> Any:
-    from hermes_tui.batch import run_batch
+    from hermes_tui.batch.runner import run_batch
 
     return run_batch(options(tmp_path, url, backend="docker", timeout=120.0), registry=registry)
 

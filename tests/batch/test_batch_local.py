@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from hermes_tui.batch import BatchOptions, is_batch_key, run_batch
+from hermes_tui.batch import is_batch_key
+from hermes_tui.batch.runner import BatchOptions, run_batch
 from registry import ProcessRegistry
 from tests.batch.scripted import prompt, scripted_server, user_prompts
 from tests.conftest import pid_alive
