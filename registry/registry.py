@@ -161,6 +161,7 @@ class ProcessRegistry:
         self._backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
         self._backends: dict[tuple[str, str], Backend] = {}
         self._sandbox_options: dict[tuple[str, str], dict[str, Any]] = {}
+        self._creating: dict[tuple[str, str], threading.Lock] = {}
         self._sessions: dict[str, ProcessSession] = {}
         self._subscriptions: dict[str, Subscription] = {}
         self._subscribers: list[Subscriber] = []
@@ -190,11 +191,25 @@ class ProcessRegistry:
         per_sandbox = backend_class(kind).sandbox_options(sandbox)
         key = (kind, sandbox if per_sandbox else "")
         with self._lock:
-            if key not in self._backends:
-                options = {**per_sandbox, **self._backend_options.get(kind, {}),
-                           **self._sandbox_options.get((kind, sandbox), {})}
-                self._backends[key] = create_backend(kind, state_dir=self.state_dir, **options)
-            return self._backends[key]
+            if key in self._backends:
+                return self._backends[key]
+            creating = self._creating.setdefault(key, threading.Lock())
+            options = {**per_sandbox, **self._backend_options.get(kind, {}),
+                       **self._sandbox_options.get((kind, sandbox), {})}
+        # Created outside the registry lock: a sandbox can take seconds (a container, an
+        # image pull) and the batch runner creates many at once.
+        with creating:
+            with self._lock:
+                if key in self._backends:
+                    return self._backends[key]
+            try:
+                backend = create_backend(kind, state_dir=self.state_dir, **options)
+                with self._lock:
+                    self._backends[key] = backend
+            finally:
+                with self._lock:
+                    self._creating.pop(key, None)
+            return backend
 
     def _backend_for(self, session: ProcessSession) -> Backend:
         return self.backend(session.backend, session.session_key)
