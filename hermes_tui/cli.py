@@ -215,7 +215,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         system_prompt_file=args.system_prompt, format=args.format,
         sharegpt_out=args.sharegpt_out, timeout=args.timeout,
         retry_failed=args.retry_failed, config=args.config,
-        progress=not args.no_progress)
+        progress=not args.no_progress, count_usage=not args.no_usage)
     try:
         return main(options)
     except BatchError as exc:
@@ -321,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true",
                    help="on a re-run, also retry prompts that failed or timed out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-usage", action="store_true",
+                   help="do not ask for token usage (for endpoints that refuse stream_options)")
     return parser
 
 

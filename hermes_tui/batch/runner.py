@@ -66,6 +66,8 @@ class BatchOptions:
     retry_failed: bool = False
     config: Path | None = None
     progress: bool = True
+    count_usage: bool = True
+    """Ask for token usage (off for endpoints that refuse ``stream_options``)."""
 
 
 def prepare(
@@ -126,6 +128,7 @@ def prepare(
         timeout=options.timeout,
         sharegpt=options.format == "sharegpt",
         redactor=Redactor([endpoint.api_key]),
+        count_usage=options.count_usage,
     )
     return settings, registry, todo, tally, messages
 

@@ -206,6 +206,7 @@ def test_ctrl_c_loses_no_line_and_leaves_nothing_running(
         rerun = Batch(args, env)
         assert rerun.finish() == 0, "".join(rerun.stderr)
         assert rerun.said("skipping 2 prompt(s) already finished")
+        assert "batch summary" in rerun.stdout and "skipped (already finished)" in rerun.stdout
         asked = {
             next(m["content"] for m in r["body"]["messages"] if m["role"] == "user")
             for r in server.requests
@@ -218,3 +219,54 @@ def test_ctrl_c_loses_no_line_and_leaves_nothing_running(
     }
     assert final["long-5"]["final_answer"] == "done: long 5"
     assert host_processes(BACKGROUND) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--timeout", "-1"], "--timeout must be positive"),
+        (["--toolsets", "nope"], "unknown toolset 'nope'"),
+        (["--backend", "modal"], "the modal backend is not available"),
+        (["--system-prompt", "/nonexistent/system.txt"], "cannot read /nonexistent/system.txt"),
+    ],
+)
+def test_a_batch_that_cannot_start_says_why_in_one_line(
+    tmp_path: Path,
+    env: dict[str, str],
+    extra: list[str],
+    message: str,
+) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n')
+    batch = Batch(
+        [
+            str(prompts),
+            "--out",
+            str(tmp_path / "out.jsonl"),
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            *extra,
+        ],
+        env,
+    )
+    assert batch.finish() == 1
+    (line,) = batch.stderr
+    assert line.startswith("hermes-tui: error: ") and message in line
+
+
+def test_a_missing_prompts_file_is_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    batch = Batch(
+        [
+            str(tmp_path / "nope.jsonl"),
+            "--out",
+            str(tmp_path / "out.jsonl"),
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+        ],
+        env,
+    )
+    assert batch.finish() == 1
+    assert batch.stderr == [
+        f"hermes-tui: error: cannot read {tmp_path / 'nope.jsonl'}: No such file or directory\n"
+    ]
