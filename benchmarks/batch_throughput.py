@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -67,19 +68,39 @@ class Sampler:
         return self.peak
 
 
-def run(tmp: Path, url: str, registry: ProcessRegistry, backend: str, workers: int,
-        count: int, command: str) -> dict[str, Any]:
+def run(
+    tmp: Path,
+    url: str,
+    registry: ProcessRegistry,
+    backend: str,
+    workers: int,
+    count: int,
+    command: str,
+    trace: bool = False,
+) -> dict[str, Any]:
     """One batch; returns its rate, CPU and memory figures."""
     name = f"{backend}-{workers}-{time.monotonic_ns()}"
     prompts = tmp / f"{name}.jsonl"
-    prompts.write_text("".join(
-        json.dumps({"id": f"p{i}", "prompt": prompt(("terminal", {"command": command}))}) + "\n"
-        for i in range(count)))
+    prompts.write_text(
+        "".join(
+            json.dumps({"id": f"p{i}", "prompt": prompt(("terminal", {"command": command}))}) + "\n"
+            for i in range(count)
+        )
+    )
     out = tmp / f"{name}.out.jsonl"
-    options = BatchOptions(prompts=prompts, out=out, backend=backend, workers=workers,
-                           model="scripted", base_url=url, config=tmp / "none.toml",
-                           progress=False)
+    options = BatchOptions(
+        prompts=prompts,
+        out=out,
+        backend=backend,
+        workers=workers,
+        model="scripted",
+        base_url=url,
+        config=tmp / "none.toml",
+        progress=False,
+    )
     console = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - closed below
+    if trace:
+        tracemalloc.start()
     baseline = rss_mb()
     sampler = Sampler()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -88,38 +109,60 @@ def run(tmp: Path, url: str, registry: ProcessRegistry, backend: str, workers: i
     wall = time.perf_counter() - started
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     peak = sampler.stop()
+    heap = 0.0
+    if trace:
+        heap = tracemalloc.get_traced_memory()[1] / 1e6
+        tracemalloc.stop()
     console.file.close()
     records = [json.loads(line) for line in out.read_text().splitlines()]
     if tally.statuses.get("ok") != count:
         print(f"FAIL: {backend} x{workers}: {dict(tally.statuses)}")
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     busy = sum(r["timings"]["wall_s"] for r in records)  # prompt-seconds of running prompts
-    return {"rate": count / wall * 60, "cpu_per_prompt": cpu / count,
-            "cores_per_running": cpu / busy if busy else 0.0,
-            "mb_per_running": max(0.0, peak - baseline) / workers}
+    return {
+        "rate": count / wall * 60,
+        "cpu_per_prompt": cpu / count,
+        "cores_per_running": cpu / busy if busy else 0.0,
+        "mb_per_running": max(0.0, peak - baseline) / workers,
+        "heap_per_running": heap / workers,
+    }
 
 
 def main() -> None:
-    server = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert server.stdout is not None and server.stdin is not None
     url = server.stdout.readline().strip()
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
-            registry = ProcessRegistry(tmp / "state",
-                                       backend_options={"docker": {"image": ensure_image()}})
+            registry = ProcessRegistry(
+                tmp / "state", backend_options={"docker": {"image": ensure_image()}}
+            )
             run(tmp, url, registry, "local", 2, 4, "true")  # warm up imports and the client
             for backend, workers, count in (("local", 8, 40), ("docker", 4, 12)):
                 one = run(tmp, url, registry, backend, 1, count // 2, "echo hi")
                 many = run(tmp, url, registry, backend, workers, count, "echo hi")
-                print(f"{backend:7s} 1 worker {one['rate']:7.1f} prompts/min; {workers} workers "
-                      f"{many['rate']:7.1f} prompts/min ({many['rate'] / one['rate']:4.2f}x); "
-                      f"orchestrator CPU {many['cpu_per_prompt'] * 1000:5.1f} ms per prompt")
-            idle = run(tmp, url, registry, "local", 32, 32, "sleep 2")
-            print(f"32 prompts running at once (each in a 2 s command): orchestrator "
-                  f"{idle['cores_per_running'] * 100:4.2f}% of a core and "
-                  f"{idle['mb_per_running']:4.2f} MB per running prompt")
+                print(
+                    f"{backend:7s} 1 worker {one['rate']:7.1f} prompts/min; {workers} workers "
+                    f"{many['rate']:7.1f} prompts/min ({many['rate'] / one['rate']:4.2f}x); "
+                    f"orchestrator CPU {many['cpu_per_prompt'] * 1000:5.1f} ms per prompt"
+                )
+            idle = run(tmp, url, registry, "local", 64, 64, "sleep 2")
+            print(
+                f"64 prompts running at once (each in a 2 s command): orchestrator "
+                f"{idle['cores_per_running'] * 100:4.2f}% of a core and "
+                f"{idle['mb_per_running']:4.2f} MB resident per running prompt"
+            )
+            traced = run(tmp, url, registry, "local", 64, 64, "sleep 2", trace=True)
+            print(
+                f"  Python heap at the peak (tracemalloc): "
+                f"{traced['heap_per_running'] * 1000:5.0f} KB per running prompt"
+            )
             registry.close()
     finally:
         server.stdin.close()

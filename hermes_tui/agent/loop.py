@@ -15,7 +15,7 @@ import inspect
 import json
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -93,6 +93,9 @@ class Agent:
     off by default because some endpoints reject the parameter)."""
     usage: dict[str, int] = field(default_factory=dict)
     """Token counts summed over the model calls, when the endpoint reports them."""
+    tool_executor: Executor | None = None
+    """Threads for synchronous tools (default: a shared pool of 32); the batch runner brings
+    one sized to its workers, so hundreds of prompts do not queue behind 32 threads."""
     last_active: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
@@ -169,8 +172,8 @@ class Agent:
                 result = json.dumps({"error": f"{type(exc).__name__}: {exc}"})
         else:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(_POOL, call_tool, tool, call.arguments,
-                                                self.ctx)
+            result = await loop.run_in_executor(self.tool_executor or _POOL, call_tool, tool,
+                                                call.arguments, self.ctx)
         try:
             error = json.loads(result).get("error")
         except (ValueError, AttributeError):

@@ -129,6 +129,9 @@ def prepare(
         sharegpt=options.format == "sharegpt",
         redactor=Redactor([endpoint.api_key]),
         count_usage=options.count_usage,
+        tool_executor=ThreadPoolExecutor(
+            max_workers=options.workers + 2, thread_name_prefix="hermes-batch-tool"
+        ),
     )
     return settings, registry, todo, tally, messages
 
@@ -171,6 +174,8 @@ def run_batch(
         writer.close()
         if second is not None:
             second.close()
+        if settings.tool_executor is not None:
+            settings.tool_executor.shutdown(wait=False, cancel_futures=True)
     tally.ended = time.monotonic()
     return tally, stopped
 

@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import time
 from collections import Counter
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,8 @@ class BatchSettings:
     redactor: Redactor = field(default_factory=Redactor)
     count_usage: bool = True
     """Ask the endpoint for token usage (``stream_options.include_usage``)."""
+    tool_executor: Executor | None = None
+    """Threads for the prompts' tool calls (one per worker, so no prompt waits for a thread)."""
 
 
 class _Stopped(Exception):
@@ -186,6 +189,7 @@ async def _attempt(
         system_prompt=item.system or settings.system_prompt,
         max_iterations=settings.max_iterations,
         stream_options={"include_usage": True} if settings.count_usage else None,
+        tool_executor=settings.tool_executor,
     )
     agents.append(agent)
     t0 = time.monotonic()
