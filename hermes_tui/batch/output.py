@@ -9,6 +9,8 @@ and the next append starts on a fresh line.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import threading
@@ -21,12 +23,22 @@ RETRIED = frozenset({"interrupted"})
 
 
 class ResultWriter:
-    """Appends whole lines to a JSONL file (created 0600)."""
+    """Appends whole lines to a JSONL file (created 0600), holding an exclusive lock on it.
+
+    Raises:
+        OSError: when the file cannot be opened, or another writer holds it (``EBUSY``).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            # Two runs appending to one file would both run the prompts not yet finished.
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise OSError(errno.EBUSY, "another hermes-tui batch is writing it") from None
         self._needs_newline = _ends_mid_line(path)
 
     def write(self, record: dict[str, Any]) -> None:

@@ -37,6 +37,8 @@ class Tally:
     tool_errors: int = 0
     turns: int = 0
     tokens: int = 0
+    write_error: str | None = None
+    """Set when a result line could not be written (the batch stops)."""
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
 

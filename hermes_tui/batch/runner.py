@@ -70,11 +70,17 @@ class BatchOptions:
     """Ask for token usage (off for endpoints that refuse ``stream_options``)."""
 
 
-def prepare(
-    options: BatchOptions, registry: ProcessRegistry | None = None
-) -> tuple[BatchSettings, ProcessRegistry, list[PromptItem], Tally, list[str]]:
-    """Check the options and read the inputs; returns the settings, the registry, the
-    prompts still to run, the tally so far and the messages to show.
+@dataclass
+class _Plan:
+    settings: BatchSettings
+    registry: ProcessRegistry
+    items: list[PromptItem]
+    bad_lines: int
+    messages: list[str]
+
+
+def prepare(options: BatchOptions, registry: ProcessRegistry | None = None) -> _Plan:
+    """Check the options, read the prompts and make the shared settings.
 
     Raises:
         BatchError: when the batch cannot start.
@@ -86,6 +92,11 @@ def prepare(
     if options.format not in ("openai", "sharegpt"):
         raise BatchError("--format must be openai or sharegpt")
     config, messages = load_config(options.config)
+    backend = options.backend or config.backend
+    try:
+        backend_class(backend)
+    except BackendError as exc:
+        raise BatchError(str(exc)) from None
     endpoint = resolve_endpoint(config, model=options.model, base_url=options.base_url)
     if not endpoint.usable:
         raise BatchError(HOW_TO_CONFIGURE.split(" Meanwhile")[0])
@@ -104,19 +115,9 @@ def prepare(
     except OSError as exc:
         raise BatchError(f"cannot read {options.prompts}: {exc.strerror or exc}") from None
     messages += [f"{options.prompts}:{b.line}: skipped: {b.reason}" for b in bad]
-    done = finished_ids(options.out, retry_failed=options.retry_failed)
-    todo = [item for item in items if item.id not in done]
-    tally = Tally(total=len(todo), skipped=len(items) - len(todo), bad_lines=len(bad))
-    if tally.skipped:
-        messages.append(f"skipping {tally.skipped} prompt(s) already finished in {options.out}")
     if registry is None:
         registry = get_registry(backend_options=config.backends)
     registry.max_wait = config.processes.max_wait
-    backend = options.backend or config.backend
-    try:
-        backend_class(backend)
-    except BackendError as exc:
-        raise BatchError(str(exc)) from None
     settings = BatchSettings(
         run_id=new_run_id(),
         backend=backend,
@@ -133,7 +134,7 @@ def prepare(
             max_workers=options.workers + 2, thread_name_prefix="hermes-batch-tool"
         ),
     )
-    return settings, registry, todo, tally, messages
+    return _Plan(settings, registry, items, len(bad), messages)
 
 
 def run_batch(
@@ -145,38 +146,47 @@ def run_batch(
     """Run the batch; returns the tally and whether it was stopped by Ctrl-C / SIGTERM.
 
     Raises:
-        BatchError: when the batch cannot start.
+        BatchError: when the batch cannot start, or results could not be written.
     """
     console = console or Console(stderr=True)
-    settings, registry, todo, tally, messages = prepare(options, registry)
-    for message in messages:
-        console.print(message, markup=False, highlight=False)
-    console.print(
-        f"{settings.run_id}: {tally.total} prompt(s) on {settings.backend}, "
-        f"{options.workers} worker(s)",
-        markup=False,
-        highlight=False,
-    )
+    plan = prepare(options, registry)
+    settings = plan.settings
+    writers: list[ResultWriter] = []
     try:
-        writer = ResultWriter(options.out)
-    except OSError as exc:
-        raise BatchError(f"cannot write {options.out}: {exc.strerror or exc}") from None
-    try:
-        second = ResultWriter(options.sharegpt_out) if options.sharegpt_out else None
-    except OSError as exc:
-        writer.close()
-        raise BatchError(f"cannot write {options.sharegpt_out}: {exc.strerror or exc}") from None
-    try:
+        # Locked first, then read: another run cannot finish an id between the two.
+        for path in (options.out, options.sharegpt_out):
+            if path is not None:
+                try:
+                    writers.append(ResultWriter(path))
+                except OSError as exc:
+                    raise BatchError(f"cannot write {path}: {exc.strerror or exc}") from None
+        done = finished_ids(options.out, retry_failed=options.retry_failed)
+        todo = [item for item in plan.items if item.id not in done]
+        tally = Tally(
+            total=len(todo), skipped=len(plan.items) - len(todo), bad_lines=plan.bad_lines
+        )
+        if tally.skipped:
+            plan.messages.append(
+                f"skipping {tally.skipped} prompt(s) already finished in {options.out}"
+            )
+        plan.messages.append(
+            f"{settings.run_id}: {tally.total} prompt(s) on "
+            f"{settings.backend}, {options.workers} worker(s)"
+        )
+        for message in plan.messages:
+            console.print(message, markup=False, highlight=False)
+        second = writers[1] if len(writers) > 1 else None
         stopped = asyncio.run(
-            _orchestrate(todo, settings, registry, writer, second, tally, options, console)
+            _orchestrate(todo, settings, plan.registry, writers[0], second, tally, options, console)
         )
     finally:
-        writer.close()
-        if second is not None:
-            second.close()
+        for writer in writers:
+            writer.close()
         if settings.tool_executor is not None:
             settings.tool_executor.shutdown(wait=False, cancel_futures=True)
     tally.ended = time.monotonic()
+    if tally.write_error:
+        raise BatchError(tally.write_error)
     return tally, stopped
 
 
@@ -217,8 +227,12 @@ async def _orchestrate(
         soft_stop.set()
         hard_stop.set()
 
-    loop.add_signal_handler(signal.SIGINT, on_interrupt)
-    loop.add_signal_handler(signal.SIGTERM, on_terminate)
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        loop.add_signal_handler(signal.SIGTERM, on_terminate)
+        handled = True
+    except (ValueError, RuntimeError):  # not the main thread (embedded): no signal handling
+        handled = False
 
     async def worker() -> None:
         while queue and not soft_stop.is_set():
@@ -235,7 +249,8 @@ async def _orchestrate(
             try:
                 await asyncio.to_thread(_write, record, writer, second)
             except OSError as exc:
-                progress.console.print(f"cannot write {options.out}: {exc}; stopping")
+                # Without a place for results, running on would only lose them.
+                tally.write_error = f"cannot write the results ({exc}); the batch stopped"
                 soft_stop.set()
                 hard_stop.set()
                 continue
@@ -255,8 +270,9 @@ async def _orchestrate(
         await asyncio.gather(*(worker() for _ in range(min(options.workers, len(todo)))))
     finally:
         progress.stop()
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
+        if handled:
+            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
         await settings.client.close()
     return soft_stop.is_set()
 

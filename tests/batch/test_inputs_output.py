@@ -145,3 +145,16 @@ def test_secrets_are_masked_in_every_string() -> None:
         "n": 3,
         "nested": ["Authorization: Bearer ***", "***", "1 is fine"],
     }
+
+
+def test_one_writer_at_a_time(tmp_path: Path) -> None:
+    import errno
+
+    import pytest
+
+    first = ResultWriter(tmp_path / "results.jsonl")
+    with pytest.raises(OSError, match="another hermes-tui batch is writing it") as caught:
+        ResultWriter(tmp_path / "results.jsonl")
+    assert caught.value.errno == errno.EBUSY
+    first.close()
+    ResultWriter(tmp_path / "results.jsonl").close()
