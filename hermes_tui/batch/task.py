@@ -213,10 +213,10 @@ async def _bounded(work: Any, deadline: float | None, hard_stop: asyncio.Event) 
         await asyncio.wait({task, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if task.done():
             return task.result()
+        await asyncio.wait({task})  # let the sandbox exist fully, so cleanup finds it
+        task.exception()  # a failure then no longer matters (and is not reported as lost)
         if stop.done():
-            await asyncio.wait({task})  # let the sandbox exist fully, so cleanup finds it
             raise _Stopped
-        await asyncio.wait({task})
         raise TimeoutError
     finally:
         stop.cancel()
