@@ -108,6 +108,8 @@ def test_twenty_prompts_each_in_a_container_of_its_own_image(
         run_ids = {r["task_key"].rsplit("-", 1)[0] for r in by_id.values()}
         assert [c.name for c in leftovers if any(r in c.name for r in run_ids)] == []
         assert registry.processes() == []
+        assert registry._sandbox_options == {}, "per-task settings are gone afterwards"
+        assert not [k for k in registry._backends if k[1].startswith("batch-")]
     finally:
         watcher.close()
         client.close()

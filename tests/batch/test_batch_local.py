@@ -163,8 +163,16 @@ def test_a_rerun_skips_finished_prompts(tmp_path: Path, registry: ProcessRegistr
     refused = {"id": "c", "prompt": json.dumps({"fail": 400})}
     write_prompts(tmp_path / "prompts.jsonl", [row("a"), row("b"), refused])
     with scripted_server() as server:
-        first, _ = run_batch(options(tmp_path, server.url), registry=registry)
+        sharegpt = tmp_path / "sharegpt.jsonl"
+        first, _ = run_batch(
+            options(tmp_path, server.url, sharegpt_out=sharegpt), registry=registry
+        )
         assert first.statuses == {"ok": 2, "failed": 1}
+        conversations = {
+            r["id"]: r["conversations"] for r in map(json.loads, sharegpt.read_text().splitlines())
+        }
+        assert sorted(conversations) == ["a", "b"]  # the ok ones
+        assert conversations["a"][-1] == {"from": "gpt", "value": "done: a"}
         before = (tmp_path / "results.jsonl").read_text()
         write_prompts(tmp_path / "prompts.jsonl", [row("a"), row("b"), refused, row("d")])
         server.requests.clear()
