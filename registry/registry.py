@@ -638,18 +638,20 @@ class ProcessRegistry:
         return self._kill_all([s for s in self.processes(session_key) if s.is_running],
                               by="cleanup")
 
-    def release(self, session_key: str, kind: str) -> None:
-        """End task ``session_key`` for good (a batch prompt, an RL episode).
+    def release_sandbox(self, kind: str, sandbox: str) -> None:
+        """End task / chat session ``sandbox`` for good (a batch prompt, an RL episode).
 
         Kills its running processes first, then forgets them and their run directories,
         drops its per-task sandbox settings, and removes its own sandbox (container /
-        instance) of backend ``kind``, so nothing of the task is left behind and nothing
-        is recreated later for it.
+        instance) of backend ``kind``, so nothing of the task is left behind and nothing is
+        recreated later for it (pruning a forgotten process would otherwise bring its
+        container back).
 
         Raises:
             RegistryError: when a process would not die (its sandbox is then kept) or the
                 sandbox cannot be removed.
         """
+        session_key = sandbox
         self.cleanup(session_key)
         sessions = self.processes(session_key)
         alive = [s for s in sessions if s.is_running]

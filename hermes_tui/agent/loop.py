@@ -93,9 +93,8 @@ class Agent:
     off by default because some endpoints reject the parameter)."""
     usage: dict[str, int] = field(default_factory=dict)
     """Token counts summed over the model calls, when the endpoint reports them."""
-    tool_executor: Executor | None = None
-    """Threads for synchronous tools (default: a shared pool of 32); the batch runner brings
-    one sized to its workers, so hundreds of prompts do not queue behind 32 threads."""
+    executor: Executor | None = None
+    """Where synchronous tools run (default: a shared pool of 32 threads)."""
     last_active: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
@@ -172,7 +171,7 @@ class Agent:
                 result = json.dumps({"error": f"{type(exc).__name__}: {exc}"})
         else:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self.tool_executor or _POOL, call_tool, tool,
+            result = await loop.run_in_executor(self.executor or _POOL, call_tool, tool,
                                                 call.arguments, self.ctx)
         try:
             error = json.loads(result).get("error")

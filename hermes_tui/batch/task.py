@@ -139,7 +139,7 @@ async def run_prompt(
     finally:
         t0 = time.monotonic()
         try:
-            await asyncio.to_thread(registry.release, key, kind)
+            await asyncio.to_thread(registry.release_sandbox, kind, key)
         except (RegistryError, BackendError) as exc:
             record["cleanup_error"] = str(exc)
         timings["cleanup_s"] = time.monotonic() - t0
@@ -189,7 +189,7 @@ async def _attempt(
         system_prompt=item.system or settings.system_prompt,
         max_iterations=settings.max_iterations,
         stream_options={"include_usage": True} if settings.count_usage else None,
-        tool_executor=settings.tool_executor,
+        executor=settings.tool_executor,
     )
     agents.append(agent)
     t0 = time.monotonic()

@@ -1,4 +1,4 @@
-"""``ProcessRegistry.release``: the end of a task (batch prompt, RL episode) leaves nothing."""
+"""``ProcessRegistry.release_sandbox``: a task (batch prompt, RL episode) leaves nothing."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_release_kills_forgets_and_drops_the_tasks_settings(registry: ProcessReg
     assert running.handle is not None and done.handle is not None
     run_dirs = [Path(running.handle.run_dir), Path(done.handle.run_dir)]
     assert all(d.exists() for d in run_dirs)
-    registry.release("task-1", "local")
+    registry.release_sandbox("local", "task-1")
     assert not pid_alive(running.pid or 0)
     assert [s.id for s in registry.processes()] == [other.id]
     assert registry.checkpoint.load().keys() == {other.id}
