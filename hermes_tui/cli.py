@@ -303,11 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results are appended here; ids already finished are skipped")
     p.add_argument("--backend", dest="batch_backend", choices=BACKEND_KINDS,
                    help="where the prompts' commands run (default: from config)")
-    p.add_argument("--workers", type=int, default=4, help="prompts at a time (default 4)")
-    p.add_argument("--toolsets", nargs="+", default=["all"], metavar="TOOLSET",
-                   help="toolsets the agent may use (terminal, file, all; default all)")
-    p.add_argument("--model", dest="batch_model", help="model name")
-    p.add_argument("--base-url", dest="batch_base_url", help="OpenAI-compatible endpoint")
+    p.add_argument("--workers", type=int, default=4, metavar="N",
+                   help="prompts at a time (default 4)")
+    p.add_argument("--toolsets", action="append", default=[], metavar="A,B",
+                   help="toolsets the agent may use: terminal, file, all (default all); "
+                        "comma-separated or repeated")
+    p.add_argument("--model", dest="batch_model", metavar="M", help="model name")
+    p.add_argument("--base-url", dest="batch_base_url", metavar="U",
+                   help="OpenAI-compatible endpoint")
     p.add_argument("--max-iterations", type=int, metavar="K",
                    help="model calls allowed per prompt (default: from config, 30)")
     p.add_argument("--system-prompt", type=Path, metavar="FILE",

@@ -270,3 +270,46 @@ def test_a_missing_prompts_file_is_one_line(tmp_path: Path, env: dict[str, str])
     assert batch.stderr == [
         f"hermes-tui: error: cannot read {tmp_path / 'nope.jsonl'}: No such file or directory\n"
     ]
+
+
+def test_toolsets_system_prompt_and_iteration_limit(tmp_path: Path, env: dict[str, str]) -> None:
+    system = tmp_path / "system.txt"
+    system.write_text("You are a batch worker.")
+    write_prompts(
+        tmp_path / "prompts.jsonl",
+        [
+            {"id": "one-call", "prompt": prompt(("terminal", {"command": "echo a"}))},
+            {"id": "own-system", "system": "Be brief.", "prompt": prompt(answer="no tools")},
+        ],
+    )
+    out = tmp_path / "results.jsonl"
+    with SwitchableModel() as server:
+        batch = Batch(
+            [
+                str(tmp_path / "prompts.jsonl"),
+                "--out",
+                str(out),
+                "--base-url",
+                server.url,
+                "--model",
+                "scripted",
+                "--toolsets",
+                "terminal",
+                "--system-prompt",
+                str(system),
+                "--max-iterations",
+                "1",
+                "--no-progress",
+            ],
+            env,
+        )
+        assert batch.finish() == 1  # one prompt failed
+    by_id = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert by_id["one-call"]["status"] == "failed"
+    assert by_id["one-call"]["error"] == ("no final answer after 1 model calls (--max-iterations)")
+    assert by_id["one-call"]["messages"][0]["content"] == "You are a batch worker."
+    assert by_id["own-system"]["status"] == "ok"
+    assert by_id["own-system"]["messages"][0]["content"] == "Be brief."
+    for request in server.requests:
+        names = {tool["function"]["name"] for tool in request["body"]["tools"]}
+        assert names == {"terminal", "process"}
