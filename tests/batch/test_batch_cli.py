@@ -185,7 +185,7 @@ def test_ctrl_c_loses_no_line_and_leaves_nothing_running(
         else:
             assert len(batch_containers(run_id)) == 4
         batch.proc.send_signal(signal.SIGINT)
-        wait_for(lambda: batch.said("no new prompts start"), what="the first Ctrl-C")
+        wait_for(lambda: batch.said("no new prompts start"), timeout=30, what="the first Ctrl-C")
         batch.proc.send_signal(signal.SIGINT)
         assert batch.finish() == 130, "".join(batch.stderr)
         lines = [json.loads(line) for line in out.read_text().splitlines()]
@@ -313,3 +313,38 @@ def test_toolsets_system_prompt_and_iteration_limit(tmp_path: Path, env: dict[st
     for request in server.requests:
         names = {tool["function"]["name"] for tool in request["body"]["tools"]}
         assert names == {"terminal", "process"}
+
+
+def test_one_ctrl_c_lets_the_running_prompts_finish(tmp_path: Path, env: dict[str, str]) -> None:
+    write_prompts(
+        tmp_path / "prompts.jsonl",
+        [
+            {"id": f"p{i}", "prompt": prompt(("terminal", {"command": f"sleep 2; echo {i}"}))}
+            for i in range(6)
+        ],
+    )
+    out = tmp_path / "results.jsonl"
+    with SwitchableModel() as server:
+        batch = Batch(
+            [
+                str(tmp_path / "prompts.jsonl"),
+                "--out",
+                str(out),
+                "--base-url",
+                server.url,
+                "--model",
+                "scripted",
+                "--workers",
+                "2",
+            ],
+            env,
+        )
+        wait_for(lambda: len(server.requests) == 2, timeout=30, what="two prompts running")
+        batch.proc.send_signal(signal.SIGINT)
+        assert batch.finish() == 130
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((r["id"], r["status"], r["final_answer"]) for r in lines) == [
+        ("p0", "ok", "done: 0"),
+        ("p1", "ok", "done: 1"),
+    ]
+    assert len({r["body"]["messages"][1]["content"] for r in server.requests}) == 2
