@@ -58,8 +58,19 @@ class DockerBackend(ShellBackend):
         self.image, self.session, self.persist = image, session, persist
         self.run_root = remote_root
         self.name = f"hermes-{session}"
+        self._created = False
         self.container = self._find_or_create(workdir, env or {}, cpus, memory, network_mode)
-        self._ok(f"mkdir -p {shlex.quote(self.run_root)} && chmod 700 {shlex.quote(self.run_root)}")
+        try:
+            self._ok(f"mkdir -p {shlex.quote(self.run_root)} && chmod 700 "
+                     f"{shlex.quote(self.run_root)}")
+        except BackendError as exc:
+            if self._created:  # ours and useless (no shell in the image...): do not leave it
+                try:
+                    self.container.remove(force=True)
+                except Exception:
+                    pass
+            raise BackendUnavailableError(
+                f"docker: a container of {image!r} cannot run commands ({exc})") from None
 
     def _find_or_create(self, workdir: str | None, env: Mapping[str, str], cpus: float | None,
                         memory: str | None, network_mode: str | None) -> Any:
@@ -93,6 +104,7 @@ class DockerBackend(ShellBackend):
             options["mem_limit"] = memory
         if network_mode:
             options["network_mode"] = network_mode
+        self._created = True
         try:
             return self.client.containers.run(
                 self.image, ["sh", "-c", "while :; do sleep 3600; done"], **options)
@@ -100,6 +112,12 @@ class DockerBackend(ShellBackend):
             raise BackendUnavailableError(f"docker image {self.image!r} is not available "
                                           "(pull or build it first)") from None
         except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: someone else's container has this name
+                # Created but could not start (no sh in the image...): do not leave it.
+                try:
+                    self.client.containers.get(self.name).remove(force=True)
+                except docker.errors.DockerException:
+                    pass
             raise BackendUnavailableError(f"docker: {exc.explanation or exc}") from None
 
     def sandbox_ref(self) -> dict[str, str]:

@@ -243,7 +243,6 @@ class Agent:
             call.id = call.id or f"call_{index}"
         return "".join(content), [calls[i] for i in sorted(calls)]
 
-
     def _count_usage(self, usage: Any) -> None:
         """Add a chunk's ``usage`` (sent in the last chunk when asked for) to the totals."""
         for name in ("prompt_tokens", "completion_tokens", "total_tokens"):

@@ -132,3 +132,44 @@ def test_the_workdir_of_a_prompt_is_the_containers(
     with scripted_server() as server:
         run_batch_docker(tmp_path, server.url, registry)
     assert json.loads((tmp_path / "results.jsonl").read_text())["final_answer"] == "done: /srv/w"
+
+
+def test_an_image_that_cannot_start_fails_its_prompt_and_leaves_no_container(
+    tmp_path: Path,
+    docker_image: str,
+    make_registry: Callable[..., ProcessRegistry],
+) -> None:
+    import io
+    import tarfile
+
+    empty = io.BytesIO()
+    with tarfile.open(fileobj=empty, mode="w") as tar:
+        info = tarfile.TarInfo("etc")
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    client = docker.from_env()
+    client.api.import_image_from_data(
+        empty.getvalue(), repository="hermes-tui-test", tag="batch-no-shell"
+    )
+    try:
+        registry = make_registry(backend_options={"docker": {"image": docker_image}})
+        write_prompts(
+            tmp_path / "prompts.jsonl",
+            [
+                {
+                    "id": "no-shell",
+                    "prompt": prompt(("terminal", {"command": "true"})),
+                    "docker_image": "hermes-tui-test:batch-no-shell",
+                }
+            ],
+        )
+        with scripted_server() as server:
+            run_batch_docker(tmp_path, server.url, registry)
+            assert server.requests == []  # failed before any token
+        record = json.loads((tmp_path / "results.jsonl").read_text())
+        assert record["status"] == "failed" and record["error"].startswith("sandbox: docker:")
+        name = f"hermes-{record['task_key']}"
+        assert client.containers.list(all=True, filters={"name": name}) == []
+    finally:
+        client.images.remove("hermes-tui-test:batch-no-shell", force=True)
+        client.close()
