@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = "***"
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
+_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIALS", "CREDENTIAL")
 _MIN_SECRET_LEN = 8
 """Shorter values ("1", "true") would mask ordinary text."""
 _PATTERNS = [
@@ -28,6 +28,13 @@ _PATTERNS = [
 ]
 
 
+def _secret_name(name: str) -> bool:
+    """``OPENAI_API_KEY``, ``GITHUB_TOKEN``, ``DB_PASSWORD``, ``APIKEY``, ``AUTH``... but
+    not ``GIT_AUTHOR_NAME`` (whole words of the name, so ordinary values stay readable)."""
+    words = name.upper().split("_")
+    return "AUTH" in words or any(w.endswith(_SECRET_WORDS) for w in words)
+
+
 class Redactor:
     """Replaces secrets in strings and in JSON-like values."""
 
@@ -37,7 +44,7 @@ class Redactor:
         env = os.environ if env is None else env
         values = {v for v in secrets if v}
         # Paths (SSH_AUTH_SOCK, XAUTHORITY) are not secrets and would mask ordinary output.
-        values |= {v for k, v in env.items() if _SECRET_NAME.search(k) and not v.startswith("/")}
+        values |= {v for k, v in env.items() if _secret_name(k) and not v.startswith("/")}
         # Longest first, so a secret that contains another is masked whole.
         self._values = sorted(
             (v for v in values if len(v) >= _MIN_SECRET_LEN), key=len, reverse=True

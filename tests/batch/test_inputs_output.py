@@ -127,7 +127,13 @@ def test_sharegpt_turns_carry_tool_calls_and_results() -> None:
 def test_secrets_are_masked_in_every_string() -> None:
     redactor = Redactor(
         ["the-api-key-123"],
-        env={"MY_TOKEN": "tok-abcdefgh", "SSH_AUTH_SOCK": "/tmp/agent.sock", "SHORT_KEY": "1"},
+        env={
+            "MY_TOKEN": "tok-abcdefgh",
+            "SSH_AUTH_SOCK": "/tmp/agent.sock",
+            "SHORT_KEY": "1",
+            "GIT_AUTHOR_NAME": "Ada Lovelace",
+            "APIKEY": "abcdefgh12345",
+        },
     )
     record = {
         "messages": [
@@ -137,13 +143,18 @@ def test_secrets_are_masked_in_every_string() -> None:
             }
         ],
         "n": 3,
-        "nested": ["Authorization: Bearer abcdefghijklmnop", "sk-" + "x" * 40, "1 is fine"],
+        "nested": [
+            "Authorization: Bearer abcdefghijklmnop",
+            "sk-" + "x" * 40,
+            "1 is fine",
+            "by Ada Lovelace with abcdefgh12345",
+        ],
     }
     masked = redactor.value(record)
     assert masked == {
         "messages": [{"content": "key *** and ***; sock /tmp/agent.sock; gh ***"}],
         "n": 3,
-        "nested": ["Authorization: Bearer ***", "***", "1 is fine"],
+        "nested": ["Authorization: Bearer ***", "***", "1 is fine", "by Ada Lovelace with ***"],
     }
 
 
