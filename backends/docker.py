@@ -58,8 +58,19 @@ class DockerBackend(ShellBackend):
         self.image, self.session, self.persist = image, session, persist
         self.run_root = remote_root
         self.name = f"hermes-{session}"
+        self._created = False
         self.container = self._find_or_create(workdir, env or {}, cpus, memory, network_mode)
-        self._ok(f"mkdir -p {shlex.quote(self.run_root)} && chmod 700 {shlex.quote(self.run_root)}")
+        try:
+            self._ok(f"mkdir -p {shlex.quote(self.run_root)} && chmod 700 "
+                     f"{shlex.quote(self.run_root)}")
+        except BackendError as exc:
+            if self._created:  # ours and useless (no shell in the image...): do not leave it
+                try:
+                    self.container.remove(force=True)
+                except Exception:
+                    pass
+            raise BackendUnavailableError(
+                f"docker: a container of {image!r} cannot run commands ({exc})") from None
 
     def _find_or_create(self, workdir: str | None, env: Mapping[str, str], cpus: float | None,
                         memory: str | None, network_mode: str | None) -> Any:
@@ -93,6 +104,7 @@ class DockerBackend(ShellBackend):
             options["mem_limit"] = memory
         if network_mode:
             options["network_mode"] = network_mode
+        self._created = True
         try:
             return self.client.containers.run(
                 self.image, ["sh", "-c", "while :; do sleep 3600; done"], **options)
@@ -100,6 +112,12 @@ class DockerBackend(ShellBackend):
             raise BackendUnavailableError(f"docker image {self.image!r} is not available "
                                           "(pull or build it first)") from None
         except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: someone else's container has this name
+                # Created but could not start (no sh in the image...): do not leave it.
+                try:
+                    self.client.containers.get(self.name).remove(force=True)
+                except docker.errors.DockerException:
+                    pass
             raise BackendUnavailableError(f"docker: {exc.explanation or exc}") from None
 
     def sandbox_ref(self) -> dict[str, str]:
@@ -120,21 +138,14 @@ class DockerBackend(ShellBackend):
 
     def exec(self, script: str, *, stdin: bytes | None = None, timeout: float = 60.0,
              cancel: threading.Event | None = None) -> tuple[int, bytes]:
-        from docker.utils.socket import frames_iter
-
         exec_id = self._exec_create(script, stdin is not None)
         sock = self.client.api.exec_start(exec_id, socket=True, tty=False)
         raw: socket.socket = sock._sock  # the hijacked connection; only it can half-close
-        output = bytearray()
         try:
             if stdin is not None:
                 raw.sendall(stdin)
             raw.shutdown(socket.SHUT_WR)
-            raw.settimeout(timeout)
-            for _stream, data in frames_iter(sock, tty=False):
-                output += data
-                if cancel is not None and cancel.is_set():
-                    break
+            output = _read_frames(raw, timeout, cancel)
         except OSError as exc:
             raise BackendError(f"docker exec in {self.name}: {exc}") from None
         finally:
@@ -204,3 +215,36 @@ class DockerBackend(ShellBackend):
             raise BackendError(f"cannot remove {self.name}: {exc}") from None
         finally:
             self.client.close()
+
+
+def _read_frames(raw: socket.socket, timeout: float, cancel: threading.Event | None) -> bytes:
+    """The payload of an exec's multiplexed stream (frames of an 8-byte header ending in
+    the big-endian size, then the data) until it ends.
+
+    ``cancel`` is checked every 0.1 s, not only when output arrives, so an interrupt stops
+    the wait for a command that prints nothing.
+
+    Raises:
+        TimeoutError: when the stream lasts longer than ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    raw.settimeout(0.1 if cancel is not None else timeout)
+    pending = bytearray()
+    output = bytearray()
+    while cancel is None or not cancel.is_set():
+        try:
+            chunk = raw.recv(1 << 16)
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+            continue
+        if not chunk:
+            break
+        pending += chunk
+        while len(pending) >= 8:
+            size = int.from_bytes(pending[4:8], "big")
+            if len(pending) < 8 + size:
+                break
+            output += pending[8 : 8 + size]
+            del pending[: 8 + size]
+    return bytes(output)

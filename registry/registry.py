@@ -168,6 +168,7 @@ class ProcessRegistry:
         self._backends: dict[tuple[str, str], Backend] = {}
         self._installed: dict[str, Backend] = {}
         self._sandbox_options: dict[tuple[str, str], dict[str, Any]] = {}
+        self._creating: dict[tuple[str, str], threading.Lock] = {}
         self._sessions: dict[str, ProcessSession] = {}
         self._subscriptions: dict[str, Subscription] = {}
         self._subscribers: list[Subscriber] = []
@@ -206,11 +207,25 @@ class ProcessRegistry:
         per_sandbox = backend_class(kind).sandbox_options(sandbox)
         key = (kind, sandbox if per_sandbox else "")
         with self._lock:
-            if key not in self._backends:
-                options = {**per_sandbox, **self._backend_options.get(kind, {}),
-                           **self._sandbox_options.get((kind, sandbox), {})}
-                self._backends[key] = create_backend(kind, state_dir=self.state_dir, **options)
-            return self._backends[key]
+            if key in self._backends:
+                return self._backends[key]
+            creating = self._creating.setdefault(key, threading.Lock())
+            options = {**per_sandbox, **self._backend_options.get(kind, {}),
+                       **self._sandbox_options.get((kind, sandbox), {})}
+        # Created outside the registry lock: a sandbox can take seconds (a container, an
+        # image pull) and the batch runner creates many at once.
+        with creating:
+            with self._lock:
+                if key in self._backends:
+                    return self._backends[key]
+            try:
+                backend = create_backend(kind, state_dir=self.state_dir, **options)
+                with self._lock:
+                    self._backends[key] = backend
+            finally:
+                with self._lock:
+                    self._creating.pop(key, None)
+            return backend
 
     def _backend_for(self, session: ProcessSession) -> Backend:
         return self.backend(session.backend, session.session_key)
@@ -676,6 +691,57 @@ class ProcessRegistry:
         """Kill every running process of a chat session (e.g. at the end of an RL episode)."""
         return self._kill_all([s for s in self.processes(session_key) if s.is_running],
                               by="cleanup")
+
+    def release_sandbox(self, kind: str, sandbox: str) -> None:
+        """End task / chat session ``sandbox`` for good (a batch prompt, an RL episode).
+
+        Kills its running processes first, then forgets them and their run directories,
+        drops its per-task sandbox settings, and removes its own sandbox (container /
+        instance) of backend ``kind``, so nothing of the task is left behind and nothing is
+        recreated later for it (pruning a forgotten process would otherwise bring its
+        container back).
+
+        Raises:
+            RegistryError: when a process would not die (its sandbox is then kept) or the
+                sandbox cannot be removed.
+        """
+        session_key = sandbox
+        self.cleanup(session_key)
+        sessions = self.processes(session_key)
+        alive = [s for s in sessions if s.is_running]
+        kinds = {kind, *(s.backend for s in sessions)}
+        owned = {k for k in kinds if backend_class(k).sandbox_options(session_key)}
+        for session in sessions:
+            if session.is_running:
+                continue
+            with self._lock:
+                self._sessions.pop(session.id, None)
+                subscription = self._subscriptions.pop(session.id, None)
+            if subscription is not None:
+                subscription.close()
+            if session.handle is not None and session.backend not in owned:
+                # A shared backend (local, ssh) keeps run directories; an owned sandbox
+                # takes them with it.
+                try:
+                    self.backend(session.backend, session_key).remove_run_dir(session.handle)
+                except BackendError:
+                    pass
+        self.checkpoint.update({s.id: None for s in sessions if not s.is_running})
+        with self._lock:
+            for k in kinds:
+                self._sandbox_options.pop((k, session_key), None)
+            doomed = [] if alive else [
+                (k, self._backends.pop((k, session_key))) for k in owned
+                if (k, session_key) in self._backends]
+        if alive:
+            raise RegistryError(f"{len(alive)} process(es) of {session_key} would not die; "
+                                "its sandbox is kept")
+        for k, backend in doomed:
+            try:
+                backend.cleanup()
+            except BackendError as exc:
+                raise RegistryError(f"cannot remove the {k} sandbox of {session_key}: {exc}"
+                                    ) from None
 
     def _kill_all(self, sessions: list[ProcessSession], by: str) -> list[ProcessSession]:
         """Kill ``sessions`` in parallel (each may take a grace period) and wait for all."""

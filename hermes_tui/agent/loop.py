@@ -22,7 +22,7 @@ import inspect
 import json
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -102,6 +102,13 @@ class Agent:
     messages: list[dict[str, Any]] = field(default_factory=list)
     tool_errors: list[ToolError] = field(default_factory=list)
     turns: int = 0
+    stream_options: dict[str, Any] | None = None
+    """Sent with every request, e.g. ``{"include_usage": True}`` (headless runs count tokens;
+    off by default because some endpoints reject the parameter)."""
+    usage: dict[str, int] = field(default_factory=dict)
+    """Token counts summed over the model calls, when the endpoint reports them."""
+    executor: Executor | None = None
+    """Where synchronous tools run (default: a shared pool of 32 threads)."""
     last_active: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
@@ -224,7 +231,8 @@ class Agent:
         else:
             # A concurrent future, not the loop's wrapper: if this task is cancelled the
             # thread runs on, and the next turn waits for it (see _settle).
-            self._inflight = _POOL.submit(call_tool, tool, call.arguments, self.ctx)
+            self._inflight = (self.executor or _POOL).submit(call_tool, tool, call.arguments,
+                                                            self.ctx)
             result = await asyncio.wrap_future(self._inflight)
         try:
             error = json.loads(result).get("error")
@@ -257,8 +265,12 @@ class Agent:
 
     async def _stream(self, schemas: list[dict[str, Any]], listener: AgentListener
                       ) -> tuple[str, list[_ToolCall]]:
+        extra: dict[str, Any] = {}
+        if self.stream_options:
+            extra["stream_options"] = self.stream_options
         stream = await self.client.chat.completions.create(
-            model=self.model, messages=self.messages, tools=schemas or None, stream=True)
+            model=self.model, messages=self.messages, tools=schemas or None, stream=True,
+            **extra)
         content: list[str] = []
         calls: dict[int, _ToolCall] = {}
         iterator = stream.__aiter__()
@@ -274,6 +286,7 @@ class Agent:
                     chunk = next_chunk.result()
                 except StopAsyncIteration:
                     break
+                self._count_usage(getattr(chunk, "usage", None))
                 for choice in chunk.choices or []:
                     delta = choice.delta
                     if delta.content:
@@ -290,6 +303,13 @@ class Agent:
         for index, call in calls.items():
             call.id = call.id or f"call_{index}"
         return "".join(content), [calls[i] for i in sorted(calls)]
+
+    def _count_usage(self, usage: Any) -> None:
+        """Add a chunk's ``usage`` (sent in the last chunk when asked for) to the totals."""
+        for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            value = getattr(usage, name, None)
+            if isinstance(value, int):
+                self.usage[name] = self.usage.get(name, 0) + value
 
 
 def _describe(exc: Exception, client: Any) -> str:

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
+from hermes_tui.batch import is_batch_key
 from hermes_tui.formatting import format_runtime
 from hermes_tui.untrusted import plain, plain_text
 from registry import ProcessSession, ProcessStatus
@@ -109,8 +110,12 @@ class ProcessList(DataTable[str | Text]):
 
     def _visible(self, session: ProcessSession) -> bool:
         needle = self.filter_text.lower()
-        return not needle or any(needle in (field or "").lower()
-                                 for field in (session.id, session.name, session.command))
+        if not needle:
+            # A batch run starts hundreds of processes; they show only when filtered for
+            # (by their task key, e.g. "batch-").
+            return not is_batch_key(session.session_key)
+        return any(needle in (field or "").lower() for field in (
+            session.id, session.name, session.command, session.session_key))
 
     def update_process(self, session: ProcessSession) -> None:
         """Add, update or (when filtered out) hide one process's row."""

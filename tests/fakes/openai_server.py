@@ -104,7 +104,7 @@ class ScriptedModel:
                 if reply.status != 200:
                     self._error(reply)
                 else:
-                    self._stream(body["model"], reply)
+                    self._stream(body, reply)
 
             def _error(self, reply: Reply) -> None:
                 payload = json.dumps({"error": {"message": reply.text or f"status {reply.status}",
@@ -115,7 +115,8 @@ class ScriptedModel:
                 self.end_headers()
                 self.wfile.write(payload.encode())
 
-            def _stream(self, model_name: str, reply: Reply) -> None:
+            def _stream(self, body: dict[str, Any], reply: Reply) -> None:
+                model_name = body["model"]
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
@@ -130,6 +131,13 @@ class ScriptedModel:
                         self.wfile.flush()
                         if reply.chunk_delay:
                             time.sleep(reply.chunk_delay)
+                    if (body.get("stream_options") or {}).get("include_usage"):
+                        # As OpenAI does: a last chunk without choices carries the counts.
+                        usage = _usage(body["messages"], reply)
+                        chunk = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
+                                 "created": int(time.time()), "model": model_name,
+                                 "choices": [], "usage": usage}
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
@@ -161,3 +169,11 @@ def _deltas(reply: Reply) -> Iterator[tuple[dict[str, Any], str | None]]:
                                "function": {"name": name, "arguments": arguments[:half]}}]}, None
         yield {"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]}, None
     yield {}, "tool_calls" if reply.tool_calls else "stop"
+
+
+def _usage(messages: list[dict[str, Any]], reply: Reply) -> dict[str, int]:
+    """Deterministic token counts: one token per 4 characters, as a rough tokenizer would."""
+    prompt = sum(len(json.dumps(m)) for m in messages) // 4 + 1
+    completion = (len(reply.text) + sum(len(a) + len(n) for n, a in reply.tool_calls)) // 4 + 1
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}

@@ -82,3 +82,21 @@ def test_a_per_task_image_override(docker_image: str, tmp_path: Path,
     registry.wait(session.id, 30)
     assert registry.output(session.id) == b"only inside the test container\n"
     registry.backend("docker", task).cleanup()
+
+
+def test_an_interrupt_stops_waiting_for_a_silent_command(docker_image: str,
+                                                         tmp_path: Path) -> None:
+    import threading
+    import time
+
+    backend = create_backend("docker", state_dir=tmp_path, image=docker_image,
+                             session=f"cancel-{tmp_path.name}")
+    try:
+        cancel = threading.Event()
+        threading.Timer(0.5, cancel.set).start()
+        started = time.monotonic()
+        result = backend.run(["sleep", "60"], cancel=cancel)
+        assert result.interrupted and result.exit_code == 130
+        assert time.monotonic() - started < 10
+    finally:
+        backend.cleanup()
