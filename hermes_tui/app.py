@@ -24,8 +24,8 @@ from hermes_tui.screens.main import MainScreen, Startup
 from hermes_tui.settings import Config, save_config
 from hermes_tui.term.keys import DetachKey
 from hermes_tui.theming import HermesTheme
-from hermes_tui.untrusted import printable
 from registry import ProcessRegistry
+from registry.text import printable
 
 
 class HermesApp(App[None]):

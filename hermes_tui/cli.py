@@ -28,6 +28,7 @@ from registry import (
     get_registry,
 )
 from registry.events import RegistryEvent
+from registry.text import printable
 
 CLI_SESSION_KEY = "cli"
 CHUNK = 1 << 20
@@ -106,7 +107,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
     rows = [("ID", "STATUS", "PID", "BACKEND", "RUNTIME", "NAME", "COMMAND")]
     for s in sessions:
         rows.append((s.id, _status_text(s), str(s.pid or "-"), s.backend,
-                     format_runtime(s.runtime()), s.name or "-", s.command))
+                     format_runtime(s.runtime()), printable(s.name or "-"),
+                     printable(s.command).replace("\n", "\u2424")))
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  "
@@ -383,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (CliError, RegistryError, BackendError) as exc:
-        print(f"hermes-tui: error: {exc}", file=sys.stderr)
+        print(f"hermes-tui: error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except Exception as exc:
         if os.environ.get("HERMES_DEBUG"):

@@ -14,9 +14,9 @@ import time
 import traceback
 from pathlib import Path
 
-from hermes_tui.untrusted import printable
 from registry import state_dir
 from registry.paths import ensure_private_dir
+from registry.text import printable
 
 
 def write_crash_report(error: BaseException, folder: Path | None = None) -> Path | None:

@@ -10,7 +10,7 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from hermes_tui.untrusted import printable
+from registry.text import printable
 
 HELP_TEXT = """\
 [b]Panes[/b]

@@ -20,9 +20,10 @@ from hermes_tui.screens.away import AwayScreen
 from hermes_tui.screens.confirm import Confirm
 from hermes_tui.screens.dialogs import KillMenu, TextPrompt
 from hermes_tui.screens.search import SearchScreen
-from hermes_tui.untrusted import ansi_text, plain, printable
+from hermes_tui.untrusted import ansi_text, plain
 from hermes_tui.widgets.chat import ChatMessage
 from registry import ProcessRegistry, ProcessSession, ProcessStatus, RecoveryReport
+from registry.text import printable
 from tests.app.pilot_helpers import until
 from tests.fakes.backend import FakeBackend
 

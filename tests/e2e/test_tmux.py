@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_for
 from tests.e2e.tmux import TMUX, Tmux, _ps
 
 pytestmark = pytest.mark.skipif(TMUX is None and not os.environ.get("CI"),
@@ -40,7 +41,7 @@ def test_a_person_runs_types_detaches_kills_and_recovers(tmux: Tmux, state_dir: 
     tmux.wait_for(lambda s: "TERM" in s and "KILL" in s, "the kill menu")
     tmux.keys("Enter")
     tmux.wait_for(lambda s: "killed" in s, "the list to show it killed")
-    assert _ps(state_dir)[0]["status"] == "killed"
+    wait_for(lambda: _ps(state_dir)[0]["status"] == "killed", 10, "ps to show it killed")
 
     # A second process keeps running while the app is killed with SIGKILL.
     tmux.keys("F2")
