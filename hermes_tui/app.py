@@ -22,7 +22,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable
 
-from backends import BACKEND_KINDS, signal_name
+from backends import BACKEND_KINDS, BackendError, signal_name
 from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE, Endpoint, make_client
 from hermes_tui.agent.loop import Agent, AgentError
 from hermes_tui.agent.sessions import ChatSession, ChatSessions
@@ -193,6 +193,7 @@ class HermesApp(App[None]):
         self.set_interval(0.25, self._refresh_output_marks)
         self.set_interval(1.0, self._tick)
         self._greet()
+        self._check_backend(self.backend)
         self.chat.query_one("#chat-input").focus()
 
     def _greet(self) -> None:
@@ -212,6 +213,19 @@ class HermesApp(App[None]):
                           "notice")
         else:
             self.say(NO_AGENT_NOTICE, "notice")
+
+    @work(thread=True, group="backend-check", exit_on_error=False)
+    def _check_backend(self, kind: str) -> None:
+        """Reach a non-local backend once, so missing credentials or an unreachable service
+        are one line in the chat at start, not a surprise at the first command."""
+        if kind == "local":
+            return
+        try:
+            self.registry.backend(kind, self.sessions.current.key)
+        except BackendError as exc:
+            self.call_from_thread(
+                self.say, f"The {kind} backend cannot be used: {exc}. Commands on it fail "
+                "until this is fixed; nothing runs on this machine instead.", "error")
 
     # -- handy accessors ----------------------------------------------------------------
     @property
@@ -564,6 +578,7 @@ class HermesApp(App[None]):
             if argument in BACKEND_KINDS:
                 self.backend = argument
                 self.say(f"New processes start on the {argument} backend.", "notice")
+                self._check_backend(argument)
             else:
                 self.say(f"Backend is {self.backend}; choose from: "
                               f"{', '.join(BACKEND_KINDS)}", "notice")
