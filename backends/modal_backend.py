@@ -441,11 +441,16 @@ class ModalBackend(ShellBackend):
         super().cleanup(active)
         if not self._ended:
             root = shlex.quote(self.run_root)
-            code, output = self.exec(
-                f'n=0; for d in {root}/*/; do [ -f "$d"pid ] && [ ! -f "$d"exit ] && '
-                f'kill -0 "$(cut -d\' \' -f1 "$d"pid)" 2>/dev/null && n=$((n+1)); done; '
-                f"echo $n"
-            )
+            try:
+                code, output = self.exec(
+                    f'n=0; for d in {root}/*/; do [ -f "$d"pid ] && [ ! -f "$d"exit ] && '
+                    f'kill -0 "$(cut -d\' \' -f1 "$d"pid)" 2>/dev/null && n=$((n+1)); done; '
+                    f"echo $n"
+                )
+            except BackendError:
+                if not self._ended:
+                    raise
+                code, output = 0, b""  # it has ended already: only the client is left to close
             running = int(output.split()[-1]) if code == 0 and output.split() else 0
             if running:
                 raise BackendError(

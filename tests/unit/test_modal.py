@@ -215,7 +215,10 @@ def test_a_sandbox_that_ended_is_reported_and_replaced_for_new_work(
     assert backend.run(["echo", "again"]).output == b"again\n"
     assert fake_modal.calls("SandboxCreateV2") == creates + 1
     assert backend.sandbox_ref()["sandbox"] != handle.sandbox["sandbox"]
-    backend.cleanup()
+    fake_modal.terminate(backend.sandbox_ref()["sandbox"])
+    with pytest.raises(BackendError, match="has ended"):
+        backend.read_output(handle, 0, 10)
+    backend.cleanup()  # an ended sandbox: only the client is left to close
 
 
 OWNER = textwrap.dedent("""
