@@ -150,8 +150,9 @@ class ModalBackend(ShellBackend):
         self.client = modal.Client.from_credentials(token_id, token_secret)
         self.app: Any = modal.App.lookup(self.app_name, create_if_missing=True, client=self.client)
         self.sandbox: Any = self._find_or_create()
-        root = shlex.quote(self.run_root)
-        self._ok(f"mkdir -p {root} && chmod 700 {root}")
+        if not self._ended:
+            root = shlex.quote(self.run_root)
+            self._ok(f"mkdir -p {root} && chmod 700 {root}")
 
     def _describe(self, exc: BaseException) -> str:
         """One line for an SDK failure, naming what to check."""
@@ -171,20 +172,30 @@ class ModalBackend(ShellBackend):
         return f"modal: {text}"
 
     def _find_or_create(self) -> Any:
-        """The session's sandbox: by the id we stored, else by tag, else a new one."""
+        """The session's sandbox: by the id we stored, else by tag, else a new one.
+
+        When the stored sandbox has ended (its lifetime ran out while the app was away), no
+        new one is made until new work needs it: recovering old sessions must not start (and
+        pay for) a sandbox each.
+        """
         modal = self._modal
         stored = self._read_state()
+        ended = None
         if stored:
             with contextlib.suppress(modal.exception.NotFoundError):
                 sandbox = modal.Sandbox.from_id(stored, client=self.client)
                 if sandbox.poll() is None:
                     return sandbox
+                ended = sandbox
         for sandbox in modal.Sandbox.list(
             app_id=self.app.app_id, tags=self._tags, client=self.client
         ):
             if sandbox.poll() is None:
                 self._write_state(sandbox.object_id)
                 return sandbox
+        if ended is not None:
+            self._ended = True
+            return ended
         return self._create()
 
     def _create(self) -> Any:
@@ -377,6 +388,7 @@ class ModalBackend(ShellBackend):
             raise self._failed(exc) from None
 
     def upload(self, data: bytes, remote_path: str, mode: int | None = None) -> None:
+        self._ensure_live()
         q = shlex.quote
         path = Path(remote_path)
         chmod = f" && chmod {mode:o} {q(remote_path)}" if mode is not None else ""
@@ -392,6 +404,7 @@ class ModalBackend(ShellBackend):
             )
 
     def download(self, remote_path: str) -> bytes:
+        self._ensure_live()
         q = shlex.quote(remote_path)
         code, output = self.exec(
             f"[ -f {q} ] || {{ echo 'No such file'; exit 1; }}; cat {q}", timeout=600

@@ -199,6 +199,23 @@ def test_an_interrupted_command_returns_at_once_and_is_killed_in_the_sandbox(
         backend.cleanup()
 
 
+def test_recovery_after_the_sandbox_ended_starts_no_sandbox_until_new_work(
+    fake_modal: FakeModal, docker_image: str, tmp_path: Path
+) -> None:
+    first = make(tmp_path, **options(docker_image, tmp_path))
+    handle = first.spawn(SpawnSpec(proc_id="p1", argv=first.shell_argv("sleep 60")))
+    fake_modal.terminate(handle.sandbox["sandbox"])  # while the app was away
+    creates = fake_modal.calls("SandboxCreateV2")
+    second = make(tmp_path, **options(docker_image, tmp_path))
+    probe = second.poll(handle)
+    assert probe.state == "lost" and "sandbox has ended" in probe.detail
+    assert fake_modal.calls("SandboxCreateV2") == creates
+    assert second.download("/etc/hostname")  # new work: a new sandbox
+    assert fake_modal.calls("SandboxCreateV2") == creates + 1
+    second.cleanup()
+    first.cleanup()
+
+
 def test_a_sandbox_that_ended_is_reported_and_replaced_for_new_work(
     fake_modal: FakeModal,
     docker_image: str,
