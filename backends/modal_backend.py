@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import queue
 import shlex
 import socket
 import threading
@@ -40,9 +39,10 @@ from backends.base import (
 from backends.modal_support import (
     CREDENTIALS_HINT,
     check_reachable,
+    create_options,
     in_event_loop,
-    memory_mib,
     off_loop,
+    read_until_cancelled,
     safe_name,
 )
 from backends.shell import ShellBackend
@@ -111,23 +111,14 @@ class ModalBackend(ShellBackend):
         self.session, self.image, self.app_name = session, image, app_name
         self._tags = {TAG_SESSION: session, TAG_HOST: socket.gethostname()}
         self.run_root = remote_root
-        try:
-            numbers = {
-                "timeout": int(timeout),
-                "cpu": None if cpu is None else float(cpu),
-                "idle_timeout": None if idle_timeout is None else int(idle_timeout),
-            }
-        except (TypeError, ValueError):
-            raise BackendUnavailableError(
-                "invalid settings for the modal backend: timeout and idle_timeout are seconds, "
-                "cpu a number of cores"
-            ) from None
-        self._create_options: dict[str, Any] = {
-            **numbers,
-            "memory": memory_mib(memory),
-            "workdir": workdir,
-            "env": dict(env or {}) or None,
-        }
+        self._create_options = create_options(
+            timeout=timeout,
+            idle_timeout=idle_timeout,
+            cpu=cpu,
+            memory=memory,
+            workdir=workdir,
+            env=env,
+        )
         self._state_file = (
             Path(run_root).parent / "modal" / f"{safe_name(app_name)}--{safe_name(session)}.json"
         )
@@ -202,13 +193,12 @@ class ModalBackend(ShellBackend):
         modal = self._modal
         try:
             image = modal.Image.from_registry(self.image)
-            options = {k: v for k, v in self._create_options.items() if v is not None}
             sandbox = modal.Sandbox.create(
                 app=self.app,
                 image=image,
                 tags=self._tags,
                 client=self.client,
-                **options,
+                **self._create_options,
             )
         except modal.exception.Error as exc:
             if "image" in type(exc).__name__.lower():
@@ -336,37 +326,16 @@ class ModalBackend(ShellBackend):
         processes in the sandbox (Modal has no RPC to kill an exec'd command)."""
         # The shell's pid comes first on stdout, so the command's children can be found.
         proc = self._start('echo "$$"\n' + script, False, timeout)
-        chunks: queue.SimpleQueue[bytes | BaseException | None] = queue.SimpleQueue()
-
-        def pump() -> None:
-            try:
-                for chunk in proc.stdout:
-                    chunks.put(chunk)
-            except Exception as exc:
-                chunks.put(exc)
-            chunks.put(None)
-
-        threading.Thread(target=pump, name="modal-exec", daemon=True).start()
-        output, pid = bytearray(), None
-        while True:
-            try:
-                item = chunks.get(timeout=0.05)
-            except queue.Empty:
-                item = b""
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise self._failed(item)
-            output += item
-            if pid is None and b"\n" in output:
-                line, _, rest = bytes(output).partition(b"\n")
-                pid, output = int(line), bytearray(rest)
-            if cancel.is_set():
-                if pid is not None:
-                    self._kill_tree(pid)
-                return 130, bytes(output)
         try:
-            return self._exit_code(proc, timeout), bytes(output)
+            output, pid, cancelled = read_until_cancelled(proc.stdout, cancel)
+        except Exception as exc:
+            raise self._failed(exc) from None
+        if cancelled:
+            if pid is not None:
+                self._kill_tree(pid)
+            return 130, output
+        try:
+            return self._exit_code(proc, timeout), output
         except BackendError:
             raise
         except Exception as exc:
