@@ -233,6 +233,8 @@ class ModalBackend(ShellBackend):
                 old = self.sandbox
                 try:
                     self.sandbox = off_loop(self._create)
+                except BackendError:
+                    raise
                 except Exception as exc:
                     raise BackendError(self._describe(exc)) from None
                 with contextlib.suppress(Exception):
