@@ -68,7 +68,14 @@ def test_commands_run_in_the_sandbox_and_cleanup_terminates_it(
     backend = make(
         tmp_path / "state",
         session="chat-1",
-        **options(docker_image, tmp_path, cpu=0.5, memory="1g"),
+        **options(
+            docker_image,
+            tmp_path,
+            cpu=0.5,
+            memory="1g",
+            workdir="/srv",
+            env={"GREETING": "hello from the sandbox env"},
+        ),
     )
     assert fake_modal.calls("SandboxCreateV2") == creates + 1
     sandbox = fake_modal.sandboxes[backend.sandbox_ref()["sandbox"]]
@@ -79,6 +86,10 @@ def test_commands_run_in_the_sandbox_and_cleanup_terminates_it(
 
     assert not os.path.exists(MARKER)
     assert backend.run(["cat", MARKER]).output == b"only inside the test container\n"
+    # The sandbox's env travels in secret_sources; its workdir is where commands start.
+    assert backend.run(["sh", "-c", 'echo "$GREETING"; pwd']).output == (
+        b"hello from the sandbox env\n/srv\n"
+    )
     handle = backend.spawn(SpawnSpec(proc_id="p1", argv=backend.shell_argv("sleep 30")))
     assert handle.sandbox["sandbox"] == sandbox.sandbox_id
     # The registry may have forgotten it (active=[]): the sandbox itself still says no.
