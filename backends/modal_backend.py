@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import queue
 import shlex
 import socket
 import threading
@@ -40,9 +39,10 @@ from backends.base import (
 from backends.modal_support import (
     CREDENTIALS_HINT,
     check_reachable,
+    create_options,
     in_event_loop,
-    memory_mib,
     off_loop,
+    read_until_cancelled,
     safe_name,
 )
 from backends.shell import ShellBackend
@@ -111,23 +111,14 @@ class ModalBackend(ShellBackend):
         self.session, self.image, self.app_name = session, image, app_name
         self._tags = {TAG_SESSION: session, TAG_HOST: socket.gethostname()}
         self.run_root = remote_root
-        try:
-            numbers = {
-                "timeout": int(timeout),
-                "cpu": None if cpu is None else float(cpu),
-                "idle_timeout": None if idle_timeout is None else int(idle_timeout),
-            }
-        except (TypeError, ValueError):
-            raise BackendUnavailableError(
-                "invalid settings for the modal backend: timeout and idle_timeout are seconds, "
-                "cpu a number of cores"
-            ) from None
-        self._create_options: dict[str, Any] = {
-            **numbers,
-            "memory": memory_mib(memory),
-            "workdir": workdir,
-            "env": dict(env or {}) or None,
-        }
+        self._create_options = create_options(
+            timeout=timeout,
+            idle_timeout=idle_timeout,
+            cpu=cpu,
+            memory=memory,
+            workdir=workdir,
+            env=env,
+        )
         self._state_file = (
             Path(run_root).parent / "modal" / f"{safe_name(app_name)}--{safe_name(session)}.json"
         )
@@ -150,8 +141,9 @@ class ModalBackend(ShellBackend):
         self.client = modal.Client.from_credentials(token_id, token_secret)
         self.app: Any = modal.App.lookup(self.app_name, create_if_missing=True, client=self.client)
         self.sandbox: Any = self._find_or_create()
-        root = shlex.quote(self.run_root)
-        self._ok(f"mkdir -p {root} && chmod 700 {root}")
+        if not self._ended:
+            root = shlex.quote(self.run_root)
+            self._ok(f"mkdir -p {root} && chmod 700 {root}")
 
     def _describe(self, exc: BaseException) -> str:
         """One line for an SDK failure, naming what to check."""
@@ -171,33 +163,42 @@ class ModalBackend(ShellBackend):
         return f"modal: {text}"
 
     def _find_or_create(self) -> Any:
-        """The session's sandbox: by the id we stored, else by tag, else a new one."""
+        """The session's sandbox: by the id we stored, else by tag, else a new one.
+
+        When the stored sandbox has ended (its lifetime ran out while the app was away), no
+        new one is made until new work needs it: recovering old sessions must not start (and
+        pay for) a sandbox each.
+        """
         modal = self._modal
         stored = self._read_state()
+        ended = None
         if stored:
             with contextlib.suppress(modal.exception.NotFoundError):
                 sandbox = modal.Sandbox.from_id(stored, client=self.client)
                 if sandbox.poll() is None:
                     return sandbox
+                ended = sandbox
         for sandbox in modal.Sandbox.list(
             app_id=self.app.app_id, tags=self._tags, client=self.client
         ):
             if sandbox.poll() is None:
                 self._write_state(sandbox.object_id)
                 return sandbox
+        if ended is not None:
+            self._ended = True
+            return ended
         return self._create()
 
     def _create(self) -> Any:
         modal = self._modal
         try:
             image = modal.Image.from_registry(self.image)
-            options = {k: v for k, v in self._create_options.items() if v is not None}
             sandbox = modal.Sandbox.create(
                 app=self.app,
                 image=image,
                 tags=self._tags,
                 client=self.client,
-                **options,
+                **self._create_options,
             )
         except modal.exception.Error as exc:
             if "image" in type(exc).__name__.lower():
@@ -232,6 +233,8 @@ class ModalBackend(ShellBackend):
                 old = self.sandbox
                 try:
                     self.sandbox = off_loop(self._create)
+                except BackendError:
+                    raise
                 except Exception as exc:
                     raise BackendError(self._describe(exc)) from None
                 with contextlib.suppress(Exception):
@@ -325,37 +328,16 @@ class ModalBackend(ShellBackend):
         processes in the sandbox (Modal has no RPC to kill an exec'd command)."""
         # The shell's pid comes first on stdout, so the command's children can be found.
         proc = self._start('echo "$$"\n' + script, False, timeout)
-        chunks: queue.SimpleQueue[bytes | BaseException | None] = queue.SimpleQueue()
-
-        def pump() -> None:
-            try:
-                for chunk in proc.stdout:
-                    chunks.put(chunk)
-            except Exception as exc:
-                chunks.put(exc)
-            chunks.put(None)
-
-        threading.Thread(target=pump, name="modal-exec", daemon=True).start()
-        output, pid = bytearray(), None
-        while True:
-            try:
-                item = chunks.get(timeout=0.05)
-            except queue.Empty:
-                item = b""
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise self._failed(item)
-            output += item
-            if pid is None and b"\n" in output:
-                line, _, rest = bytes(output).partition(b"\n")
-                pid, output = int(line), bytearray(rest)
-            if cancel.is_set():
-                if pid is not None:
-                    self._kill_tree(pid)
-                return 130, bytes(output)
         try:
-            return self._exit_code(proc, timeout), bytes(output)
+            output, pid, cancelled = read_until_cancelled(proc.stdout, cancel)
+        except Exception as exc:
+            raise self._failed(exc) from None
+        if cancelled:
+            if pid is not None:
+                self._kill_tree(pid)
+            return 130, output
+        try:
+            return self._exit_code(proc, timeout), output
         except BackendError:
             raise
         except Exception as exc:
@@ -377,6 +359,7 @@ class ModalBackend(ShellBackend):
             raise self._failed(exc) from None
 
     def upload(self, data: bytes, remote_path: str, mode: int | None = None) -> None:
+        self._ensure_live()
         q = shlex.quote
         path = Path(remote_path)
         chmod = f" && chmod {mode:o} {q(remote_path)}" if mode is not None else ""
@@ -392,6 +375,7 @@ class ModalBackend(ShellBackend):
             )
 
     def download(self, remote_path: str) -> bytes:
+        self._ensure_live()
         q = shlex.quote(remote_path)
         code, output = self.exec(
             f"[ -f {q} ] || {{ echo 'No such file'; exit 1; }}; cat {q}", timeout=600
@@ -441,11 +425,16 @@ class ModalBackend(ShellBackend):
         super().cleanup(active)
         if not self._ended:
             root = shlex.quote(self.run_root)
-            code, output = self.exec(
-                f'n=0; for d in {root}/*/; do [ -f "$d"pid ] && [ ! -f "$d"exit ] && '
-                f'kill -0 "$(cut -d\' \' -f1 "$d"pid)" 2>/dev/null && n=$((n+1)); done; '
-                f"echo $n"
-            )
+            try:
+                code, output = self.exec(
+                    f'n=0; for d in {root}/*/; do [ -f "$d"pid ] && [ ! -f "$d"exit ] && '
+                    f'kill -0 "$(cut -d\' \' -f1 "$d"pid)" 2>/dev/null && n=$((n+1)); done; '
+                    f"echo $n"
+                )
+            except BackendError:
+                if not self._ended:
+                    raise
+                code, output = 0, b""  # it has ended already: only the client is left to close
             running = int(output.split()[-1]) if code == 0 and output.split() else 0
             if running:
                 raise BackendError(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import queue
 import re
 import socket
+import threading
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from backends.base import BackendUnavailableError
 
@@ -35,6 +37,35 @@ def memory_mib(value: int | str | None) -> int | None:
     return int(number * 1024) if (match.group(2) or "m").startswith("g") else int(number)
 
 
+def create_options(
+    *,
+    timeout: Any,
+    idle_timeout: Any,
+    cpu: Any,
+    memory: int | str | None,
+    workdir: str | None,
+    env: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """``Sandbox.create`` keyword arguments from the settings (``None``: Modal's default).
+
+    Raises:
+        BackendUnavailableError: for a setting of the wrong kind, in one line.
+    """
+    try:
+        options: dict[str, Any] = {
+            "timeout": int(timeout),
+            "idle_timeout": None if idle_timeout is None else int(idle_timeout),
+            "cpu": None if cpu is None else float(cpu),
+        }
+    except (TypeError, ValueError):
+        raise BackendUnavailableError(
+            "invalid settings for the modal backend: timeout and idle_timeout are seconds, "
+            "cpu a number of cores"
+        ) from None
+    options.update(memory=memory_mib(memory), workdir=workdir, env=dict(env or {}) or None)
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def in_event_loop() -> bool:
     """True on a thread that runs an asyncio loop (the app's), where the SDK's blocking
     interface refuses to run."""
@@ -52,6 +83,44 @@ def off_loop(call: Callable[[], T]) -> T:
         return call()
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modal-call") as pool:
         return pool.submit(call).result()
+
+
+def read_until_cancelled(
+    chunks: Iterable[bytes], cancel: threading.Event
+) -> tuple[bytes, int | None, bool]:
+    """Read ``chunks`` (a shell's output whose first line is its pid) on a helper thread, so a
+    set ``cancel`` is seen at once even while nothing is printed.
+
+    Returns the output without the pid line, the pid (None if not seen yet) and whether
+    ``cancel`` stopped the reading. Raises what reading raised.
+    """
+    items: queue.SimpleQueue[bytes | BaseException | None] = queue.SimpleQueue()
+
+    def pump() -> None:
+        try:
+            for chunk in chunks:
+                items.put(chunk)
+        except Exception as exc:
+            items.put(exc)
+        items.put(None)
+
+    threading.Thread(target=pump, name="modal-exec", daemon=True).start()
+    output, pid = bytearray(), None
+    while True:
+        try:
+            item = items.get(timeout=0.05)
+        except queue.Empty:
+            item = b""
+        if item is None:
+            return bytes(output), pid, False
+        if isinstance(item, BaseException):
+            raise item
+        output += item
+        if pid is None and b"\n" in output:
+            line, _, rest = bytes(output).partition(b"\n")
+            pid, output = int(line), bytearray(rest)
+        if cancel.is_set():
+            return bytes(output), pid, True
 
 
 def check_reachable(server_url: str, timeout: float = 5.0) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from backends import BACKEND_KINDS
+from backends import BACKEND_KINDS, BackendError
 from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE, Endpoint, make_client
 from hermes_tui.agent.loop import Agent, AgentError
 from hermes_tui.agent.watchers import WatcherManager
@@ -156,6 +156,7 @@ class Conversation:
         self.show(self.sessions.current)
         self.refresh_completions()
         self.watchers.rearm()  # the watchers of the last run go on (processes were recovered)
+        self._loop.create_task(self.check_backend(self.backend))
         return problems
 
     def close(self) -> None:
@@ -246,6 +247,17 @@ class Conversation:
     def interrupt(self) -> None:
         """Stop the current session's turn: its stream, a running wait or command (Esc)."""
         self.sessions.current.cancel.cancel()
+
+    async def check_backend(self, kind: str) -> None:
+        """Reach a non-local backend once, so missing credentials or an unreachable service
+        are one line in the chat at start (or after /backend), not a surprise later."""
+        if kind == "local":
+            return
+        try:
+            await asyncio.to_thread(self.registry.backend, kind, self.sessions.current.key)
+        except BackendError as exc:
+            self.say(f"The {kind} backend cannot be used: {exc}. Commands on it fail until "
+                     "this is fixed; nothing runs on this machine instead.", "error")
 
     # -- the agent --------------------------------------------------------------------
     def _agent_for(self, session: ChatSession) -> Agent:
@@ -391,6 +403,7 @@ class Conversation:
                 if session.agent is not None:
                     session.agent.ctx.backend = argument
             self.say(f"New processes start on the {argument} backend.", "notice")
+            asyncio.get_running_loop().create_task(self.check_backend(argument))
         else:
             self.say(f"Backend is {self.backend}; choose from: {', '.join(BACKEND_KINDS)}",
                      "notice")

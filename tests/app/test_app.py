@@ -7,12 +7,14 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE as NO_AGENT_NOTICE
 from hermes_tui.app import HermesApp
+from hermes_tui.launch import make_app as build_app
 from hermes_tui.messages import ProcessChanged
 from hermes_tui.screens.away import AwayScreen
 from hermes_tui.screens.dialogs import KillMenu, TextPrompt
@@ -284,3 +286,20 @@ async def test_slash_commands_complete_with_theme_names(
         assert app.main.chat.query_one("#chat-input").value == "/theme dusk"  # type: ignore[attr-defined]
         await pilot.press("enter")
         assert app.theme == "dusk"
+
+
+async def test_an_unusable_backend_is_one_line_at_start(
+    registry: ProcessRegistry, config_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MODAL_TOKEN_ID", raising=False)
+    monkeypatch.delenv("MODAL_TOKEN_SECRET", raising=False)
+    config_path.parent.mkdir(parents=True)
+    config_path.write_text('backend = "modal"\n')
+    app = build_app(registry=registry, report=RecoveryReport(), config_path=config_path)
+    async with app.run_test(size=SIZE) as pilot:
+        def errors() -> list[str]:
+            return [m.text for m in app.main.chat.query(ChatMessage) if m.role == "error"]
+
+        await until(pilot, lambda: bool(errors()), "the backend's error line")
+        (line,) = errors()
+        assert "The modal backend cannot be used" in line and "MODAL_TOKEN_ID" in line

@@ -31,6 +31,7 @@ def test_the_modal_backend_on_real_modal(
     first = make_registry(backend_options=options)
     backend = first.backend("modal", key)
     assert isinstance(backend, ModalBackend)
+    backends = [backend]
     try:
         assert backend.run(["sh", "-c", "printf '\\377\\000ok'"]).output == b"\xff\x00ok"
         data = os.urandom(5 << 20)
@@ -65,6 +66,7 @@ def test_the_modal_backend_on_real_modal(
         assert ticker.id in {s.id for s in report.adopted}
         again = second.backend("modal", key)
         assert isinstance(again, ModalBackend)
+        backends.append(again)
         assert again.sandbox_ref() == backend.sandbox_ref()
         count = second.log(ticker.id, limit=10**6).total_lines
         wait_for(
@@ -77,4 +79,5 @@ def test_the_modal_backend_on_real_modal(
         second.kill(ticker.id)
         assert second.get(ticker.id).status is ProcessStatus.KILLED
     finally:
-        backend.cleanup()
+        for each in reversed(backends):  # the sandbox goes; every client is closed
+            each.cleanup()

@@ -68,7 +68,14 @@ def test_commands_run_in_the_sandbox_and_cleanup_terminates_it(
     backend = make(
         tmp_path / "state",
         session="chat-1",
-        **options(docker_image, tmp_path, cpu=0.5, memory="1g"),
+        **options(
+            docker_image,
+            tmp_path,
+            cpu=0.5,
+            memory="1g",
+            workdir="/srv",
+            env={"GREETING": "hello from the sandbox env"},
+        ),
     )
     assert fake_modal.calls("SandboxCreateV2") == creates + 1
     sandbox = fake_modal.sandboxes[backend.sandbox_ref()["sandbox"]]
@@ -79,6 +86,10 @@ def test_commands_run_in_the_sandbox_and_cleanup_terminates_it(
 
     assert not os.path.exists(MARKER)
     assert backend.run(["cat", MARKER]).output == b"only inside the test container\n"
+    # The sandbox's env travels in secret_sources; its workdir is where commands start.
+    assert backend.run(["sh", "-c", 'echo "$GREETING"; pwd']).output == (
+        b"hello from the sandbox env\n/srv\n"
+    )
     handle = backend.spawn(SpawnSpec(proc_id="p1", argv=backend.shell_argv("sleep 30")))
     assert handle.sandbox["sandbox"] == sandbox.sandbox_id
     # The registry may have forgotten it (active=[]): the sandbox itself still says no.
@@ -199,6 +210,23 @@ def test_an_interrupted_command_returns_at_once_and_is_killed_in_the_sandbox(
         backend.cleanup()
 
 
+def test_recovery_after_the_sandbox_ended_starts_no_sandbox_until_new_work(
+    fake_modal: FakeModal, docker_image: str, tmp_path: Path
+) -> None:
+    first = make(tmp_path, **options(docker_image, tmp_path))
+    handle = first.spawn(SpawnSpec(proc_id="p1", argv=first.shell_argv("sleep 60")))
+    fake_modal.terminate(handle.sandbox["sandbox"])  # while the app was away
+    creates = fake_modal.calls("SandboxCreateV2")
+    second = make(tmp_path, **options(docker_image, tmp_path))
+    probe = second.poll(handle)
+    assert probe.state == "lost" and "sandbox has ended" in probe.detail
+    assert fake_modal.calls("SandboxCreateV2") == creates
+    assert second.download("/etc/hostname")  # new work: a new sandbox
+    assert fake_modal.calls("SandboxCreateV2") == creates + 1
+    second.cleanup()
+    first.cleanup()
+
+
 def test_a_sandbox_that_ended_is_reported_and_replaced_for_new_work(
     fake_modal: FakeModal,
     docker_image: str,
@@ -215,7 +243,10 @@ def test_a_sandbox_that_ended_is_reported_and_replaced_for_new_work(
     assert backend.run(["echo", "again"]).output == b"again\n"
     assert fake_modal.calls("SandboxCreateV2") == creates + 1
     assert backend.sandbox_ref()["sandbox"] != handle.sandbox["sandbox"]
-    backend.cleanup()
+    fake_modal.terminate(backend.sandbox_ref()["sandbox"])
+    with pytest.raises(BackendError, match="has ended"):
+        backend.read_output(handle, 0, 10)
+    backend.cleanup()  # an ended sandbox: only the client is left to close
 
 
 OWNER = textwrap.dedent("""

@@ -55,7 +55,7 @@ def _unimplemented(name: str) -> Any:
     return handler
 
 
-def _complete(cls: type) -> type:
+def complete_servicer(cls: type) -> type:
     """``cls`` with every abstract RPC answering UNIMPLEMENTED (and recording its name)."""
     missing = {name: _unimplemented(name) for name in getattr(cls, "__abstractmethods__", ())}
     return type(cls.__name__, (cls,), missing)
@@ -103,7 +103,9 @@ class FakeModal:
         return self
 
     async def _start(self) -> None:
-        server = Server([_complete(ControlPlane)(self), _complete(CommandRouter)(self)])
+        server = Server(
+            [complete_servicer(ControlPlane)(self), complete_servicer(CommandRouter)(self)]
+        )
         make_protocol = server._protocol_factory
 
         def remember() -> Any:  # Server.close() leaves accepted connections open otherwise
