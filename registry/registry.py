@@ -623,6 +623,29 @@ class ProcessRegistry:
         return self._kill_all([s for s in self.processes(session_key) if s.is_running],
                               by="cleanup")
 
+    def release_sandbox(self, kind: str, sandbox: str) -> None:
+        """End task / chat session ``sandbox`` on backend ``kind``: kill its processes, tear
+        down its own environment (a docker container...), and forget that backend instance and
+        the sandbox's options, so the key can never reach a stale image or container again.
+
+        Raises:
+            RegistryError: when a process survived its kill or the teardown failed.
+        """
+        self.cleanup(sandbox)
+        survivors = [s.id for s in self.processes(sandbox) if s.is_running]
+        if survivors:
+            raise RegistryError(f"not removing sandbox {sandbox!r}: still running: "
+                                f"{', '.join(survivors)}")
+        isolated = bool(backend_class(kind).sandbox_options(sandbox))
+        with self._lock:
+            self._sandbox_options.pop((kind, sandbox), None)
+            backend = self._backends.pop((kind, sandbox), None) if isolated else None
+        if backend is not None:
+            try:
+                backend.cleanup()
+            except BackendError as exc:
+                raise RegistryError(str(exc)) from None
+
     def _kill_all(self, sessions: list[ProcessSession], by: str) -> list[ProcessSession]:
         """Kill ``sessions`` in parallel (each may take a grace period) and wait for all."""
         threads = [threading.Thread(target=self.kill, args=(s.id,), kwargs={"by": by})

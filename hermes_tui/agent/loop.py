@@ -14,8 +14,8 @@ import asyncio
 import inspect
 import json
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,6 +33,11 @@ answer prompts, and process(action="kill") when it is no longer needed. Interact
 need pty=true. The person can see and type into the same processes."""
 
 _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hermes-tool")
+
+Completer = Callable[[list[dict[str, Any]], list[dict[str, Any]]],
+                     Awaitable[tuple[str, list[tuple[str, str, str]]]]]
+"""One model call without streaming: ``(messages, tool schemas) -> (text, [(call id, tool
+name, JSON arguments)])``. RL environments drive the model through Atropos with it."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,10 @@ class Agent:
     tool_errors: list[ToolError] = field(default_factory=list)
     turns: int = 0
     last_active: float = field(default_factory=time.time)
+    completer: Completer | None = None
+    """When set, model calls go through it instead of streaming from ``client``."""
+    executor: Executor | None = None
+    """Where synchronous tools run (default: a shared pool of 32 threads)."""
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -164,8 +173,8 @@ class Agent:
                 result = json.dumps({"error": f"{type(exc).__name__}: {exc}"})
         else:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(_POOL, call_tool, tool, call.arguments,
-                                                self.ctx)
+            result = await loop.run_in_executor(self.executor or _POOL, call_tool, tool,
+                                                call.arguments, self.ctx)
         try:
             error = json.loads(result).get("error")
         except (ValueError, AttributeError):
@@ -180,6 +189,10 @@ class Agent:
         import openai
 
         schemas = [tool.schema() for tool in self.tools]
+        if self.completer is not None:
+            content, raw_calls = await self.completer(self.messages, schemas)
+            return content, [_ToolCall(call_id or f"call_{i}", name, arguments)
+                             for i, (call_id, name, arguments) in enumerate(raw_calls)]
         for attempt in range(self.max_retries + 1):
             try:
                 return await self._stream(schemas, listener)

@@ -1,0 +1,211 @@
+"""The terminal-test environment end to end against the scripted server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hermes_tui.rl.terminal_test import TerminalTestEnv
+from hermes_tui.tools import Tool
+from registry import ProcessRegistry
+from tests.conftest import pid_alive
+from tests.fakes.openai_server import Reply, ScriptedModel, tool_call
+from tests.rl.conftest import DATA, NOTHING, make_env, solve_with
+
+GREETING = {
+    "id": "greeting",
+    "prompt": "Create greeting.txt containing: Hello from Hermes",
+    "verify": "test \"$(cat greeting.txt)\" = 'Hello from Hermes'",
+}
+
+
+async def test_oracle_scores_one_and_nothing_scores_zero(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str
+) -> None:
+    solver = solve_with("echo 'Hello from Hermes' > greeting.txt")
+    script = [solver, solver, NOTHING]
+    with ScriptedModel(script) as server:
+        env = make_env(
+            TerminalTestEnv, server, tiny_tokenizer, tasks_file=str(DATA / "terminal_tasks.jsonl")
+        )
+        await env.setup()
+        item = await env.get_next_item()
+        solved, _ = await env.collect_trajectory(item)
+        nothing, _ = await env.collect_trajectory(item)
+    assert solved["scores"] == 1.0 and nothing["scores"] == 0.0
+    assert server.script == [] and len(server.requests) == 3
+    roles = [m["role"] for m in solved["messages"]]
+    assert roles == ["system", "user", "assistant", "tool", "assistant"]
+    assert len(solved["tokens"]) == len(solved["masks"]) > 0
+    assert any(m != -100 for m in solved["masks"])
+    request = server.requests[0]["body"]
+    assert not request.get("stream") and request["model"] == "scripted"
+    assert {t["function"]["name"] for t in request["tools"]} == {
+        "terminal",
+        "process",
+        "read_file",
+        "write_file",
+        "patch",
+        "search_files",
+    }
+
+
+def _background_then_answer(messages: list[dict[str, Any]]) -> Reply:
+    """Start a long-running background process, then finish without stopping it."""
+    if any(m.get("role") == "tool" for m in messages):
+        return Reply(text="Started it.")
+    return tool_call("terminal", {"command": "sleep 600", "background": True})
+
+
+async def test_cleanup_kills_background_processes_and_removes_the_workdir(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str
+) -> None:
+    with ScriptedModel([_background_then_answer, _background_then_answer]) as server:
+        env = make_env(TerminalTestEnv, server, tiny_tokenizer)
+        await env.setup()
+        result, reward = await env.run_episode(GREETING)
+    assert reward == 0.0 and result.finished_naturally
+    started = json.loads(result.messages[3]["content"])
+    session = rl_registry.get(started["session_id"])
+    assert session.session_key.startswith("rl-")
+    assert not session.is_running and not pid_alive(started["pid"])
+    assert not rl_registry.has_active(session.session_key)
+    assert session.workdir.startswith(tempfile.gettempdir())
+    assert not Path(session.workdir).exists()
+
+
+async def test_cleanup_runs_when_the_reward_function_raises(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str
+) -> None:
+    class Broken(TerminalTestEnv):
+        async def compute_reward(self, item: Any, result: Any, ctx: Any) -> float:
+            raise RuntimeError("verifier crashed")
+
+    with ScriptedModel([_background_then_answer, _background_then_answer]) as server:
+        env = make_env(Broken, server, tiny_tokenizer)
+        await env.setup()
+        scored, _ = await env.collect_trajectory(GREETING)
+    assert scored["scores"] == 0.0
+    processes = rl_registry.processes()
+    assert len(processes) == 1 and not processes[0].is_running
+
+
+async def test_tool_errors_are_counted_per_step(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str
+) -> None:
+    def bad_then_answer(messages: list[dict[str, Any]]) -> Reply:
+        if any(m.get("role") == "tool" for m in messages):
+            return Reply(text="Gave up.")
+        return tool_call("terminal", {"command": 42, "no_such_argument": True})
+
+    with ScriptedModel([bad_then_answer, bad_then_answer]) as server:
+        env = make_env(TerminalTestEnv, server, tiny_tokenizer)
+        await env.setup()
+        result, _ = await env.run_episode(GREETING)
+        await env.wandb_log({})
+        assert env.last_metrics["train/tool_errors_count"] == 1
+        assert env.last_metrics["train/tool_errors/terminal"] == 1
+        (detail,) = env.last_metrics["train/tool_error_details"]
+        assert detail["tool"] == "terminal" and "no_such_argument" in detail["error"]
+        await env.wandb_log({})  # the next step starts from zero
+        assert env.last_metrics["train/tool_errors_count"] == 0
+    assert len(result.tool_errors) == 1
+
+
+async def test_no_toolsets_warns_that_every_tool_is_loaded(
+    tiny_tokenizer: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with ScriptedModel([]) as server, caplog.at_level(logging.WARNING, "hermes_tui.rl"):
+        env = make_env(TerminalTestEnv, server, tiny_tokenizer, enabled_toolsets=None)
+        chosen = make_env(TerminalTestEnv, server, tiny_tokenizer, enabled_toolsets=["terminal"])
+    assert any("no toolsets chosen" in r.getMessage() for r in caplog.records)
+    assert {t.name for t in env.tools} == {
+        "terminal",
+        "process",
+        "read_file",
+        "write_file",
+        "patch",
+        "search_files",
+    }
+    assert {t.name for t in chosen.tools} == {"terminal", "process"}
+
+
+async def test_a_tool_that_calls_asyncio_run_does_not_deadlock(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str
+) -> None:
+    async def inner() -> str:
+        await asyncio.sleep(0)
+        return "from a nested event loop"
+
+    nested = Tool(
+        "nested",
+        "Runs its own event loop.",
+        {"type": "object", "properties": {}},
+        lambda args, ctx: {"value": asyncio.run(inner())},
+    )
+
+    class WithNested(TerminalTestEnv):
+        def select_tools(self) -> list[Tool]:
+            return [*super().select_tools(), nested]
+
+    def call_nested(messages: list[dict[str, Any]]) -> Reply:
+        if any(m.get("role") == "tool" for m in messages):
+            return Reply(text="ok")
+        return tool_call("nested", {})
+
+    with ScriptedModel([call_nested, call_nested]) as server:
+        env = make_env(WithNested, server, tiny_tokenizer)
+        await env.setup()
+        result, _ = await asyncio.wait_for(env.run_episode(GREETING), timeout=30)
+    assert json.loads(result.messages[3]["content"]) == {"value": "from a nested event loop"}
+
+
+async def test_the_agent_timeout_ends_the_episode_and_cleans_up(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str
+) -> None:
+    with ScriptedModel([tool_call("terminal", {"command": "sleep 60"})]) as server:
+        env = make_env(TerminalTestEnv, server, tiny_tokenizer, agent_timeout=1.0)
+        await env.setup()
+        started = time.monotonic()
+        result, reward = await env.run_episode(GREETING)
+    assert reward == 0.0 and result.error == "timeout (1s)"
+    assert time.monotonic() - started < 15
+
+
+async def test_on_docker_the_container_is_gone_after_the_episode(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str, docker_image: str
+) -> None:
+    import docker
+
+    def solve(messages: list[dict[str, Any]]) -> Reply:
+        done = [m for m in messages if m.get("role") == "tool"]
+        if not done:
+            return tool_call("terminal", {"command": "sleep 600", "background": True})
+        if len(done) == 1:
+            return tool_call("terminal", {"command": "echo 'Hello from Hermes' > greeting.txt"})
+        return Reply(text="Done.")
+
+    with ScriptedModel([solve] * 3) as server:
+        env = make_env(
+            TerminalTestEnv, server, tiny_tokenizer, terminal_backend="docker", workdir="/work"
+        )
+        await env.setup()
+        item = {**GREETING, "image": docker_image}
+        result, reward = await env.run_episode(item)
+    assert reward == 1.0
+    started = json.loads(result.messages[3]["content"])
+    session = rl_registry.get(started["session_id"])
+    assert not session.is_running
+    client = docker.from_env()
+    try:
+        names = [c.name for c in client.containers.list(all=True)]
+    finally:
+        client.close()
+    assert f"hermes-{session.session_key}" not in names
