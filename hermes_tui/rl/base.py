@@ -19,6 +19,8 @@ import json
 import logging
 import os
 import re
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -284,8 +286,23 @@ class HermesAgentEnv(BaseEnv):  # type: ignore[misc]  # atroposlib is untyped
             error=error,
         )
 
+    _sigterm_installed = False
+
+    def _stop_cleanly_on_sigterm(self) -> None:
+        """Make SIGTERM behave like Ctrl-C: ``asyncio.run`` then cancels every task and waits
+        for them, so each running episode's ``finally`` cleans its sandbox up (the default
+        SIGTERM would end the process at once and leave them behind)."""
+        if self._sigterm_installed or threading.current_thread() is not threading.main_thread():
+            return
+        self._sigterm_installed = True
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGTERM, signal.raise_signal, signal.SIGINT
+            )
+
     async def run_episode(self, item: Item, split: str = "train") -> tuple[AgentResult, float]:
         """One whole episode: sandbox, agent, reward, and always cleanup."""
+        self._stop_cleanly_on_sigterm()
         key = f"rl-{uuid.uuid4().hex[:12]}"  # never reused: no stale sandbox or override
         result = AgentResult(messages=[])
         reward = 0.0
