@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hermes_tui.rl.base import parse_text_tool_calls
 from hermes_tui.rl.terminal_test import TerminalTestEnv
 from hermes_tui.tools import Tool
 from registry import ProcessRegistry
@@ -209,3 +210,31 @@ async def test_on_docker_the_container_is_gone_after_the_episode(
     finally:
         client.close()
     assert f"hermes-{session.session_key}" not in names
+
+
+async def test_a_missing_image_fails_the_episode_before_any_token(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str, docker_image: str
+) -> None:
+    with ScriptedModel([]) as server:
+        env = make_env(TerminalTestEnv, server, tiny_tokenizer, terminal_backend="docker")
+        await env.setup()
+        # a registry on a closed loopback port: the pull fails at once, offline
+        item = {**GREETING, "docker_image": "127.0.0.1:1/hermes-missing:latest"}
+        result, reward = await env.run_episode(item)
+        scored, _ = await env.collect_trajectory(item)
+    assert reward == 0.0 and scored["scores"] == 0.0
+    assert result.error is not None and "hermes-missing" in result.error
+    assert server.requests == []
+    assert rl_registry._sandbox_options == {}
+
+
+def test_tool_calls_written_as_text_are_understood() -> None:
+    call = '{"name": "terminal", "arguments": {"command": "ls"}}'
+    text = f"Let me look.\n<tool_call>\n{call}\n</tool_call>"
+    content, calls = parse_text_tool_calls(text)
+    assert content == "Let me look."
+    assert calls == [("call_text_0", "terminal", '{"command": "ls"}')]
+    assert parse_text_tool_calls("<tool_call>not json</tool_call>") == (
+        "<tool_call>not json</tool_call>",
+        [],
+    )
