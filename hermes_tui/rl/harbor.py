@@ -11,14 +11,20 @@ Harbor (TerminalBench 2.0)::
 
 TerminalBench 1.x: ``task.yaml`` (``instruction``, ``max_agent_timeout_sec``,
 ``max_test_timeout_sec``), ``Dockerfile``, ``run-tests.sh`` + ``tests/``, ``solution.sh``.
+Flattened dataset rows (JSONL: ``task_name``, ``instruction``, ``docker_image``, base64
+``tests_tar`` / ``environment_tar``, ``test_sh``) are unpacked into task folders first.
 This module does not need ``atroposlib``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fnmatch
+import io
 import json
 import re
+import tarfile
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -195,3 +201,53 @@ def parse_reward(
         if number is not None:
             return number
     return 1.0 if exit_code == 0 else 0.0
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def _unpack(encoded: str, target: Path, what: str) -> None:
+    try:
+        data = base64.b64decode(encoded, validate=True)
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+            # the "data" filter refuses absolute paths, links out of the tree, devices...
+            archive.extractall(target, filter="data")
+    except (binascii.Error, ValueError, tarfile.TarError, OSError) as exc:
+        raise TaskError(f"{what}: not a base64 tar archive ({exc})") from None
+
+
+def unpack_rows(path: str | Path, into: Path) -> Path:
+    """Turn a JSONL file of flattened task rows into task folders under ``into``; returns it.
+
+    Raises:
+        TaskError: naming the line of a bad row.
+    """
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise TaskError(f"{where}: not JSON ({exc})") from None
+        name = row.get("task_name") if isinstance(row, dict) else None
+        if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
+            raise TaskError(f"{where}: task_name must be a plain name ([A-Za-z0-9._-])")
+        if not isinstance(row.get("instruction"), str):
+            raise TaskError(f"{where}: no instruction")
+        folder = into / name
+        (folder / "tests").mkdir(parents=True, exist_ok=False)
+        (folder / "environment").mkdir()
+        (folder / "instruction.md").write_text(row["instruction"])
+        image = row.get("docker_image")
+        config = f"[environment]\ndocker_image = {json.dumps(image)}\n" if image else ""
+        (folder / "task.toml").write_text('version = "1.0"\n' + config)
+        if row.get("tests_tar"):
+            _unpack(str(row["tests_tar"]), folder / "tests", f"{where}: tests_tar")
+        if row.get("environment_tar"):
+            _unpack(
+                str(row["environment_tar"]), folder / "environment", f"{where}: environment_tar"
+            )
+        if isinstance(row.get("test_sh"), str):
+            (folder / "tests" / "test.sh").write_text(row["test_sh"])
+    return into

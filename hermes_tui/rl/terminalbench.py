@@ -17,8 +17,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shlex
+import shutil
+import tempfile
 import threading
+import weakref
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -26,7 +30,7 @@ from pydantic import Field
 from backends import BackendError
 from hermes_tui.rl.base import AgentResult, HermesAgentEnv, HermesAgentEnvConfig, Item
 from hermes_tui.rl.context import ToolContext
-from hermes_tui.rl.harbor import HarborTask, TaskError, load_tasks, parse_reward
+from hermes_tui.rl.harbor import HarborTask, TaskError, load_tasks, parse_reward, unpack_rows
 
 VERIFIER_DIR = "/logs/verifier"
 MODAL_SKIP = ("qemu-startup", "qemu-alpine-ssh", "crack-7z-hash")
@@ -36,6 +40,11 @@ MODAL_SKIP = ("qemu-startup", "qemu-alpine-ssh", "crack-7z-hash")
 class TerminalBenchEnvConfig(HermesAgentEnvConfig):
     """TerminalBench settings."""
 
+    tasks_file: str | None = Field(
+        default=None,
+        description="JSONL of flattened task rows (task_name, instruction, docker_image, "
+        "tests_tar, environment_tar, test_sh), instead of tasks_dir.",
+    )
     tasks_dir: str | None = Field(
         default=None, description="A Harbor task folder, or a folder of them."
     )
@@ -81,8 +90,11 @@ class TerminalBenchEnv(HermesAgentEnv):
         return config, servers
 
     async def setup(self) -> None:
-        if not self.config.tasks_dir:
-            raise TaskError("the TerminalBench environment needs --env.tasks_dir")
+        if not self.config.tasks_dir and not self.config.tasks_file:
+            raise TaskError(
+                "the TerminalBench environment needs --env.tasks_dir (task "
+                "folders) or --env.tasks_file (JSONL rows)"
+            )
         if self.config.terminal_backend == "local":
             raise TaskError(
                 "TerminalBench tasks write to /tests and /logs: use a sandbox "
@@ -91,7 +103,15 @@ class TerminalBenchEnv(HermesAgentEnv):
         skip = list(self.config.skip_tasks)
         if self.config.terminal_backend == "modal":
             skip.extend(MODAL_SKIP)
-        self.tasks = load_tasks(self.config.tasks_dir, only=self.config.task_filter, skip=skip)
+        root: str | Path
+        if self.config.tasks_file:
+            unpacked = tempfile.mkdtemp(prefix="hermes-tb-rows-")
+            # removed with the environment (or at exit), whatever way it ends
+            weakref.finalize(self, shutil.rmtree, unpacked, True)
+            root = unpack_rows(self.config.tasks_file, Path(unpacked))
+        else:
+            root = str(self.config.tasks_dir)
+        self.tasks = load_tasks(root, only=self.config.task_filter, skip=skip)
 
     def item_for(self, task: HarborTask) -> Item:
         """The Atropos item of a task."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hermes_tui.rl.harbor import TaskError, load_tasks, parse_reward
+from hermes_tui.rl.harbor import TaskError, load_tasks, parse_reward, unpack_rows
 from hermes_tui.rl.swe import SweEnv
 from hermes_tui.rl.terminalbench import TerminalBenchEnv
 from registry import ProcessRegistry
@@ -177,3 +180,56 @@ def test_reward_parsing() -> None:
     assert parse_reward(None, None, 0) == 1.0
     assert parse_reward(None, None, 2) == 0.0
     assert parse_reward(None, None, None) == 0.0
+
+
+def _tar(folder: Path) -> str:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+async def test_terminalbench_reads_flattened_dataset_rows(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str, docker_image: str, tmp_path: Path
+) -> None:
+    task = TB2 / "write-greeting"
+    row = {
+        "task_name": "greeting-row",
+        "instruction": (task / "instruction.md").read_text(),
+        "docker_image": docker_image,
+        "tests_tar": _tar(task / "tests"),
+        "environment_tar": _tar(task / "environment"),
+        "test_sh": (task / "tests" / "test.sh").read_text(),
+    }
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps(row) + "\n")
+    solver = solve_with((task / "solution" / "solve.sh").read_text())
+    with ScriptedModel([solver, solver]) as server:
+        env = make_env(TerminalBenchEnv, server, tiny_tokenizer, tasks_file=str(rows))
+        await env.setup()
+        (loaded,) = env.tasks
+        assert loaded.name == "greeting-row" and loaded.workdir == "/app"
+        _, reward = await env.run_episode(await env.get_next_item())
+    assert reward == 1.0
+
+
+def test_bad_rows_are_clear_errors(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"task_name": "../escape", "instruction": "x"}) + "\n")
+    with pytest.raises(TaskError, match=r"rows\.jsonl:1: task_name"):
+        unpack_rows(rows, tmp_path / "out")
+    evil = io.BytesIO()
+    with tarfile.open(fileobj=evil, mode="w") as archive:
+        info = tarfile.TarInfo("../../outside.txt")
+        info.size = 1
+        archive.addfile(info, io.BytesIO(b"x"))
+    row = {
+        "task_name": "evil",
+        "instruction": "x",
+        "tests_tar": base64.b64encode(evil.getvalue()).decode(),
+    }
+    rows.write_text(json.dumps(row) + "\n")
+    with pytest.raises(TaskError, match="tests_tar"):
+        unpack_rows(rows, tmp_path / "out")
+    assert not (tmp_path / "outside.txt").exists()
