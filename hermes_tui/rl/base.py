@@ -30,7 +30,7 @@ from typing import Any
 
 from atroposlib.envs.base import APIServerConfig, BaseEnv, BaseEnvConfig, ScoredDataItem
 from atroposlib.utils.tokenize_for_trainer import tokenize_for_trainer
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hermes_tui import tools as hermes_tools
 from hermes_tui.agent.loop import SYSTEM_PROMPT, Agent, Completer, ToolError
@@ -41,13 +41,26 @@ log = logging.getLogger("hermes_tui.rl")
 Item = dict[str, Any]
 
 
+def split_names(value: Any) -> Any:
+    """A list setting given on the command line: Atropos's flag parser keeps one value per
+    flag, so ``a,b`` and a JSON list are accepted (``None`` means empty)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
 class HermesAgentEnvConfig(BaseEnvConfig):  # type: ignore[misc]  # atroposlib is untyped
     """Settings of every hermes-tui environment (``--env.NAME`` on the command line)."""
 
-    enabled_toolsets: list[str] | None = Field(
-        default=None,
-        description="Toolsets the agent gets (terminal, file, all). None loads "
-        "every tool, with a warning.",
+    enabled_toolsets: list[str] = Field(
+        default_factory=list,
+        description="Toolsets the agent gets, comma-separated (terminal, file, all). Empty "
+        "loads every tool, with a warning.",
     )
     disabled_toolsets: list[str] = Field(
         default_factory=list, description="Toolsets removed from the selection."
@@ -81,6 +94,10 @@ class HermesAgentEnvConfig(BaseEnvConfig):  # type: ignore[misc]  # atroposlib i
     tool_pool_size: int = Field(default=128, description="Threads for synchronous tools.")
     train_on_all_assistant_turns: bool = Field(
         default=True, description="Train on every assistant turn, not only the last."
+    )
+
+    _split_toolsets = field_validator("enabled_toolsets", "disabled_toolsets", mode="before")(
+        split_names
     )
 
 

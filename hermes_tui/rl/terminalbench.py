@@ -25,10 +25,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from backends import BackendError
-from hermes_tui.rl.base import AgentResult, HermesAgentEnv, HermesAgentEnvConfig, Item
+from hermes_tui.rl.base import (
+    AgentResult,
+    HermesAgentEnv,
+    HermesAgentEnvConfig,
+    Item,
+    split_names,
+)
 from hermes_tui.rl.context import ToolContext
 from hermes_tui.rl.harbor import HarborTask, TaskError, load_tasks, parse_reward, unpack_rows
 
@@ -59,6 +65,8 @@ class TerminalBenchEnvConfig(HermesAgentEnvConfig):
     verifier_timeout: float = Field(
         default=600.0, description="Seconds for tests/test.sh when the task sets none."
     )
+
+    _split_tasks = field_validator("task_filter", "skip_tasks", mode="before")(split_names)
 
 
 class TerminalBenchEnv(HermesAgentEnv):
