@@ -233,3 +233,18 @@ def test_bad_rows_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(TaskError, match="tests_tar"):
         unpack_rows(rows, tmp_path / "out")
     assert not (tmp_path / "outside.txt").exists()
+
+
+def test_terminalbench_1x_task_folders(tmp_path: Path) -> None:
+    task = tmp_path / "legacy"
+    (task / "tests").mkdir(parents=True)
+    (task / "task.yaml").write_text(
+        "instruction: |\n  Make it work.\nmax_agent_timeout_sec: 300\nmax_test_timeout_sec: 90\n"
+    )
+    (task / "Dockerfile").write_text("FROM hermes-tui-test:busybox\nWORKDIR /srv\n")
+    (task / "run-tests.sh").write_text("#!/bin/sh\nexit 0\n")
+    (task / "solution.sh").write_text("#!/bin/sh\ntrue\n")
+    (loaded,) = load_tasks(tmp_path)
+    assert loaded.instruction == "Make it work.\n" and loaded.workdir == "/srv"
+    assert (loaded.agent_timeout, loaded.verifier_timeout) == (300.0, 90.0)
+    assert loaded.test_script.name == "run-tests.sh" and loaded.solution is not None
