@@ -14,11 +14,11 @@ from importlib import import_module
 from typing import Any
 
 from hermes_tui.rl.context import ToolContext
+from hermes_tui.rl.episode import AgentResult
 
 _LAZY = {
     "HermesAgentEnv": "hermes_tui.rl.base",
     "HermesAgentEnvConfig": "hermes_tui.rl.base",
-    "AgentResult": "hermes_tui.rl.base",
     "TerminalTestEnv": "hermes_tui.rl.terminal_test",
     "SweEnv": "hermes_tui.rl.swe",
     "TerminalBenchEnv": "hermes_tui.rl.terminalbench",

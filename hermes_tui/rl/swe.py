@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import Field
 
-from hermes_tui.rl.base import AgentResult, HermesAgentEnv, HermesAgentEnvConfig, Item
+from hermes_tui.rl.base import HermesAgentEnv, HermesAgentEnvConfig, Item
 from hermes_tui.rl.context import ToolContext
+from hermes_tui.rl.episode import AgentResult
 
 PROMPT = """You are working in a repository (the current directory). Fix this issue:
 

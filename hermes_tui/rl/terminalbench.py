@@ -29,13 +29,13 @@ from pydantic import Field, field_validator
 
 from backends import BackendError
 from hermes_tui.rl.base import (
-    AgentResult,
     HermesAgentEnv,
     HermesAgentEnvConfig,
     Item,
     split_names,
 )
 from hermes_tui.rl.context import ToolContext
+from hermes_tui.rl.episode import AgentResult
 from hermes_tui.rl.harbor import HarborTask, TaskError, load_tasks, parse_reward, unpack_rows
 
 VERIFIER_DIR = "/logs/verifier"

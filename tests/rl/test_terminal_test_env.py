@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hermes_tui.rl.base import parse_text_tool_calls
+from hermes_tui.rl.episode import parse_text_tool_calls
 from hermes_tui.rl.terminal_test import TerminalTestEnv
 from hermes_tui.tools import Tool
 from registry import ProcessRegistry
