@@ -640,11 +640,21 @@ class ProcessRegistry:
         with self._lock:
             self._sandbox_options.pop((kind, sandbox), None)
             backend = self._backends.pop((kind, sandbox), None) if isolated else None
-        if backend is not None:
-            try:
-                backend.cleanup()
-            except BackendError as exc:
-                raise RegistryError(str(exc)) from None
+        if backend is None:
+            return
+        try:
+            backend.cleanup()
+        except BackendError as exc:
+            raise RegistryError(str(exc)) from None
+        # Their run directories went with the sandbox: without a handle, nothing (pruning,
+        # reading a spool, a later start) can recreate the sandbox just to look for them.
+        with self._lock:
+            gone = [s for s in self._sessions.values()
+                    if s.session_key == sandbox and s.backend == kind and s.handle is not None]
+            for session in gone:
+                session.handle = None
+                session.note = session.note or "its sandbox was removed"
+        self._save(*gone)
 
     def _kill_all(self, sessions: list[ProcessSession], by: str) -> list[ProcessSession]:
         """Kill ``sessions`` in parallel (each may take a grace period) and wait for all."""

@@ -204,6 +204,10 @@ async def test_on_docker_the_container_is_gone_after_the_episode(
     started = json.loads(result.messages[3]["content"])
     session = rl_registry.get(started["session_id"])
     assert not session.is_running
+    # its output stays readable, and nothing recreates the sandbox to find its spool
+    assert rl_registry.log(session.id).total_lines >= 0
+    assert rl_registry.read_spool(session.id, 0, 100) == b""
+    assert session.handle is None and session.note == "its sandbox was removed"
     client = docker.from_env()
     try:
         names = [c.name for c in client.containers.list(all=True)]
