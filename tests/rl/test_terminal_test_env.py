@@ -242,3 +242,24 @@ def test_tool_calls_written_as_text_are_understood() -> None:
         "<tool_call>not json</tool_call>",
         [],
     )
+
+
+async def test_max_turns_temperature_and_max_tokens_are_honoured(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str
+) -> None:
+    forever = tool_call("terminal", {"command": "echo again"})
+    with ScriptedModel([forever] * 3) as server:
+        env = make_env(
+            TerminalTestEnv,
+            server,
+            tiny_tokenizer,
+            max_agent_turns=2,
+            agent_temperature=0.3,
+            max_tokens_per_turn=64,
+        )
+        await env.setup()
+        result, reward = await env.run_episode(GREETING)
+    assert len(server.requests) == 2 and result.turns_used == 2
+    assert not result.finished_naturally and reward == 0.0
+    body = server.requests[0]["body"]
+    assert body["temperature"] == 0.3 and body["max_tokens"] == 64
