@@ -263,3 +263,28 @@ async def test_max_turns_temperature_and_max_tokens_are_honoured(
     assert not result.finished_naturally and reward == 0.0
     body = server.requests[0]["body"]
     assert body["temperature"] == 0.3 and body["max_tokens"] == 64
+
+
+async def test_tool_error_details_go_to_wandb_as_a_table(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str
+) -> None:
+    import wandb
+
+    def bad_then_answer(messages: list[dict[str, Any]]) -> Reply:
+        if any(m.get("role") == "tool" for m in messages):
+            return Reply(text="Gave up.")
+        return tool_call("process", {"action": "poll", "session_id": "proc_nope"})
+
+    run = wandb.init(mode="disabled")  # the real wandb client, recording nowhere
+    try:
+        with ScriptedModel([bad_then_answer, bad_then_answer]) as server:
+            env = make_env(TerminalTestEnv, server, tiny_tokenizer, use_wandb=True)
+            await env.setup()
+            await env.run_episode(GREETING)
+            await env.wandb_log({})
+    finally:
+        run.finish()
+    table = env.last_metrics["train/tool_error_details"]
+    assert isinstance(table, wandb.Table) and table.columns[2] == "tool"
+    assert [row[2] for row in table.data] == ["process"]
+    assert env.last_metrics["train/tool_errors_count"] == 1
