@@ -7,6 +7,7 @@ fail at import, they never skip.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,11 @@ from registry import ProcessRegistry, set_registry
 from tests.fakes.openai_server import Reply, ScriptedModel, Step, tool_call
 
 DATA = Path(__file__).parent / "data"
+
+# Offline: the tokenizer is a local directory and wandb records nowhere (read at import time
+# by transformers and wandb, so set before they are imported).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
 
 CHAT_TEMPLATE = (
     "{%- for m in messages -%}<|im_start|>{{ m['role'] }}\n{{ m['content'] or '' }}"
