@@ -223,7 +223,7 @@ class HermesAgentEnv(BaseEnv):  # type: ignore[misc]  # atroposlib is untyped
             system_prompt=self.config.system_prompt or SYSTEM_PROMPT,
             max_iterations=self.config.max_agent_turns,
             completer=self._completer(split),
-            executor=self._tool_pool,
+            executor=ctx.calls,
         )
         error: str | None = None
         final = ""
@@ -278,6 +278,7 @@ class HermesAgentEnv(BaseEnv):  # type: ignore[misc]  # atroposlib is untyped
                 image=image,
                 workdir=self.item_workdir(item),
                 terminal_timeout=self.config.terminal_timeout,
+                pool=self._tool_pool,
             )
             await asyncio.to_thread(ctx.open)
             await self.prepare_episode(item, ctx)
@@ -296,6 +297,7 @@ class HermesAgentEnv(BaseEnv):  # type: ignore[misc]  # atroposlib is untyped
             if ctx is not None:
                 # shielded: an Atropos worker timeout cancels us, the cleanup still finishes
                 await asyncio.shield(asyncio.to_thread(ctx.cleanup))
+        result.task_key = key
         self._record_tool_errors(key, result.tool_errors)
         return result, reward
 

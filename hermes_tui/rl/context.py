@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import os
@@ -23,7 +24,8 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +40,54 @@ IMAGE_BACKENDS = frozenset({"docker", "singularity", "modal", "daytona"})
 
 T = TypeVar("T")
 
+_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hermes-rl-tool")
+
+
+class ToolCalls(Executor):
+    """An episode's tool calls, run on a shared pool and counted, so that cleanup can wait
+    for the ones still running: a call cut off by a timeout may be starting a process at
+    that moment, which cleanup must see to kill it."""
+
+    def __init__(self, pool: Executor | None = None) -> None:
+        self._pool = pool or _POOL
+        self._active = 0
+        self._idle = threading.Condition()
+
+    def _enter(self) -> None:
+        with self._idle:
+            self._active += 1
+
+    def _exit(self, *_: object) -> None:
+        with self._idle:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.notify_all()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Run ``fn`` on the pool (what ``loop.run_in_executor`` calls)."""
+        self._enter()
+        try:
+            future = self._pool.submit(fn, *args, **kwargs)
+        except BaseException:
+            self._exit()
+            raise
+        future.add_done_callback(self._exit)  # also when cancelled before it started
+        return future
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Count a call made on the caller's own thread."""
+        self._enter()
+        try:
+            yield
+        finally:
+            self._exit()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no call is running (True) or ``timeout`` passes (False)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._active == 0, timeout)
+
 
 class ToolContext:
     """Tool access for reward functions, in the episode's own sandbox.
@@ -50,6 +100,8 @@ class ToolContext:
             temporary directory is used when none is given, and removed by :meth:`cleanup`.
         registry: the process registry (default: the app process's shared one).
         terminal_timeout: the longest a single foreground command may run.
+        pool: where the episode's synchronous tool calls run (default: a shared pool).
+        drain_timeout: how long cleanup waits for tool calls still running.
     """
 
     def __init__(
@@ -61,8 +113,13 @@ class ToolContext:
         workdir: str | None = None,
         registry: ProcessRegistry | None = None,
         terminal_timeout: float = 180.0,
+        pool: Executor | None = None,
+        drain_timeout: float = 60.0,
     ) -> None:
         self.task_key = task_key
+        self.calls = ToolCalls(pool)
+        """Give it to the agent as its executor: cleanup then waits for its tool calls."""
+        self.drain_timeout = drain_timeout
         self.backend_kind = backend
         self.image = image
         self.registry = registry if registry is not None else get_registry()
@@ -126,6 +183,8 @@ class ToolContext:
             self._closed = True
         report: dict[str, Any] = {"killed": [], "errors": []}
         self.tools.cancel.cancel()  # stops a foreground command or wait still in progress
+        if not self.calls.wait_idle(self.drain_timeout):
+            report["errors"].append(f"tool calls still running after {self.drain_timeout:g}s")
         try:
             report["killed"] = [
                 s.id for s in self.registry.processes(self.task_key) if s.is_running
@@ -145,9 +204,13 @@ class ToolContext:
         self.cleanup()
 
     # -- tools --------------------------------------------------------------------------------
+    def _run(self, work: Callable[[], T]) -> T:
+        with self.calls.running():
+            return _off_loop(work)
+
     def call_tool(self, name: str, arguments: Mapping[str, Any] | str | None = None) -> str:
         """Run any agent tool by name in the episode's sandbox; returns its raw JSON string."""
-        return _off_loop(lambda: tools.run_tool(name, arguments, self.tools))
+        return self._run(lambda: tools.run_tool(name, arguments, self.tools))
 
     def _tool(self, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         raw = self.call_tool(name, {k: v for k, v in arguments.items() if v is not None})
@@ -200,7 +263,7 @@ class ToolContext:
             return {"success": False, "error": f"cannot read local file {source}: {exc.strerror}"}
         target = self._remote(remote_path)
         try:
-            _off_loop(lambda: self.backend().upload(data, target, mode))
+            self._run(lambda: self.backend().upload(data, target, mode))
         except BackendError as exc:
             return {"success": False, "error": str(exc)}
         return {"success": True, "path": target, "bytes": len(data)}
@@ -223,7 +286,7 @@ class ToolContext:
         """Copy a sandbox file to the host, byte for byte, at any size."""
         source = self._remote(remote_path)
         try:
-            data = _off_loop(lambda: self.backend().download(source))
+            data = self._run(lambda: self.backend().download(source))
         except BackendError as exc:
             return {"success": False, "error": str(exc)}
         target = Path(local_path)
@@ -237,7 +300,7 @@ class ToolContext:
     def download_dir(self, remote_dir: str, local_dir: str | os.PathLike[str]) -> dict[str, Any]:
         """Copy a sandbox directory tree to the host."""
         source = self._remote(remote_dir).rstrip("/") or "/"
-        listing = _off_loop(
+        listing = self._run(
             lambda: self.backend().run(["find", source, "-type", "f", "-print0"], timeout=120)
         )
         if listing.exit_code != 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -158,34 +159,29 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 class HeldPolicy:
-    """Start a background process, solve, answer; from the third episode on the answer waits
-    until released, so episodes are surely in flight when the environment is stopped."""
+    """Start a background process, solve, answer; once ``hold`` is set, answers wait until
+    released, so episodes are surely in flight when the environment is stopped."""
 
     def __init__(self) -> None:
-        self.answered = 0
-        self.lock = threading.Lock()
+        self.sleep = f"sleep {random.randint(100_000, 999_999)}"  # this run's processes only
+        self.hold = threading.Event()
         self.holding = threading.Event()
         self.release = threading.Event()
 
     def __call__(self, messages: list[dict[str, Any]]) -> Reply:
         results = [m for m in messages if m.get("role") == "tool"]
         if not results:
-            return tool_call("terminal", {"command": "sleep 4242", "background": True})
+            return tool_call("terminal", {"command": self.sleep, "background": True})
         if len(results) == 1:
             return tool_call("terminal", {"command": "echo 'Hello from Hermes' > greeting.txt"})
-        with self.lock:
-            self.answered += 1
-            hold = self.answered > 2
-        if hold:
+        if self.hold.is_set():
             self.holding.set()
             self.release.wait(60)
         return Reply(text="Done.")
 
 
-def _sleepers() -> list[int]:
-    return [
-        p.pid for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "4242"]
-    ]
+def _running(command: str) -> list[int]:
+    return [p.pid for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == command.split()]
 
 
 def test_serve_sends_scored_groups_to_the_trainer_api(
@@ -242,13 +238,15 @@ def test_serve_sends_scored_groups_to_the_trainer_api(
                 assert serve.poll() is None, "the environment exited"
                 assert time.monotonic() < deadline, "no batch arrived"
                 time.sleep(0.2)
+            policy.hold.set()
             # episodes in flight (Atropos may cancel some itself when it trims its workers:
             # those clean up too, and new ones take their place)
             deadline = time.monotonic() + 60
-            while not (policy.holding.is_set() and _sleepers()):
+            while not (
+                policy.holding.is_set() and _running(policy.sleep) and any(scratch.iterdir())
+            ):
                 assert time.monotonic() < deadline, "no episode in flight"
                 time.sleep(0.1)
-            assert any(scratch.glob("hermes-rl-*"))
             _stop(serve)  # SIGTERM with episodes in flight
             policy.release.set()
     finally:
@@ -262,4 +260,4 @@ def test_serve_sends_scored_groups_to_the_trainer_api(
     # every episode in flight still cleaned up after itself
     assert serve.returncode != 0
     assert list(scratch.glob("hermes-rl-*")) == []
-    assert _sleepers() == []
+    assert _running(policy.sleep) == []

@@ -51,11 +51,13 @@ async def test_swe_fix_scores_one_and_nothing_scores_zero(
         await env.setup()
         item = await env.get_next_item()
         fixed, fixed_reward = await env.run_episode(item)
-        _, nothing_reward = await env.run_episode(item)
+        nothing, nothing_reward = await env.run_episode(item)
     assert (fixed_reward, nothing_reward) == (1.0, 0.0)
     assert json.loads(fixed.messages[3]["content"])["output"] == "5"
     assert "subtracts instead of adding" in fixed.messages[1]["content"]
-    assert not any(name.startswith("hermes-rl-") for name in _containers())
+    assert fixed.task_key != nothing.task_key
+    left = set(_containers())
+    assert {f"hermes-{fixed.task_key}", f"hermes-{nothing.task_key}"}.isdisjoint(left)
 
 
 async def test_terminalbench_oracle_scores_one_and_nothing_scores_zero(
@@ -83,13 +85,14 @@ async def test_terminalbench_oracle_scores_one_and_nothing_scores_zero(
         assert [t.name for t in env.tasks] == ["write-greeting"]
         item = await env.get_next_item()
         solved, solved_reward = await env.run_episode(item)
-        _, nothing_reward = await env.run_episode(item)
+        nothing, nothing_reward = await env.run_episode(item)
     assert (solved_reward, nothing_reward) == (1.0, 0.0)
     assert solved.messages[1]["content"].startswith("Create the file /app/greeting.txt")
     background = json.loads(solved.messages[3]["content"])
     session = rl_registry.get(background["session_id"])
     assert session.workdir == "/app" and not session.is_running
-    assert not any(name.startswith("hermes-rl-") for name in _containers())
+    left = set(_containers())
+    assert {f"hermes-{solved.task_key}", f"hermes-{nothing.task_key}"}.isdisjoint(left)
     assert len(_keys(rl_registry)) == 1  # only the solved episode started a process
 
 

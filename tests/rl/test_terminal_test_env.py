@@ -288,3 +288,31 @@ async def test_tool_error_details_go_to_wandb_as_a_table(
     assert isinstance(table, wandb.Table) and table.columns[2] == "tool"
     assert [row[2] for row in table.data] == ["process"]
     assert env.last_metrics["train/tool_errors_count"] == 1
+
+
+async def test_cleanup_waits_for_a_tool_call_still_starting_a_process(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str
+) -> None:
+    started: list[int] = []
+
+    def slow_spawn(args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        ctx.cancel.event.wait(30)  # still busy when the episode times out...
+        session = ctx.registry.spawn(  # ...then it starts a process
+            "sleep 4243", backend=ctx.backend, session_key=ctx.session_key
+        )
+        started.append(session.pid)
+        return {"session_id": session.id}
+
+    tool = Tool("slow_spawn", "Starts a process slowly.", {"type": "object"}, slow_spawn)
+
+    class WithSlowSpawn(TerminalTestEnv):
+        def select_tools(self) -> list[Tool]:
+            return [*super().select_tools(), tool]
+
+    with ScriptedModel([tool_call("slow_spawn", {})]) as server:
+        env = make_env(WithSlowSpawn, server, tiny_tokenizer, agent_timeout=1.0)
+        await env.setup()
+        result, _ = await env.run_episode(GREETING)
+    assert result.error == "timeout (1s)"
+    assert len(started) == 1 and not pid_alive(started[0])
+    assert not rl_registry.has_active(result.task_key)
