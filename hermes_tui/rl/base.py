@@ -170,6 +170,10 @@ class HermesAgentEnv(BaseEnv):  # type: ignore[misc]  # atroposlib is untyped
         own = item.get("cwd") or item.get("workdir")
         return str(own) if own else self.config.workdir
 
+    def item_sandbox_options(self, item: Item) -> dict[str, Any]:
+        """Backend settings of the item's sandbox (resource limits, environment...)."""
+        return {}
+
     def item_timeout(self, item: Item) -> float:
         """Wall-clock seconds the agent loop gets for ``item``."""
         return float(self.config.agent_timeout)
@@ -278,6 +282,7 @@ class HermesAgentEnv(BaseEnv):  # type: ignore[misc]  # atroposlib is untyped
                 image=image,
                 workdir=self.item_workdir(item),
                 terminal_timeout=self.config.terminal_timeout,
+                sandbox_options=self.item_sandbox_options(item),
                 pool=self._tool_pool,
             )
             await asyncio.to_thread(ctx.open)

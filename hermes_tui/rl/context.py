@@ -100,6 +100,8 @@ class ToolContext:
             temporary directory is used when none is given, and removed by :meth:`cleanup`.
         registry: the process registry (default: the app process's shared one).
         terminal_timeout: the longest a single foreground command may run.
+        sandbox_options: more settings of this episode's sandbox for its backend (docker:
+            ``cpus``, ``memory``, ``env``...).
         pool: where the episode's synchronous tool calls run (default: a shared pool).
         drain_timeout: how long cleanup waits for tool calls still running.
     """
@@ -113,6 +115,7 @@ class ToolContext:
         workdir: str | None = None,
         registry: ProcessRegistry | None = None,
         terminal_timeout: float = 180.0,
+        sandbox_options: Mapping[str, Any] | None = None,
         pool: Executor | None = None,
         drain_timeout: float = 60.0,
     ) -> None:
@@ -135,7 +138,7 @@ class ToolContext:
             max_foreground_timeout=terminal_timeout,
         )
         """The context the episode's agent runs its tools with (same sandbox, same key)."""
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = dict(sandbox_options or {})
         if image and backend in IMAGE_BACKENDS:
             options["image"] = image
         if workdir and backend == "docker":

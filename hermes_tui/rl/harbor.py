@@ -55,6 +55,10 @@ class HarborTask:
     verifier_timeout: float | None = None
     verifier_env: dict[str, str] = field(default_factory=dict)
     solution: Path | None = None
+    cpus: float | None = None
+    memory_mb: int | None = None
+    environment_env: dict[str, str] = field(default_factory=dict)
+    """``[environment.env]``: the sandbox's environment variables."""
 
 
 def _dockerfile_workdir(dockerfile: Path | None) -> str:
@@ -70,6 +74,19 @@ def _dockerfile_workdir(dockerfile: Path | None) -> str:
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _memory_mb(environment: dict[str, Any]) -> int | None:
+    """``memory_mb = 2048``, or the older ``memory = "2G"`` / ``"512M"``."""
+    number = _number(environment.get("memory_mb"))
+    if number is not None:
+        return int(number)
+    match = re.fullmatch(
+        r"\s*(\d+(?:\.\d+)?)\s*([GgMm])[Bb]?\s*", str(environment.get("memory", ""))
+    )
+    if not match:
+        return None
+    return int(float(match.group(1)) * (1024 if match.group(2) in "Gg" else 1))
 
 
 def load_task(path: Path) -> HarborTask:
@@ -112,6 +129,9 @@ def _load_harbor(path: Path) -> HarborTask:
         verifier_timeout=_number(verifier.get("timeout_sec")),
         verifier_env={str(k): str(v) for k, v in verifier.get("env", {}).items()},
         solution=solution if solution.is_file() else None,
+        cpus=_number(environment.get("cpus")),
+        memory_mb=_memory_mb(environment),
+        environment_env={str(k): str(v) for k, v in environment.get("env", {}).items()},
     )
 
 

@@ -142,6 +142,20 @@ class TerminalBenchEnv(HermesAgentEnv):
         task: HarborTask = item["task"]
         return task.workdir
 
+    def item_sandbox_options(self, item: Item) -> dict[str, Any]:
+        """The task's ``[environment]`` limits and variables (docker applies them)."""
+        task: HarborTask = item["task"]
+        if self.config.terminal_backend != "docker":
+            return {}
+        options: dict[str, Any] = {}
+        if task.cpus:
+            options["cpus"] = task.cpus
+        if task.memory_mb:
+            options["memory"] = f"{task.memory_mb}m"
+        if task.environment_env:
+            options["env"] = dict(task.environment_env)
+        return options
+
     def item_timeout(self, item: Item) -> float:
         task: HarborTask = item["task"]
         return float(self.config.task_timeout or task.agent_timeout or self.config.agent_timeout)

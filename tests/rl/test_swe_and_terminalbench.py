@@ -19,6 +19,10 @@ from tests.fakes.openai_server import Reply, ScriptedModel, tool_call
 from tests.rl.conftest import DATA, NOTHING, jsonl, make_env, solve_with
 
 TB2 = DATA / "tb2"
+LIMITS = (
+    "echo \"$TB_MARKER\"; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null "
+    "|| cat /sys/fs/cgroup/memory.max"
+)
 
 
 def _containers() -> list[str]:
@@ -70,10 +74,12 @@ async def test_terminalbench_oracle_scores_one_and_nothing_scores_zero(
         if not tools:
             return tool_call("terminal", {"command": "sleep 600", "background": True})
         if len(tools) == 1:
+            return tool_call("terminal", {"command": LIMITS})
+        if len(tools) == 2:
             return tool_call("terminal", {"command": solution})
         return Reply(text="Done.")
 
-    with ScriptedModel([oracle] * 3 + [NOTHING]) as server:
+    with ScriptedModel([oracle] * 4 + [NOTHING]) as server:
         env = make_env(
             TerminalBenchEnv,
             server,
@@ -88,6 +94,9 @@ async def test_terminalbench_oracle_scores_one_and_nothing_scores_zero(
         nothing, nothing_reward = await env.run_episode(item)
     assert (solved_reward, nothing_reward) == (1.0, 0.0)
     assert solved.messages[1]["content"].startswith("Create the file /app/greeting.txt")
+    # the task's [environment] settings reached the container
+    limits = json.loads(solved.messages[5]["content"])["output"].split()
+    assert limits == ["from-task-toml", str(512 << 20)]
     background = json.loads(solved.messages[3]["content"])
     session = rl_registry.get(background["session_id"])
     assert session.workdir == "/app" and not session.is_running
