@@ -1,7 +1,7 @@
 """``ToolContext``: what a reward function can do in the sandbox an episode's model used.
 
 One context per episode, keyed by a task key that is never reused. It owns the episode's
-sandbox: the per-task image override is set when it opens and removed when it closes, and
+sandbox: the per-task image override is set when it is created and removed when it closes, and
 :meth:`ToolContext.cleanup` (which the environments run in ``finally``, whatever the episode
 produced) kills the episode's background processes before removing the sandbox.
 
