@@ -20,7 +20,7 @@ from tests.rl.conftest import DATA, NOTHING, jsonl, make_env, solve_with
 
 TB2 = DATA / "tb2"
 LIMITS = (
-    "echo \"$TB_MARKER\"; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null "
+    'echo "$TB_MARKER"; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null '
     "|| cat /sys/fs/cgroup/memory.max"
 )
 
@@ -260,3 +260,30 @@ def test_terminalbench_1x_task_folders(tmp_path: Path) -> None:
     assert loaded.instruction == "Make it work.\n" and loaded.workdir == "/srv"
     assert (loaded.agent_timeout, loaded.verifier_timeout) == (300.0, 90.0)
     assert loaded.test_script.name == "run-tests.sh" and loaded.solution is not None
+
+
+async def test_terminalbench_group_runs_episodes_side_by_side_in_their_own_containers(
+    rl_registry: ProcessRegistry, tiny_tokenizer: str, docker_image: str
+) -> None:
+    solver = solve_with((TB2 / "write-greeting" / "solution" / "solve.sh").read_text())
+    keys: list[str] = []
+
+    class Recording(TerminalBenchEnv):
+        async def run_episode(self, item: Any, split: str = "train") -> Any:
+            result, reward = await super().run_episode(item, split)
+            keys.append(result.task_key)
+            return result, reward
+
+    with ScriptedModel([solver] * 4) as server:
+        env = make_env(
+            Recording,
+            server,
+            tiny_tokenizer,
+            tasks_dir=str(TB2 / "write-greeting"),
+            group_size=2,
+        )
+        await env.setup()
+        group, _ = await env.collect_trajectories(await env.get_next_item())
+    assert group["scores"] == [1.0, 1.0] and len(group["messages"]) == 2
+    assert len(set(keys)) == 2
+    assert {f"hermes-{key}" for key in keys}.isdisjoint(_containers())
