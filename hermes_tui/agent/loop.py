@@ -21,7 +21,7 @@ import contextlib
 import inspect
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -47,6 +47,11 @@ INTERRUPTED = json.dumps({"status": "interrupted",
                           "note": "interrupted by the user (Esc or a new message)"})
 NOT_RUN = json.dumps({"status": "interrupted",
                       "note": "not run: the user interrupted the turn before this call"})
+
+Completer = Callable[[list[dict[str, Any]], list[dict[str, Any]]],
+                     Awaitable[tuple[str, list[tuple[str, str, str]]]]]
+"""One model call without streaming: ``(messages, tool schemas) -> (text, [(call id, tool
+name, JSON arguments)])``. RL environments drive the model through Atropos with it."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,8 @@ class Agent:
     executor: Executor | None = None
     """Where synchronous tools run (default: a shared pool of 32 threads)."""
     last_active: float = field(default_factory=time.time)
+    completer: Completer | None = None
+    """When set, model calls go through it instead of streaming from ``client``."""
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -248,6 +255,10 @@ class Agent:
         import openai
 
         schemas = [tool.schema() for tool in self.tools]
+        if self.completer is not None:
+            content, raw_calls = await self.completer(self.messages, schemas)
+            return content, [_ToolCall(call_id or f"call_{i}", name, arguments)
+                             for i, (call_id, name, arguments) in enumerate(raw_calls)]
         for attempt in range(self.max_retries + 1):
             try:
                 return await self._stream(schemas, listener)

@@ -1,7 +1,9 @@
 """A scripted OpenAI-compatible chat completions server on 127.0.0.1, for agent tests.
 
 It speaks the real wire protocol (JSON errors, server-sent event streams with text and tool
-call deltas), so the real ``openai`` client does all the talking. Each request takes the next
+call deltas, or whole ``chat.completion`` objects when the request does not ask to stream, as
+Atropos's servers do), so the real ``openai`` client does all the talking. Atropos's one-token
+"hi" health checks are answered without using up the script. Each request takes the next
 step of the script; a step is a :class:`Reply` or a function of the request's messages that
 returns one (to use ids from earlier tool results). Every request body is kept for asserts.
 
@@ -90,6 +92,9 @@ class ScriptedModel:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if _is_health_check(body):
+                    self._send_json(200, _completion(body["model"], Reply(text="ok")))
+                    return
                 model.requests.append({"path": self.path, "body": body,
                                        "auth": self.headers.get("Authorization")})
                 problem = history_problem(body["messages"])
@@ -103,8 +108,18 @@ class ScriptedModel:
                 reply = step(body["messages"]) if callable(step) else step
                 if reply.status != 200:
                     self._error(reply)
+                elif not body.get("stream"):
+                    self._send_json(200, _completion(body["model"], reply))
                 else:
                     self._stream(body, reply)
+
+            def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def _error(self, reply: Reply) -> None:
                 payload = json.dumps({"error": {"message": reply.text or f"status {reply.status}",
@@ -155,6 +170,26 @@ class ScriptedModel:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _is_health_check(body: dict[str, Any]) -> bool:
+    return (body.get("max_tokens") == 1 and not body.get("stream")
+            and body.get("messages") == [{"role": "user", "content": "hi"}])
+
+
+def _completion(model_name: str, reply: Reply) -> dict[str, Any]:
+    """A whole (non-streamed) ``chat.completion`` object for ``reply``."""
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {"id": f"call_{index}_{name}", "type": "function",
+             "function": {"name": name, "arguments": arguments}}
+            for index, (name, arguments) in enumerate(reply.tool_calls)]
+    return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+            "model": model_name,
+            "choices": [{"index": 0, "message": message,
+                         "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
 
 def _deltas(reply: Reply) -> Iterator[tuple[dict[str, Any], str | None]]:

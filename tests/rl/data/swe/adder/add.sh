@@ -1,0 +1,3 @@
+#!/bin/sh
+# add A B: print the sum of two integers
+echo $(( $1 - $2 ))
