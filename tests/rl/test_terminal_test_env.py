@@ -15,7 +15,7 @@ import pytest
 from hermes_tui.rl.episode import parse_text_tool_calls
 from hermes_tui.rl.terminal_test import TerminalTestEnv
 from hermes_tui.tools import Tool
-from registry import ProcessRegistry
+from registry import ProcessRegistry, UnknownProcessError
 from tests.conftest import pid_alive
 from tests.fakes.openai_server import Reply, ScriptedModel, tool_call
 from tests.rl.conftest import DATA, NOTHING, make_env, solve_with
@@ -74,12 +74,14 @@ async def test_cleanup_kills_background_processes_and_removes_the_workdir(
         result, reward = await env.run_episode(GREETING)
     assert reward == 0.0 and result.finished_naturally
     started = json.loads(result.messages[3]["content"])
-    session = rl_registry.get(started["session_id"])
-    assert session.session_key.startswith("rl-")
-    assert not session.is_running and not pid_alive(started["pid"])
-    assert not rl_registry.has_active(session.session_key)
-    assert session.workdir.startswith(tempfile.gettempdir())
-    assert not Path(session.workdir).exists()
+    assert result.task_key.startswith("rl-")
+    assert not pid_alive(started["pid"])
+    # The episode's sandbox was released: its processes killed and forgotten, its private
+    # working directory removed.
+    with pytest.raises(UnknownProcessError):
+        rl_registry.get(started["session_id"])
+    assert not rl_registry.has_active(result.task_key)
+    assert list(Path(tempfile.gettempdir()).glob(f"hermes-rl-{result.task_key}-*")) == []
 
 
 async def test_cleanup_runs_when_the_reward_function_raises(
@@ -94,8 +96,7 @@ async def test_cleanup_runs_when_the_reward_function_raises(
         await env.setup()
         scored, _ = await env.collect_trajectory(GREETING)
     assert scored["scores"] == 0.0
-    processes = rl_registry.processes()
-    assert len(processes) == 1 and not processes[0].is_running
+    assert rl_registry.processes() == []  # killed and released with the episode
 
 
 async def test_tool_errors_are_counted_per_step(
@@ -104,7 +105,7 @@ async def test_tool_errors_are_counted_per_step(
     def bad_then_answer(messages: list[dict[str, Any]]) -> Reply:
         if any(m.get("role") == "tool" for m in messages):
             return Reply(text="Gave up.")
-        return tool_call("terminal", {"command": 42, "no_such_argument": True})
+        return tool_call("terminal", {"command": "echo a\u0000b", "no_such_argument": True})
 
     with ScriptedModel([bad_then_answer, bad_then_answer]) as server:
         env = make_env(TerminalTestEnv, server, tiny_tokenizer)
@@ -114,7 +115,7 @@ async def test_tool_errors_are_counted_per_step(
         assert env.last_metrics["train/tool_errors_count"] == 1
         assert env.last_metrics["train/tool_errors/terminal"] == 1
         (detail,) = env.last_metrics["train/tool_error_details"]
-        assert detail["tool"] == "terminal" and "no_such_argument" in detail["error"]
+        assert detail["tool"] == "terminal" and "NUL" in detail["error"]
         await env.wandb_log({})  # the next step starts from zero
         assert env.last_metrics["train/tool_errors_count"] == 0
     assert len(result.tool_errors) == 1
@@ -202,18 +203,15 @@ async def test_on_docker_the_container_is_gone_after_the_episode(
         result, reward = await env.run_episode(item)
     assert reward == 1.0
     started = json.loads(result.messages[3]["content"])
-    session = rl_registry.get(started["session_id"])
-    assert not session.is_running
-    # its output stays readable, and nothing recreates the sandbox to find its spool
-    assert rl_registry.log(session.id).total_lines >= 0
-    assert rl_registry.read_spool(session.id, 0, 100) == b""
-    assert session.handle is None and session.note == "its sandbox was removed"
+    # released with its sandbox: forgotten, so nothing can recreate the sandbox to find it
+    with pytest.raises(UnknownProcessError):
+        rl_registry.get(started["session_id"])
     client = docker.from_env()
     try:
         names = [c.name for c in client.containers.list(all=True)]
     finally:
         client.close()
-    assert f"hermes-{session.session_key}" not in names
+    assert f"hermes-{result.task_key}" not in names
 
 
 async def test_a_missing_image_fails_the_episode_before_any_token(
