@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import os
 import queue
 import secrets
@@ -31,9 +32,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from backends.base import BackendError, BackendUnavailableError, ProcHandle, SpawnSpec
+from backends.base import (
+    BackendError,
+    BackendUnavailableError,
+    ExitStatus,
+    OutputSink,
+    Probe,
+    ProcHandle,
+    SpawnSpec,
+    Subscription,
+)
 from backends.shell import ShellBackend
 
+log = logging.getLogger(__name__)
 LABEL = "hermes-tui"
 SESSION_LABEL = "hermes-tui.session"
 DEFAULT_API_URL = "https://app.daytona.io/api"
@@ -118,6 +129,9 @@ class DaytonaBackend(ShellBackend):
         except Exception as exc:
             raise BackendUnavailableError(f"daytona: {_reason(exc)}") from None
         self.sandbox = self._control(lambda: self._find_or_create(sandbox_id))
+        self.idle_auto_stop = 15 if auto_stop_interval is None else auto_stop_interval
+        self._auto_stop_now = getattr(self.sandbox, "auto_stop_interval", None)
+        self._live: set[str] = set()
         self._ok(f"mkdir -p {shlex.quote(self.run_root)} && chmod 700 {shlex.quote(self.run_root)}")
 
     # -- the sandbox ----------------------------------------------------------------------
@@ -359,12 +373,42 @@ class DaytonaBackend(ShellBackend):
                 ) from None
         return bytes(data or b"")
 
+    # -- auto-stop: off while background processes run ------------------------------------
+    def _running(self, proc_id: str, running: bool) -> None:
+        """Track the processes followed here. A stop kills every process in the sandbox, so
+        auto-stop is 0 while any runs, and back to the configured interval after the last."""
+        with self._lock:
+            (self._live.add if running else self._live.discard)(proc_id)
+            want = 0 if self._live else self.idle_auto_stop
+            if want == self._auto_stop_now:
+                return
+            self._auto_stop_now = want
+        try:
+            self._toolbox(lambda: self.sandbox.set_autostop_interval(want))
+        except BackendError as exc:
+            if running:
+                raise
+            log.warning("could not set the auto-stop interval of %s: %s", self.sandbox.id, exc)
+
     def spawn(self, spec: SpawnSpec) -> ProcHandle:
-        if self.auto_stop_interval != 0 and not getattr(self, "_auto_stop_off", False):
-            # A stop kills every process in the sandbox: no auto-stop while any may run.
-            self._toolbox(lambda: self.sandbox.set_autostop_interval(0))
-            self._auto_stop_off = True
-        return super().spawn(spec)
+        self._running(spec.proc_id, True)
+        try:
+            return super().spawn(spec)
+        except BaseException:
+            self._running(spec.proc_id, False)
+            raise
+
+    def follow(self, handle: ProcHandle, offset: int, sink: OutputSink) -> Subscription:
+        self._running(handle.proc_id, True)
+        return super().follow(
+            handle, offset, _ExitHook(sink, lambda: self._running(handle.proc_id, False))
+        )
+
+    def probe(self, handles: Sequence[ProcHandle]) -> list[Probe]:
+        probes = super().probe(handles)
+        if handles and not self._live and all(p.state != "running" for p in probes):
+            self._running("", False)  # found idle after a restart: auto-stop comes back
+        return probes
 
     def cleanup(self, active: Sequence[ProcHandle] = ()) -> None:
         super().cleanup(active)  # refuses while background processes run: keep the sandbox
@@ -374,6 +418,20 @@ class DaytonaBackend(ShellBackend):
             raise BackendError(
                 f"cannot delete daytona sandbox {self.sandbox.id}: {_reason(exc)}"
             ) from None
+
+
+class _ExitHook:
+    """An output sink that also calls ``ended`` once the process has exited."""
+
+    def __init__(self, sink: OutputSink, ended: Callable[[], None]) -> None:
+        self.sink, self.ended = sink, ended
+
+    def on_output(self, data: bytes) -> None:
+        self.sink.on_output(data)
+
+    def on_exit(self, status: ExitStatus) -> None:
+        self.sink.on_exit(status)
+        self.ended()
 
 
 def _state(sandbox: Any) -> str:

@@ -205,7 +205,9 @@ class FakeSandbox:
     async def delete_session(self, session_id: str) -> None:
         """Kills the session's shell and everything it started (found by an env tag: a
         killed ``docker exec`` client would leave the process in the container running)."""
-        session = self.sessions.pop(session_id)
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return  # deleted meanwhile (a stop, or a concurrent request)
         if self.state == "started":
             await docker(
                 "exec",

@@ -121,9 +121,15 @@ def test_settings_win_over_the_environment_and_errors_are_one_clear_line(
         assert body["buildInfo"]["dockerfileContent"].startswith("FROM hermes-tui-test:busybox")
         assert (body["cpu"], body["memory"], body["disk"]) == (2, 4, 8)
         assert body["autoStopInterval"] == 30 and body["labels"]["team"] == "infra"
-        # A stop kills every process in the sandbox: auto-stop goes off with the first one.
-        handle = backend.spawn(SpawnSpec(proc_id="p", argv=["true"]))
-        assert fake_daytona.calls("POST", f"/api/sandbox/{handle.sandbox['sandbox']}/autostop/0")
+        # A stop kills every process in the sandbox: auto-stop is off while one runs.
+        handle = backend.spawn(SpawnSpec(proc_id="p", argv=["sleep", "0.5"]))
+        autostop = f"/api/sandbox/{handle.sandbox['sandbox']}/autostop/"
+        assert [r["path"] for r in fake_daytona.calls("POST", autostop)] == [autostop + "0"]
+        sink = Collector()
+        backend.follow(handle, 0, sink)
+        assert sink.done.wait(20)
+        wait_for(lambda: len(fake_daytona.calls("POST", autostop)) == 2, what="auto-stop back")
+        assert fake_daytona.calls("POST", autostop)[-1]["path"] == autostop + "30"
     finally:
         backend.cleanup()
 
