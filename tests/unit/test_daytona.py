@@ -276,3 +276,30 @@ def test_a_sandbox_stopped_under_a_running_app_is_started_again(
     fake_daytona.stop_sandbox(sandbox_id)
     assert backend.run(["cat", "/tmp/kept.txt"]).output == b"kept"
     assert fake_daytona.calls("POST", f"/api/sandbox/{sandbox_id}/start")
+
+
+def test_an_interrupt_kills_the_command_and_never_the_sandbox(
+    backend: Backend, fake_daytona: FakeDaytona
+) -> None:
+    import threading
+    import time
+
+    from backends.daytona import DaytonaBackend
+
+    assert isinstance(backend, DaytonaBackend)
+    count = backend.shell_argv(
+        "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done | grep -c '^sleep 37 '"
+    )
+    cancel = threading.Event()
+    seen: list[bytes] = []
+    threading.Timer(1.0, cancel.set).start()
+    threading.Timer(0.5, lambda: seen.append(backend.run(count).output)).start()
+    started = time.monotonic()
+    result = backend.run(backend.shell_argv("sleep 37; echo never"), cancel=cancel)
+    assert result.interrupted and result.exit_code == 130
+    assert time.monotonic() - started < 10
+    assert seen == [b"1\n"]  # it was running in the sandbox...
+    assert backend.run(count).output == b"0\n"  # ...and the interrupt killed it
+    sandbox_id = backend.sandbox_ref()["sandbox"]
+    assert not fake_daytona.calls("DELETE", f"/api/sandbox/{sandbox_id}")
+    assert backend.run(["true"]).exit_code == 0
