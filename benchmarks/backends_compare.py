@@ -3,17 +3,20 @@
 Each backend runs for real on this machine: local; ssh against an sshd on 127.0.0.1 (the
 tests' fixture); docker against the local engine with the tests' busybox image; singularity
 through the tests' stand-in apptainer CLI; daytona through the unmodified SDK against the
-tests' fake Daytona API on 127.0.0.1 (a container per sandbox: it measures the SDK's HTTP and
-websocket path and the base64 transport, not Daytona's network). Spawn latency is the median
-time for ``registry.spawn`` to return a handle (5 spawns); throughput is 20 MB printed by
-``head -c | tr`` until the registry's buffer has all of it. Run from the repository root:
+tests' fake Daytona API on 127.0.0.1 in its own process (a container per sandbox: it
+measures the SDK's HTTP and websocket path and the base64 transport, not Daytona's
+network). Spawn latency is the median time for ``registry.spawn`` to return a handle (5
+spawns); throughput is 20 MB printed by ``head -c | tr`` until the registry's buffer has all
+of it. Run from the repository root:
 ``python benchmarks/backends_compare.py`` (needs sshd and dockerd as for the tests).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for the tests' f
 
 from registry import ProcessRegistry
 from tests.docker_image import ensure_image
-from tests.fakes.daytona_api import FakeDaytona
 from tests.sshd import start_sshd
 
 FLOOD = 20_000_000
@@ -63,9 +65,11 @@ def main() -> None:
             "docker": {"image": ensure_image(), "session": "bench"},
             "singularity": {"instance": "hermes-bench", "remote_root": str(tmp / "sif-runs")},
         }
-        daytona = FakeDaytona(image=ensure_image()).__enter__()
-        options["daytona"] = {"api_key": daytona.api_key, "api_url": daytona.api_url,
-                              "session": "bench"}
+        daytona = subprocess.Popen([sys.executable, "-m", "tests.fakes.daytona_serve"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                   cwd=Path(__file__).resolve().parents[1])
+        assert daytona.stdout is not None and daytona.stdin is not None
+        options["daytona"] = {**json.loads(daytona.stdout.readline()), "session": "bench"}
         registry = ProcessRegistry(tmp / "state", backend_options=options)
         results: dict[str, tuple[float, float]] = {}
         try:
@@ -79,7 +83,8 @@ def main() -> None:
                 except Exception as exc:
                     print(f"cleanup of {kind}: {exc}")
             sshd.close()
-            daytona.close()
+            daytona.stdin.close()  # the fake removes its containers and exits
+            daytona.wait(60)
         base_latency, base_rate = results["local"]
         for kind, (latency, rate) in results.items():
             note = {"singularity": " (stand-in apptainer CLI)",
