@@ -20,6 +20,7 @@ never stored anywhere but in the SDK's client.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import contextlib
 import logging
@@ -138,7 +139,8 @@ class DaytonaBackend(ShellBackend):
     def _control(self, call: Callable[[], _T]) -> _T:
         """A control-API call; unreachable API or a rejected key become one clear line."""
         try:
-            return call()
+            with _GATE.open():
+                return call()
         except BackendError:
             raise
         except Exception as exc:
@@ -213,16 +215,20 @@ class DaytonaBackend(ShellBackend):
         """A toolbox call; when the sandbox was stopped meanwhile (auto-stop), start it and
         try once more."""
         try:
-            return call()
+            with _GATE.open():
+                return call()
+        except BackendError:
+            raise
         except Exception as exc:
             first = exc
         try:
-            with self._lock:
+            with self._lock, _GATE.open():
                 self.sandbox.refresh_data()
                 if _state(self.sandbox) == "started":
                     raise BackendError(f"daytona sandbox {self.sandbox.id}: {_reason(first)}")
                 self._ensure_started(self.sandbox)
-            return call()
+            with _GATE.open():
+                return call()
         except BackendError:
             raise
         except Exception as exc:
@@ -304,7 +310,7 @@ class DaytonaBackend(ShellBackend):
                 lambda: process.execute_session_command(session_id, request)
             ).cmd_id
         except BackendError:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), _GATE.open():
                 process.delete_session(session_id)
             raise
         chunks: queue.Queue[bytes | BaseException | None] = queue.Queue()
@@ -337,7 +343,7 @@ class DaytonaBackend(ShellBackend):
                     raise item
                 yield item
         finally:  # ended, failed or abandoned: the session (and its command) goes
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), _GATE.open():
                 process.delete_session(session_id)
 
     def _upload(self, data: bytes, remote_path: str) -> None:
@@ -359,7 +365,10 @@ class DaytonaBackend(ShellBackend):
 
     def download(self, remote_path: str) -> bytes:
         try:
-            data = self.sandbox.fs.download_file(remote_path)
+            with _GATE.open():
+                data = self.sandbox.fs.download_file(remote_path)
+        except BackendError:
+            raise
         except Exception as exc:
             if type(exc).__name__ == "DaytonaNotFoundError":
                 raise BackendError(
@@ -413,11 +422,52 @@ class DaytonaBackend(ShellBackend):
     def cleanup(self, active: Sequence[ProcHandle] = ()) -> None:
         super().cleanup(active)  # refuses while background processes run: keep the sandbox
         try:
-            self.client.delete(self.sandbox)
+            with _GATE.open():
+                self.client.delete(self.sandbox)
+        except BackendError:
+            raise
         except Exception as exc:
             raise BackendError(
                 f"cannot delete daytona sandbox {self.sandbox.id}: {_reason(exc)}"
             ) from None
+
+
+class _ExitGate:
+    """Keeps SDK calls out of interpreter shutdown.
+
+    Why: the SDK's generated clients run every call through pydantic-core (Rust). A daemon
+    thread still inside such a call when the interpreter finalizes is ended by pthread_exit,
+    whose unwinding through Rust frames aborts the whole process (exit 134, seen with
+    ``hermes-tui run``). At exit, new calls are refused and those in flight get a moment to
+    return; threads then wait in plain Python code, which finalization ends cleanly.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._closed = False
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[None]:
+        with self._cond:
+            if self._closed:
+                raise BackendError("hermes-tui is exiting: no more daytona calls")
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy -= 1
+                self._cond.notify_all()
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.wait_for(lambda: self._busy == 0, timeout)
+
+
+_GATE = _ExitGate()
+atexit.register(_GATE.close)
 
 
 class _ExitHook:

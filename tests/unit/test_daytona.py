@@ -303,3 +303,23 @@ def test_an_interrupt_kills_the_command_and_never_the_sandbox(
     sandbox_id = backend.sandbox_ref()["sandbox"]
     assert not fake_daytona.calls("DELETE", f"/api/sandbox/{sandbox_id}")
     assert backend.run(["true"]).exit_code == 0
+
+
+def test_the_cli_runs_in_the_sandbox_and_exits_cleanly(
+    daytona_options: dict[str, Any], fake_daytona: FakeDaytona, state_dir: Path
+) -> None:
+    # A thread inside an SDK call at interpreter exit used to abort the process (exit 134).
+    env = {**os.environ, "DAYTONA_API_URL": daytona_options["api_url"], "PYTHONPATH": os.getcwd()}
+
+    def hermes(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "hermes_tui", *args], env=env, capture_output=True, timeout=60
+        )
+
+    started = hermes("run", "--backend", "daytona", "--", f"cat {MARKER}; printf '\\377\\n'")
+    assert started.returncode == 0, started.stderr
+    proc_id = started.stdout.decode().strip()
+    waited = hermes("wait", proc_id)
+    assert waited.returncode == 0, waited.stderr
+    logs = hermes("logs", proc_id)
+    assert (logs.returncode, logs.stdout) == (0, b"only inside the test container\n\xff\n")
