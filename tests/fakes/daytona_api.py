@@ -151,6 +151,7 @@ class FakeDaytona:
         self.port = self._runner.addresses[0][1]
         self._started.set()
         self._loop.run_forever()
+        self._loop.close()
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
