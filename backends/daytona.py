@@ -20,7 +20,6 @@ never stored anywhere but in the SDK's client.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import base64
 import contextlib
 import logging
@@ -33,10 +32,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from backends._daytona import (
+    ENCODER,
+    GATE,
+    ExitHook,
+    check_settings,
+    decode_exec,
+    kill_tagged,
+    reason,
+    state_of,
+)
 from backends.base import (
     BackendError,
     BackendUnavailableError,
-    ExitStatus,
     OutputSink,
     Probe,
     ProcHandle,
@@ -50,12 +58,6 @@ LABEL = "hermes-tui"
 SESSION_LABEL = "hermes-tui.session"
 DEFAULT_API_URL = "https://app.daytona.io/api"
 _T = TypeVar("_T")
-# Encodes stdin chunk by chunk: dd does one read per call (what the pipe has), so output is
-# streamed as it arrives, one base64 line per chunk.
-_ENCODER = (
-    "while :; do c=$(dd bs=65536 count=1 2>/dev/null | base64 | tr -d '\\n'); "
-    '[ -n "$c" ] || break; echo "$c"; done'
-)
 
 
 class DaytonaBackend(ShellBackend):
@@ -97,6 +99,11 @@ class DaytonaBackend(ShellBackend):
         remote_root: str = "/var/tmp/hermes-tui/runs",
         timeout: float = 120,
     ) -> None:
+        check_settings(
+            {"api_key": api_key, "api_url": api_url, "target": target, "image": image},
+            {"cpu": cpu, "memory": memory, "disk": disk, "auto_stop_interval": auto_stop_interval},
+            labels,
+        )
         key = api_key or os.environ.get("DAYTONA_API_KEY")
         if not key:
             raise BackendUnavailableError(
@@ -128,7 +135,7 @@ class DaytonaBackend(ShellBackend):
                 daytona.DaytonaConfig(api_key=key, api_url=self.api_url, target=self.target)
             )
         except Exception as exc:
-            raise BackendUnavailableError(f"daytona: {_reason(exc)}") from None
+            raise BackendUnavailableError(f"daytona: {reason(exc)}") from None
         self.sandbox = self._control(lambda: self._find_or_create(sandbox_id))
         self.idle_auto_stop = 15 if auto_stop_interval is None else auto_stop_interval
         self._auto_stop_now = getattr(self.sandbox, "auto_stop_interval", None)
@@ -139,12 +146,12 @@ class DaytonaBackend(ShellBackend):
     def _control(self, call: Callable[[], _T]) -> _T:
         """A control-API call; unreachable API or a rejected key become one clear line."""
         try:
-            with _GATE.open():
+            with GATE.open():
                 return call()
         except BackendError:
             raise
         except Exception as exc:
-            text = _reason(exc)
+            text = reason(exc)
             if "401" in text or "nauthori" in text:
                 raise BackendUnavailableError(
                     f"Daytona at {self.api_url} rejected the API key: check DAYTONA_API_KEY "
@@ -167,7 +174,7 @@ class DaytonaBackend(ShellBackend):
             sandbox = self.client.get(sandbox_id)
         else:
             query = sdk.ListSandboxesQuery(labels={LABEL: "1", SESSION_LABEL: self.session})
-            found = [s for s in self.client.list(query) if str(_state(s)) != "destroyed"]
+            found = [s for s in self.client.list(query) if str(state_of(s)) != "destroyed"]
             sandbox = found[0] if found else None
         if sandbox is not None:
             self._ensure_started(sandbox)
@@ -189,7 +196,7 @@ class DaytonaBackend(ShellBackend):
     def _ensure_started(self, sandbox: Any) -> None:
         """A stopped (or auto-stopped, archived) sandbox is started again, never recreated:
         its files, and the spools of its processes, are still there."""
-        state = _state(sandbox)
+        state = state_of(sandbox)
         if state == "started":
             return
         if state in (
@@ -215,24 +222,24 @@ class DaytonaBackend(ShellBackend):
         """A toolbox call; when the sandbox was stopped meanwhile (auto-stop), start it and
         try once more."""
         try:
-            with _GATE.open():
+            with GATE.open():
                 return call()
         except BackendError:
             raise
         except Exception as exc:
             first = exc
         try:
-            with self._lock, _GATE.open():
+            with self._lock, GATE.open():
                 self.sandbox.refresh_data()
-                if _state(self.sandbox) == "started":
-                    raise BackendError(f"daytona sandbox {self.sandbox.id}: {_reason(first)}")
+                if state_of(self.sandbox) == "started":
+                    raise BackendError(f"daytona sandbox {self.sandbox.id}: {reason(first)}")
                 self._ensure_started(self.sandbox)
-            with _GATE.open():
+            with GATE.open():
                 return call()
         except BackendError:
             raise
         except Exception as exc:
-            raise BackendError(f"daytona sandbox {self.sandbox.id}: {_reason(exc)}") from None
+            raise BackendError(f"daytona sandbox {self.sandbox.id}: {reason(exc)}") from None
 
     def sandbox_ref(self) -> dict[str, str]:
         return {"sandbox": str(self.sandbox.id), "session": self.session}
@@ -263,7 +270,7 @@ class DaytonaBackend(ShellBackend):
         )
         command = f"sh -c {q(inner)} </dev/null"
         if cancel is None:
-            return _decode(
+            return decode_exec(
                 self._toolbox(
                     lambda: self.sandbox.process.exec(command, timeout=max(1, int(timeout) + 5))
                 )
@@ -289,20 +296,20 @@ class DaytonaBackend(ShellBackend):
                 if cancel.is_set():  # kill what the script started, found by its tag
                     self._toolbox(
                         lambda: self.sandbox.process.exec(
-                            f"sh -c {q(_kill_tagged(tag))} </dev/null", timeout=30
+                            f"sh -c {q(kill_tagged(tag))} </dev/null", timeout=30
                         )
                     )
                     return 130, b""
         if isinstance(answer, BaseException):
             raise answer
-        return _decode(answer)
+        return decode_exec(answer)
 
     def stream(self, script: str) -> Iterator[bytes]:
         session_id = f"hermes-follow-{secrets.token_hex(8)}"
         process = self.sandbox.process
         self._toolbox(lambda: process.create_session(session_id))
         request = self._sdk.SessionExecuteRequest(
-            command=f"sh -c {shlex.quote(f'{{ {script}; }} 2>/dev/null | {_ENCODER}')} </dev/null",
+            command=f"sh -c {shlex.quote(f'{{ {script}; }} 2>/dev/null | {ENCODER}')} </dev/null",
             run_async=True,
         )
         try:
@@ -310,7 +317,7 @@ class DaytonaBackend(ShellBackend):
                 lambda: process.execute_session_command(session_id, request)
             ).cmd_id
         except BackendError:
-            with contextlib.suppress(Exception), _GATE.open():
+            with contextlib.suppress(Exception), GATE.open():
                 process.delete_session(session_id)
             raise
         chunks: queue.Queue[bytes | BaseException | None] = queue.Queue()
@@ -334,7 +341,7 @@ class DaytonaBackend(ShellBackend):
                     chunks.put(base64.b64decode(pending[0]))
                 chunks.put(None)
             except Exception as exc:
-                chunks.put(BackendError(f"daytona log stream: {_reason(exc)}"))
+                chunks.put(BackendError(f"daytona log stream: {reason(exc)}"))
 
         threading.Thread(target=follow, name=f"daytona-{session_id}", daemon=True).start()
         try:
@@ -343,7 +350,7 @@ class DaytonaBackend(ShellBackend):
                     raise item
                 yield item
         finally:  # ended, failed or abandoned: the session (and its command) goes
-            with contextlib.suppress(Exception), _GATE.open():
+            with contextlib.suppress(Exception), GATE.open():
                 process.delete_session(session_id)
 
     def _upload(self, data: bytes, remote_path: str) -> None:
@@ -365,7 +372,7 @@ class DaytonaBackend(ShellBackend):
 
     def download(self, remote_path: str) -> bytes:
         try:
-            with _GATE.open():
+            with GATE.open():
                 data = self.sandbox.fs.download_file(remote_path)
         except BackendError:
             raise
@@ -410,7 +417,7 @@ class DaytonaBackend(ShellBackend):
     def follow(self, handle: ProcHandle, offset: int, sink: OutputSink) -> Subscription:
         self._running(handle.proc_id, True)
         return super().follow(
-            handle, offset, _ExitHook(sink, lambda: self._running(handle.proc_id, False))
+            handle, offset, ExitHook(sink, lambda: self._running(handle.proc_id, False))
         )
 
     def probe(self, handles: Sequence[ProcHandle]) -> list[Probe]:
@@ -422,95 +429,11 @@ class DaytonaBackend(ShellBackend):
     def cleanup(self, active: Sequence[ProcHandle] = ()) -> None:
         super().cleanup(active)  # refuses while background processes run: keep the sandbox
         try:
-            with _GATE.open():
+            with GATE.open():
                 self.client.delete(self.sandbox)
         except BackendError:
             raise
         except Exception as exc:
             raise BackendError(
-                f"cannot delete daytona sandbox {self.sandbox.id}: {_reason(exc)}"
+                f"cannot delete daytona sandbox {self.sandbox.id}: {reason(exc)}"
             ) from None
-
-
-class _ExitGate:
-    """Keeps SDK calls out of interpreter shutdown.
-
-    Why: the SDK's generated clients run every call through pydantic-core (Rust). A daemon
-    thread still inside such a call when the interpreter finalizes is ended by pthread_exit,
-    whose unwinding through Rust frames aborts the whole process (exit 134, seen with
-    ``hermes-tui run``). At exit, new calls are refused and those in flight get a moment to
-    return; threads then wait in plain Python code, which finalization ends cleanly.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._busy = 0
-        self._closed = False
-
-    @contextlib.contextmanager
-    def open(self) -> Iterator[None]:
-        with self._cond:
-            if self._closed:
-                raise BackendError("hermes-tui is exiting: no more daytona calls")
-            self._busy += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._busy -= 1
-                self._cond.notify_all()
-
-    def close(self, timeout: float = 5.0) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.wait_for(lambda: self._busy == 0, timeout)
-
-
-_GATE = _ExitGate()
-atexit.register(_GATE.close)
-
-
-class _ExitHook:
-    """An output sink that also calls ``ended`` once the process has exited."""
-
-    def __init__(self, sink: OutputSink, ended: Callable[[], None]) -> None:
-        self.sink, self.ended = sink, ended
-
-    def on_output(self, data: bytes) -> None:
-        self.sink.on_output(data)
-
-    def on_exit(self, status: ExitStatus) -> None:
-        self.sink.on_exit(status)
-        self.ended()
-
-
-def _state(sandbox: Any) -> str:
-    state = getattr(sandbox, "state", None)
-    return str(getattr(state, "value", state) or "unknown")
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of an SDK error, without the SDK's call prefix noise."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _kill_tagged(tag: str) -> str:
-    return (
-        f"for p in /proc/[0-9]*; do grep -qs HERMES_EXEC={tag} $p/environ && "
-        "kill -9 ${p#/proc/} 2>/dev/null; done; true"
-    )
-
-
-def _decode(response: Any) -> tuple[int, bytes]:
-    """Undo the wrapper of :meth:`DaytonaBackend.exec`: base64 output, then ``exit:CODE``."""
-    text = str(response.result or "")
-    head, _, code = text.rstrip("\n").rpartition("\nexit:")
-    if not code.strip().lstrip("-").isdigit():
-        raise BackendError(f"unexpected answer from the daytona sandbox: {text[:200]!r}")
-    try:
-        return int(code), base64.b64decode(head.strip())
-    except ValueError:
-        raise BackendError(
-            "unexpected answer from the daytona sandbox: output was not base64"
-        ) from None

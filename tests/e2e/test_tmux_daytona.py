@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_for
 from tests.e2e.test_tmux import Tmux, _ps
 from tests.fakes.daytona_api import FakeDaytona
 
@@ -69,7 +70,13 @@ def test_a_person_uses_a_daytona_sandbox(
     tmux.wait_for(lambda s: "TERM" in s and "KILL" in s, "the kill menu")
     tmux.keys("Enter")
     tmux.wait_for(lambda s: "killed" in s, "the list to show it killed", 30)
-    assert next(p for p in _ps(state_dir) if p["id"] == running[0]["id"])["status"] == "killed"
+    # The list shows it a moment before the checkpoint that `ps` reads has it.
+    wait_for(
+        lambda: (
+            next(p for p in _ps(state_dir) if p["id"] == running[0]["id"])["status"] == "killed"
+        ),
+        what="ps to report it killed",
+    )
     # One sandbox for the chat session, created once.
     assert len([r for r in fake_daytona.calls("POST") if r["path"] == "/api/sandbox"]) == (
         creates + 1

@@ -44,7 +44,13 @@ from daytona_toolbox_api_client.models.session_execute_request import SessionExe
 from daytona_toolbox_api_client.models.session_execute_response import SessionExecuteResponse
 from daytona_toolbox_api_client.models.session_send_input_request import SessionSendInputRequest
 
-from tests.fakes.daytona_sandbox import CONTAINER_LABEL, FakeSandbox, FakeSession, docker
+from tests.fakes.daytona_sandbox import (
+    CONTAINER_LABEL,
+    FakeSandbox,
+    FakeSession,
+    docker,
+    multipart_files,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -417,32 +423,11 @@ class FakeDaytona:
         sb = self._live(request)
         req = FilesDownloadRequest.from_dict(await request.json())
         assert req is not None
+        files = {path: await sb.read_file(path) for path in req.paths}
         boundary = secrets.token_hex(12)
-        body = bytearray()
-        for path in req.paths:
-            data = await sb.read_file(path)
-            # The filename is the literal requested path (the SDK looks it up verbatim).
-            if data is None:
-                head = (
-                    f'Content-Disposition: form-data; name="error"; filename="{path}"\r\n'
-                    "Content-Type: application/json\r\n\r\n"
-                )
-                data = json.dumps(
-                    {
-                        "message": f"file not found: {path}",
-                        "statusCode": 404,
-                        "code": "FILE_NOT_FOUND",
-                    }
-                ).encode()
-            else:
-                head = (
-                    f'Content-Disposition: form-data; name="file"; filename="{path}"\r\n'
-                    "Content-Type: application/octet-stream\r\n\r\n"
-                )
-            body += f"--{boundary}\r\n".encode() + head.encode() + data + b"\r\n"
-        body += f"--{boundary}--\r\n".encode()
         return web.Response(
-            body=bytes(body), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            body=multipart_files(files, boundary),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
 
 

@@ -95,6 +95,10 @@ def test_settings_win_over_the_environment_and_errors_are_one_clear_line(
     with pytest.raises(BackendUnavailableError, match="set DAYTONA_API_KEY") as missing:
         create_backend("daytona", state_dir=state)
     assert "\n" not in str(missing.value)
+    with pytest.raises(BackendUnavailableError, match="'cpu' must be a whole number"):
+        create_backend("daytona", state_dir=state, cpu="2")
+    with pytest.raises(BackendUnavailableError, match="'labels' must be a table"):
+        create_backend("daytona", state_dir=state, labels=["team"])
     monkeypatch.setenv("DAYTONA_API_KEY", "wrong-key")
     with pytest.raises(BackendUnavailableError, match="DAYTONA_API_URL") as unreachable:
         create_backend("daytona", state_dir=state)
