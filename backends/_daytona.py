@@ -8,11 +8,25 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import shlex
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from backends.base import BackendError, BackendUnavailableError, ExitStatus, OutputSink
+from backends.base import (
+    BackendError,
+    BackendUnavailableError,
+    ExitStatus,
+    OutputSink,
+    ProcHandle,
+)
+
+if TYPE_CHECKING:
+    from backends.daytona import DaytonaBackend
+
+FOLLOW_CHUNK = 2 << 20
+"""The most one follower line carries: big reads under a flood, few processes per MB."""
 
 # Encodes stdin chunk by chunk: dd does one read per call (what the pipe has), so output is
 # streamed as it arrives, one base64 line per chunk.
@@ -128,3 +142,70 @@ def decode_exec(response: Any) -> tuple[int, bytes]:
         raise BackendError(
             "unexpected answer from the daytona sandbox: output was not base64"
         ) from None
+
+
+class SpoolFollower:
+    """Follows a process's spool in the sandbox: one session command reads new bytes of
+    ``out`` in ranges of up to :data:`FOLLOW_CHUNK` and prints each as a base64 line, until
+    the process has ended and everything was sent; then the exit is reported.
+
+    Why not ``tail -f`` into an encoder, as the generic shell follower does: a pipe hands
+    over at most 64 KB per read, and encoding each piece in the sandbox costs a few
+    processes, which capped a flood at a few MB/s. A dropped stream resumes from the last
+    offset delivered.
+    """
+
+    def __init__(
+        self, backend: DaytonaBackend, handle: ProcHandle, offset: int, sink: OutputSink
+    ) -> None:
+        self.backend, self.handle, self.offset, self.sink = backend, handle, offset, sink
+        self.closed = False
+        threading.Thread(target=self._run, name=f"follow-{handle.proc_id}", daemon=True).start()
+
+    def close(self) -> None:
+        self.closed = True
+
+    def _script(self) -> str:
+        size = "$(stat -c %s out 2>/dev/null || echo 0)"
+        return (
+            f"cd {shlex.quote(self.handle.run_dir)} || exit 0; o={self.offset}; while :; do "
+            f's={size}; if [ "$s" -gt "$o" ]; then n=$((s-o)); '
+            f'[ "$n" -gt {FOLLOW_CHUNK} ] && n={FOLLOW_CHUNK}; '
+            "tail -c +$((o+1)) out | head -c $n | base64 | tr -d '\\n'; echo; o=$((o+n)); "
+            f"elif {self.backend._alive_test(self.handle)}; then sleep 0.2; "
+            f'elif [ "{size}" -le "$o" ]; then break; fi; done'
+        )
+
+    def _deliver(self, data: bytes) -> None:
+        if data and not self.closed:
+            self.offset += len(data)
+            self.sink.on_output(data)
+
+    def _run(self) -> None:
+        failures = 0
+        while not self.closed:
+            try:
+                for chunk in self.backend.stream_lines(self._script()):
+                    if self.closed:
+                        return
+                    self._deliver(chunk)
+                break  # the process has ended and its spool was sent to the end
+            except BackendError:
+                failures += 1
+                if failures > 30:
+                    self.sink.on_exit(ExitStatus(None))
+                    return
+                time.sleep(min(5.0, 0.2 * failures))
+        for _ in range(50):  # the exit record is written a moment after the process ends
+            if self.closed:
+                return
+            try:
+                probe = self.backend.probe([self.handle])[0]
+            except BackendError:
+                probe = None
+            if probe is not None and probe.state == "ended" and probe.exit is not None:
+                self.sink.on_exit(probe.exit)
+                return
+            time.sleep(0.1)
+        if not self.closed:
+            self.sink.on_exit(ExitStatus(None))

@@ -36,6 +36,7 @@ from backends._daytona import (
     ENCODER,
     GATE,
     ExitHook,
+    SpoolFollower,
     check_settings,
     decode_exec,
     kill_tagged,
@@ -305,12 +306,17 @@ class DaytonaBackend(ShellBackend):
         return decode_exec(answer)
 
     def stream(self, script: str) -> Iterator[bytes]:
+        return self.stream_lines(f"{{ {script}; }} 2>/dev/null | {ENCODER}")
+
+    def stream_lines(self, command: str) -> Iterator[bytes]:
+        """Run ``command`` (which prints one base64 line per chunk) as a session command and
+        yield the decoded chunks from the log websocket until it ends. The session (and the
+        command with it) is deleted when the stream ends, fails or is abandoned."""
         session_id = f"hermes-follow-{secrets.token_hex(8)}"
         process = self.sandbox.process
         self._toolbox(lambda: process.create_session(session_id))
         request = self._sdk.SessionExecuteRequest(
-            command=f"sh -c {shlex.quote(f'{{ {script}; }} 2>/dev/null | {ENCODER}')} </dev/null",
-            run_async=True,
+            command=f"sh -c {shlex.quote(command)} </dev/null", run_async=True
         )
         try:
             cmd_id = self._toolbox(
@@ -321,14 +327,17 @@ class DaytonaBackend(ShellBackend):
                 process.delete_session(session_id)
             raise
         chunks: queue.Queue[bytes | BaseException | None] = queue.Queue()
-        pending = [""]
+        parts: list[str] = []  # the line being received (joined once: lines can be MBs)
 
         def on_stdout(text: str) -> None:
-            lines = (pending[0] + text).split("\n")
-            pending[0] = lines.pop()
-            for line in lines:
+            while (end := text.find("\n")) >= 0:
+                parts.append(text[:end])
+                line, text = "".join(parts), text[end + 1 :]
+                parts.clear()
                 if line:
                     chunks.put(base64.b64decode(line))
+            if text:
+                parts.append(text)
 
         def follow() -> None:
             try:  # the SDK's log streaming is a coroutine even on the sync class
@@ -337,8 +346,7 @@ class DaytonaBackend(ShellBackend):
                         session_id, cmd_id, on_stdout, lambda _text: None
                     )
                 )
-                if pending[0]:
-                    chunks.put(base64.b64decode(pending[0]))
+                on_stdout("\n")
                 chunks.put(None)
             except Exception as exc:
                 chunks.put(BackendError(f"daytona log stream: {reason(exc)}"))
@@ -349,7 +357,7 @@ class DaytonaBackend(ShellBackend):
                 if isinstance(item, BaseException):
                     raise item
                 yield item
-        finally:  # ended, failed or abandoned: the session (and its command) goes
+        finally:
             with contextlib.suppress(Exception), GATE.open():
                 process.delete_session(session_id)
 
@@ -416,8 +424,8 @@ class DaytonaBackend(ShellBackend):
 
     def follow(self, handle: ProcHandle, offset: int, sink: OutputSink) -> Subscription:
         self._running(handle.proc_id, True)
-        return super().follow(
-            handle, offset, ExitHook(sink, lambda: self._running(handle.proc_id, False))
+        return SpoolFollower(
+            self, handle, offset, ExitHook(sink, lambda: self._running(handle.proc_id, False))
         )
 
     def probe(self, handles: Sequence[ProcHandle]) -> list[Probe]:

@@ -167,6 +167,7 @@ class FakeDaytona:
             "query": dict(request.query),
         }
         self.requests.append(entry)
+        request["log"] = entry  # requests run concurrently: handlers add to their own entry
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Unauthorized: invalid API key")
         try:
@@ -175,6 +176,8 @@ class FakeDaytona:
             return _error(404, f"not found: {request.method} {request.path}")
         except _Refused as exc:
             return _error(exc.status, str(exc))
+        except ConnectionResetError:  # the client went away (it exited, or gave up)
+            return web.Response(status=499)
         except Exception as exc:  # a bug in the fake: keep it for the test to report
             self.errors.append(f"{request.method} {request.path}: {exc!r}")
             return _error(500, f"fake Daytona failed: {exc!r}")
@@ -210,7 +213,7 @@ class FakeDaytona:
 
     async def create(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.requests[-1]["body"] = body
+        request["log"]["body"] = body
         params = CreateSandbox.from_dict(body)
         assert params is not None
         image = self.image
