@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from backends import Backend, BackendError, BackendUnavailableError, SpawnSpec, create_backend
+from backends.shell import ShellBackend
 from registry import ProcessRegistry, ProcessStatus, RegistryError
 from tests.conftest import wait_for
 from tests.docker_image import MARKER
@@ -73,6 +74,10 @@ def test_non_utf8_output_and_a_5mb_file_are_byte_exact(backend: Backend) -> None
     every_byte = bytes(range(256))
     backend.upload(every_byte, "/tmp/bytes.bin")
     assert backend.run(["cat", "/tmp/bytes.bin"]).output == every_byte
+    assert isinstance(backend, ShellBackend)  # the generic streaming primitive, too
+    assert b"".join(backend.stream("cat /tmp/bytes.bin; sleep 0.3; cat /tmp/bytes.bin")) == (
+        every_byte * 2
+    )
     blob = os.urandom(5 << 20)
     backend.upload(blob, "/tmp/blob.bin")
     assert backend.download("/tmp/blob.bin") == blob
@@ -162,7 +167,8 @@ def test_a_per_task_image_and_a_sandbox_per_session(
 OWNER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
-    from registry import ProcessRegistry
+    from backends.shell import ShellBackend
+from registry import ProcessRegistry
 
     options = json.loads(sys.argv[2])
     registry = ProcessRegistry(Path(sys.argv[1]), backend_options={"daytona": options})
