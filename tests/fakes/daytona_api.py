@@ -76,6 +76,8 @@ class FakeDaytona:
         self.requests: list[dict[str, Any]] = []
         self.errors: list[str] = []
         """The fake's own failures (a test asserts there are none)."""
+        self.break_log_streams = 0
+        """That many following log websockets break (close 1011) after their first chunk."""
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="fake-daytona", daemon=True)
@@ -401,6 +403,10 @@ class FakeDaytona:
             if chunk:
                 await ws.send_bytes(chunk)
                 sent += len(chunk)
+                if self.break_log_streams > 0:  # a network failure, for resume tests
+                    self.break_log_streams -= 1
+                    await ws.close(code=WSCloseCode.INTERNAL_ERROR)
+                    return ws
             elif done:
                 break
         await ws.close(code=WSCloseCode.OK)

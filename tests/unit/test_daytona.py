@@ -333,3 +333,21 @@ def test_the_cli_runs_in_the_sandbox_and_exits_cleanly(
     assert waited.returncode == 0, waited.stderr
     logs = hermes("logs", proc_id)
     assert (logs.returncode, logs.stdout) == (0, b"only inside the test container\n\xff\n")
+
+
+def test_a_broken_log_stream_resumes_without_gaps_or_repeats(
+    backend: Backend, fake_daytona: FakeDaytona
+) -> None:
+    handle = backend.spawn(
+        SpawnSpec(
+            proc_id="resume",
+            argv=backend.shell_argv("for i in $(seq 1 60); do echo line $i; sleep 0.02; done"),
+        )
+    )
+    fake_daytona.break_log_streams = 3
+    sink = Collector()
+    backend.follow(handle, 0, sink)
+    assert sink.done.wait(60), "no exit reported"
+    assert fake_daytona.break_log_streams == 0  # the streams did break
+    assert bytes(sink.data) == b"".join(b"line %d\n" % i for i in range(1, 61))
+    assert sink.exit is not None and sink.exit.exit_code == 0
