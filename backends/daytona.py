@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import os
 import queue
 import secrets
@@ -31,19 +32,33 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from backends.base import BackendError, BackendUnavailableError, ProcHandle, SpawnSpec
+from backends._daytona import (
+    ENCODER,
+    GATE,
+    ExitHook,
+    SpoolFollower,
+    check_settings,
+    decode_exec,
+    kill_tagged,
+    reason,
+    state_of,
+)
+from backends.base import (
+    BackendError,
+    BackendUnavailableError,
+    OutputSink,
+    Probe,
+    ProcHandle,
+    SpawnSpec,
+    Subscription,
+)
 from backends.shell import ShellBackend
 
+log = logging.getLogger(__name__)
 LABEL = "hermes-tui"
 SESSION_LABEL = "hermes-tui.session"
 DEFAULT_API_URL = "https://app.daytona.io/api"
 _T = TypeVar("_T")
-# Encodes stdin chunk by chunk: dd does one read per call (what the pipe has), so output is
-# streamed as it arrives, one base64 line per chunk.
-_ENCODER = (
-    "while :; do c=$(dd bs=65536 count=1 2>/dev/null | base64 | tr -d '\\n'); "
-    '[ -n "$c" ] || break; echo "$c"; done'
-)
 
 
 class DaytonaBackend(ShellBackend):
@@ -85,6 +100,11 @@ class DaytonaBackend(ShellBackend):
         remote_root: str = "/var/tmp/hermes-tui/runs",
         timeout: float = 120,
     ) -> None:
+        check_settings(
+            {"api_key": api_key, "api_url": api_url, "target": target, "image": image},
+            {"cpu": cpu, "memory": memory, "disk": disk, "auto_stop_interval": auto_stop_interval},
+            labels,
+        )
         key = api_key or os.environ.get("DAYTONA_API_KEY")
         if not key:
             raise BackendUnavailableError(
@@ -116,19 +136,23 @@ class DaytonaBackend(ShellBackend):
                 daytona.DaytonaConfig(api_key=key, api_url=self.api_url, target=self.target)
             )
         except Exception as exc:
-            raise BackendUnavailableError(f"daytona: {_reason(exc)}") from None
+            raise BackendUnavailableError(f"daytona: {reason(exc)}") from None
         self.sandbox = self._control(lambda: self._find_or_create(sandbox_id))
+        self.idle_auto_stop = 15 if auto_stop_interval is None else auto_stop_interval
+        self._auto_stop_now = getattr(self.sandbox, "auto_stop_interval", None)
+        self._live: set[str] = set()
         self._ok(f"mkdir -p {shlex.quote(self.run_root)} && chmod 700 {shlex.quote(self.run_root)}")
 
     # -- the sandbox ----------------------------------------------------------------------
     def _control(self, call: Callable[[], _T]) -> _T:
         """A control-API call; unreachable API or a rejected key become one clear line."""
         try:
-            return call()
+            with GATE.open():
+                return call()
         except BackendError:
             raise
         except Exception as exc:
-            text = _reason(exc)
+            text = reason(exc)
             if "401" in text or "nauthori" in text:
                 raise BackendUnavailableError(
                     f"Daytona at {self.api_url} rejected the API key: check DAYTONA_API_KEY "
@@ -151,7 +175,7 @@ class DaytonaBackend(ShellBackend):
             sandbox = self.client.get(sandbox_id)
         else:
             query = sdk.ListSandboxesQuery(labels={LABEL: "1", SESSION_LABEL: self.session})
-            found = [s for s in self.client.list(query) if str(_state(s)) != "destroyed"]
+            found = [s for s in self.client.list(query) if str(state_of(s)) != "destroyed"]
             sandbox = found[0] if found else None
         if sandbox is not None:
             self._ensure_started(sandbox)
@@ -173,7 +197,7 @@ class DaytonaBackend(ShellBackend):
     def _ensure_started(self, sandbox: Any) -> None:
         """A stopped (or auto-stopped, archived) sandbox is started again, never recreated:
         its files, and the spools of its processes, are still there."""
-        state = _state(sandbox)
+        state = state_of(sandbox)
         if state == "started":
             return
         if state in (
@@ -199,20 +223,24 @@ class DaytonaBackend(ShellBackend):
         """A toolbox call; when the sandbox was stopped meanwhile (auto-stop), start it and
         try once more."""
         try:
-            return call()
-        except Exception as exc:
-            first = exc
-        try:
-            with self._lock:
-                self.sandbox.refresh_data()
-                if _state(self.sandbox) == "started":
-                    raise BackendError(f"daytona sandbox {self.sandbox.id}: {_reason(first)}")
-                self._ensure_started(self.sandbox)
-            return call()
+            with GATE.open():
+                return call()
         except BackendError:
             raise
         except Exception as exc:
-            raise BackendError(f"daytona sandbox {self.sandbox.id}: {_reason(exc)}") from None
+            first = exc
+        try:
+            with self._lock, GATE.open():
+                self.sandbox.refresh_data()
+                if state_of(self.sandbox) == "started":
+                    raise BackendError(f"daytona sandbox {self.sandbox.id}: {reason(first)}")
+                self._ensure_started(self.sandbox)
+            with GATE.open():
+                return call()
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"daytona sandbox {self.sandbox.id}: {reason(exc)}") from None
 
     def sandbox_ref(self) -> dict[str, str]:
         return {"sandbox": str(self.sandbox.id), "session": self.session}
@@ -243,7 +271,7 @@ class DaytonaBackend(ShellBackend):
         )
         command = f"sh -c {q(inner)} </dev/null"
         if cancel is None:
-            return _decode(
+            return decode_exec(
                 self._toolbox(
                     lambda: self.sandbox.process.exec(command, timeout=max(1, int(timeout) + 5))
                 )
@@ -269,39 +297,47 @@ class DaytonaBackend(ShellBackend):
                 if cancel.is_set():  # kill what the script started, found by its tag
                     self._toolbox(
                         lambda: self.sandbox.process.exec(
-                            f"sh -c {q(_kill_tagged(tag))} </dev/null", timeout=30
+                            f"sh -c {q(kill_tagged(tag))} </dev/null", timeout=30
                         )
                     )
                     return 130, b""
         if isinstance(answer, BaseException):
             raise answer
-        return _decode(answer)
+        return decode_exec(answer)
 
     def stream(self, script: str) -> Iterator[bytes]:
+        return self.stream_lines(f"{{ {script}; }} 2>/dev/null | {ENCODER}")
+
+    def stream_lines(self, command: str) -> Iterator[bytes]:
+        """Run ``command`` (which prints one base64 line per chunk) as a session command and
+        yield the decoded chunks from the log websocket until it ends. The session (and the
+        command with it) is deleted when the stream ends, fails or is abandoned."""
         session_id = f"hermes-follow-{secrets.token_hex(8)}"
         process = self.sandbox.process
         self._toolbox(lambda: process.create_session(session_id))
         request = self._sdk.SessionExecuteRequest(
-            command=f"sh -c {shlex.quote(f'{{ {script}; }} 2>/dev/null | {_ENCODER}')} </dev/null",
-            run_async=True,
+            command=f"sh -c {shlex.quote(command)} </dev/null", run_async=True
         )
         try:
             cmd_id = self._toolbox(
                 lambda: process.execute_session_command(session_id, request)
             ).cmd_id
         except BackendError:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), GATE.open():
                 process.delete_session(session_id)
             raise
         chunks: queue.Queue[bytes | BaseException | None] = queue.Queue()
-        pending = [""]
+        parts: list[str] = []  # the line being received (joined once: lines can be MBs)
 
         def on_stdout(text: str) -> None:
-            lines = (pending[0] + text).split("\n")
-            pending[0] = lines.pop()
-            for line in lines:
+            while (end := text.find("\n")) >= 0:
+                parts.append(text[:end])
+                line, text = "".join(parts), text[end + 1 :]
+                parts.clear()
                 if line:
                     chunks.put(base64.b64decode(line))
+            if text:
+                parts.append(text)
 
         def follow() -> None:
             try:  # the SDK's log streaming is a coroutine even on the sync class
@@ -310,11 +346,10 @@ class DaytonaBackend(ShellBackend):
                         session_id, cmd_id, on_stdout, lambda _text: None
                     )
                 )
-                if pending[0]:
-                    chunks.put(base64.b64decode(pending[0]))
+                on_stdout("\n")
                 chunks.put(None)
             except Exception as exc:
-                chunks.put(BackendError(f"daytona log stream: {_reason(exc)}"))
+                chunks.put(BackendError(f"daytona log stream: {reason(exc)}"))
 
         threading.Thread(target=follow, name=f"daytona-{session_id}", daemon=True).start()
         try:
@@ -322,8 +357,8 @@ class DaytonaBackend(ShellBackend):
                 if isinstance(item, BaseException):
                     raise item
                 yield item
-        finally:  # ended, failed or abandoned: the session (and its command) goes
-            with contextlib.suppress(Exception):
+        finally:
+            with contextlib.suppress(Exception), GATE.open():
                 process.delete_session(session_id)
 
     def _upload(self, data: bytes, remote_path: str) -> None:
@@ -345,7 +380,10 @@ class DaytonaBackend(ShellBackend):
 
     def download(self, remote_path: str) -> bytes:
         try:
-            data = self.sandbox.fs.download_file(remote_path)
+            with GATE.open():
+                data = self.sandbox.fs.download_file(remote_path)
+        except BackendError:
+            raise
         except Exception as exc:
             if type(exc).__name__ == "DaytonaNotFoundError":
                 raise BackendError(
@@ -359,50 +397,51 @@ class DaytonaBackend(ShellBackend):
                 ) from None
         return bytes(data or b"")
 
+    # -- auto-stop: off while background processes run ------------------------------------
+    def _running(self, proc_id: str, running: bool) -> None:
+        """Track the processes followed here. A stop kills every process in the sandbox, so
+        auto-stop is 0 while any runs, and back to the configured interval after the last."""
+        with self._lock:
+            (self._live.add if running else self._live.discard)(proc_id)
+            want = 0 if self._live else self.idle_auto_stop
+            if want == self._auto_stop_now:
+                return
+            self._auto_stop_now = want
+        try:
+            self._toolbox(lambda: self.sandbox.set_autostop_interval(want))
+        except BackendError as exc:
+            if running:
+                raise
+            log.warning("could not set the auto-stop interval of %s: %s", self.sandbox.id, exc)
+
     def spawn(self, spec: SpawnSpec) -> ProcHandle:
-        if self.auto_stop_interval != 0 and not getattr(self, "_auto_stop_off", False):
-            # A stop kills every process in the sandbox: no auto-stop while any may run.
-            self._toolbox(lambda: self.sandbox.set_autostop_interval(0))
-            self._auto_stop_off = True
-        return super().spawn(spec)
+        self._running(spec.proc_id, True)
+        try:
+            return super().spawn(spec)
+        except BaseException:
+            self._running(spec.proc_id, False)
+            raise
+
+    def follow(self, handle: ProcHandle, offset: int, sink: OutputSink) -> Subscription:
+        self._running(handle.proc_id, True)
+        return SpoolFollower(
+            self, handle, offset, ExitHook(sink, lambda: self._running(handle.proc_id, False))
+        )
+
+    def probe(self, handles: Sequence[ProcHandle]) -> list[Probe]:
+        probes = super().probe(handles)
+        if handles and not self._live and all(p.state != "running" for p in probes):
+            self._running("", False)  # found idle after a restart: auto-stop comes back
+        return probes
 
     def cleanup(self, active: Sequence[ProcHandle] = ()) -> None:
         super().cleanup(active)  # refuses while background processes run: keep the sandbox
         try:
-            self.client.delete(self.sandbox)
+            with GATE.open():
+                self.client.delete(self.sandbox)
+        except BackendError:
+            raise
         except Exception as exc:
             raise BackendError(
-                f"cannot delete daytona sandbox {self.sandbox.id}: {_reason(exc)}"
+                f"cannot delete daytona sandbox {self.sandbox.id}: {reason(exc)}"
             ) from None
-
-
-def _state(sandbox: Any) -> str:
-    state = getattr(sandbox, "state", None)
-    return str(getattr(state, "value", state) or "unknown")
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of an SDK error, without the SDK's call prefix noise."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _kill_tagged(tag: str) -> str:
-    return (
-        f"for p in /proc/[0-9]*; do grep -qs HERMES_EXEC={tag} $p/environ && "
-        "kill -9 ${p#/proc/} 2>/dev/null; done; true"
-    )
-
-
-def _decode(response: Any) -> tuple[int, bytes]:
-    """Undo the wrapper of :meth:`DaytonaBackend.exec`: base64 output, then ``exit:CODE``."""
-    text = str(response.result or "")
-    head, _, code = text.rstrip("\n").rpartition("\nexit:")
-    if not code.strip().lstrip("-").isdigit():
-        raise BackendError(f"unexpected answer from the daytona sandbox: {text[:200]!r}")
-    try:
-        return int(code), base64.b64decode(head.strip())
-    except ValueError:
-        raise BackendError(
-            "unexpected answer from the daytona sandbox: output was not base64"
-        ) from None

@@ -3,8 +3,9 @@
 Each backend runs for real on this machine: local; ssh against an sshd on 127.0.0.1 (the
 tests' fixture); docker against the local engine with the tests' busybox image; singularity
 through the tests' stand-in apptainer CLI; daytona through the unmodified SDK against the
-tests' fake Daytona API on 127.0.0.1 (a container per sandbox: it measures the SDK's HTTP and
-websocket path and the base64 transport, not Daytona's network); modal with the real SDK
+tests' fake Daytona API on 127.0.0.1 in its own process (a container per sandbox: it
+measures the SDK's HTTP and websocket path and the base64 transport, not Daytona's network);
+modal with the real SDK
 against the tests' fake Modal API on 127.0.0.1 (sandboxes are containers of the busybox
 image, so it measures the SDK, the gRPC hops and ``docker exec``, not Modal's service). Spawn
 latency is the median time for ``registry.spawn`` to return a handle (5 spawns); throughput
@@ -15,8 +16,10 @@ is 20 MB printed by
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for the tests' f
 
 from registry import ProcessRegistry
 from tests.docker_image import ensure_image
-from tests.fakes.daytona_api import FakeDaytona
 from tests.fakes.modal_api import FakeModal
 from tests.sshd import start_sshd
 
@@ -71,9 +73,11 @@ def main() -> None:
             "singularity": {"instance": "hermes-bench", "remote_root": str(tmp / "sif-runs")},
             "modal": {"image": ensure_image(), "app_name": "hermes-bench"},
         }
-        daytona = FakeDaytona(image=ensure_image()).__enter__()
-        options["daytona"] = {"api_key": daytona.api_key, "api_url": daytona.api_url,
-                              "session": "bench"}
+        daytona = subprocess.Popen([sys.executable, "-m", "tests.fakes.daytona_serve"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                   cwd=Path(__file__).resolve().parents[1])
+        assert daytona.stdout is not None and daytona.stdin is not None
+        options["daytona"] = {**json.loads(daytona.stdout.readline()), "session": "bench"}
         registry = ProcessRegistry(tmp / "state", backend_options=options)
         results: dict[str, tuple[float, float]] = {}
         try:
@@ -87,7 +91,8 @@ def main() -> None:
                 except Exception as exc:
                     print(f"cleanup of {kind}: {exc}")
             sshd.close()
-            daytona.close()
+            daytona.stdin.close()  # the fake removes its containers and exits
+            daytona.wait(60)
             fake_modal.stop()
         base_latency, base_rate = results["local"]
         for kind, (latency, rate) in results.items():

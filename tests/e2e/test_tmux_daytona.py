@@ -79,3 +79,18 @@ def test_a_person_uses_a_daytona_sandbox(
         creates + 1
     )
     assert fake_daytona.errors == []
+
+
+def test_missing_credentials_are_one_clear_line_and_nothing_runs_on_the_host(
+    daytona_tmux: Tmux, state_dir: Path, tmp_path: Path
+) -> None:
+    tmux = daytona_tmux
+    tmux.env.pop("DAYTONA_API_KEY")
+    marker = tmp_path / "ran-on-the-host"
+    tmux.start(f"exec {sys.executable} -m hermes_tui --backend daytona")
+    tmux.wait_for(lambda s: "Processes" in s and "Chat" in s, "the app to start")
+    tmux.type(f"!touch {marker}")
+    tmux.keys("Enter")
+    tmux.wait_for(lambda s: "DAYTONA_API_KEY" in s, "the error naming what to set", 30)
+    assert not marker.exists()
+    assert _ps(state_dir) == []

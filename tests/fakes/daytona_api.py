@@ -44,7 +44,13 @@ from daytona_toolbox_api_client.models.session_execute_request import SessionExe
 from daytona_toolbox_api_client.models.session_execute_response import SessionExecuteResponse
 from daytona_toolbox_api_client.models.session_send_input_request import SessionSendInputRequest
 
-from tests.fakes.daytona_sandbox import CONTAINER_LABEL, FakeSandbox, FakeSession, docker
+from tests.fakes.daytona_sandbox import (
+    CONTAINER_LABEL,
+    FakeSandbox,
+    FakeSession,
+    docker,
+    multipart_files,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -70,6 +76,8 @@ class FakeDaytona:
         self.requests: list[dict[str, Any]] = []
         self.errors: list[str] = []
         """The fake's own failures (a test asserts there are none)."""
+        self.break_log_streams = 0
+        """That many following log websockets break (close 1011) after their first chunk."""
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="fake-daytona", daemon=True)
@@ -151,6 +159,7 @@ class FakeDaytona:
         self.port = self._runner.addresses[0][1]
         self._started.set()
         self._loop.run_forever()
+        self._loop.close()
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -160,6 +169,7 @@ class FakeDaytona:
             "query": dict(request.query),
         }
         self.requests.append(entry)
+        request["log"] = entry  # requests run concurrently: handlers add to their own entry
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Unauthorized: invalid API key")
         try:
@@ -168,6 +178,8 @@ class FakeDaytona:
             return _error(404, f"not found: {request.method} {request.path}")
         except _Refused as exc:
             return _error(exc.status, str(exc))
+        except ConnectionResetError:  # the client went away (it exited, or gave up)
+            return web.Response(status=499)
         except Exception as exc:  # a bug in the fake: keep it for the test to report
             self.errors.append(f"{request.method} {request.path}: {exc!r}")
             return _error(500, f"fake Daytona failed: {exc!r}")
@@ -203,7 +215,7 @@ class FakeDaytona:
 
     async def create(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.requests[-1]["body"] = body
+        request["log"]["body"] = body
         params = CreateSandbox.from_dict(body)
         assert params is not None
         image = self.image
@@ -391,6 +403,10 @@ class FakeDaytona:
             if chunk:
                 await ws.send_bytes(chunk)
                 sent += len(chunk)
+                if self.break_log_streams > 0:  # a network failure, for resume tests
+                    self.break_log_streams -= 1
+                    await ws.close(code=WSCloseCode.INTERNAL_ERROR)
+                    return ws
             elif done:
                 break
         await ws.close(code=WSCloseCode.OK)
@@ -416,32 +432,11 @@ class FakeDaytona:
         sb = self._live(request)
         req = FilesDownloadRequest.from_dict(await request.json())
         assert req is not None
+        files = {path: await sb.read_file(path) for path in req.paths}
         boundary = secrets.token_hex(12)
-        body = bytearray()
-        for path in req.paths:
-            data = await sb.read_file(path)
-            # The filename is the literal requested path (the SDK looks it up verbatim).
-            if data is None:
-                head = (
-                    f'Content-Disposition: form-data; name="error"; filename="{path}"\r\n'
-                    "Content-Type: application/json\r\n\r\n"
-                )
-                data = json.dumps(
-                    {
-                        "message": f"file not found: {path}",
-                        "statusCode": 404,
-                        "code": "FILE_NOT_FOUND",
-                    }
-                ).encode()
-            else:
-                head = (
-                    f'Content-Disposition: form-data; name="file"; filename="{path}"\r\n'
-                    "Content-Type: application/octet-stream\r\n\r\n"
-                )
-            body += f"--{boundary}\r\n".encode() + head.encode() + data + b"\r\n"
-        body += f"--{boundary}--\r\n".encode()
         return web.Response(
-            body=bytes(body), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            body=multipart_files(files, boundary),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
 
 

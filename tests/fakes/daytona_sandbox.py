@@ -10,6 +10,7 @@ or ``\\x02\\x02\\x02`` (stderr), replayed from the start to every log reader.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from dataclasses import dataclass, field
 
@@ -205,7 +206,9 @@ class FakeSandbox:
     async def delete_session(self, session_id: str) -> None:
         """Kills the session's shell and everything it started (found by an env tag: a
         killed ``docker exec`` client would leave the process in the container running)."""
-        session = self.sessions.pop(session_id)
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return  # deleted meanwhile (a stop, or a concurrent request)
         if self.state == "started":
             await docker(
                 "exec",
@@ -234,3 +237,26 @@ class FakeSandbox:
             "exec", self.container, "sh", "-c", '[ -f "$1" ] && cat "$1"', "sh", path
         )
         return None if code else out
+
+
+def multipart_files(files: dict[str, bytes | None], boundary: str) -> bytes:
+    """The bulk-download answer: a ``file`` part per found path, an ``error`` part (JSON)
+    per missing one. The filename is the literal requested path: the SDK looks it up
+    verbatim (a percent-encoded one fails it)."""
+    body = bytearray()
+    for path, data in files.items():
+        if data is None:
+            error = {
+                "message": f"file not found: {path}",
+                "statusCode": 404,
+                "code": "FILE_NOT_FOUND",
+            }
+            name, kind, data = "error", "application/json", json.dumps(error).encode()
+        else:
+            name, kind = "file", "application/octet-stream"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{path}"\r\nContent-Type: {kind}\r\n\r\n'
+        )
+        body += head.encode() + data + b"\r\n"
+    return bytes(body + f"--{boundary}--\r\n".encode())

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from backends import Backend, BackendError, BackendUnavailableError, SpawnSpec, create_backend
+from backends.shell import ShellBackend
 from registry import ProcessRegistry, ProcessStatus, RegistryError
 from tests.conftest import wait_for
 from tests.docker_image import MARKER
@@ -73,6 +74,10 @@ def test_non_utf8_output_and_a_5mb_file_are_byte_exact(backend: Backend) -> None
     every_byte = bytes(range(256))
     backend.upload(every_byte, "/tmp/bytes.bin")
     assert backend.run(["cat", "/tmp/bytes.bin"]).output == every_byte
+    assert isinstance(backend, ShellBackend)  # the generic streaming primitive, too
+    assert b"".join(backend.stream("cat /tmp/bytes.bin; sleep 0.3; cat /tmp/bytes.bin")) == (
+        every_byte * 2
+    )
     blob = os.urandom(5 << 20)
     backend.upload(blob, "/tmp/blob.bin")
     assert backend.download("/tmp/blob.bin") == blob
@@ -95,6 +100,10 @@ def test_settings_win_over_the_environment_and_errors_are_one_clear_line(
     with pytest.raises(BackendUnavailableError, match="set DAYTONA_API_KEY") as missing:
         create_backend("daytona", state_dir=state)
     assert "\n" not in str(missing.value)
+    with pytest.raises(BackendUnavailableError, match="'cpu' must be a whole number"):
+        create_backend("daytona", state_dir=state, cpu="2")
+    with pytest.raises(BackendUnavailableError, match="'labels' must be a table"):
+        create_backend("daytona", state_dir=state, labels=["team"])
     monkeypatch.setenv("DAYTONA_API_KEY", "wrong-key")
     with pytest.raises(BackendUnavailableError, match="DAYTONA_API_URL") as unreachable:
         create_backend("daytona", state_dir=state)
@@ -121,9 +130,15 @@ def test_settings_win_over_the_environment_and_errors_are_one_clear_line(
         assert body["buildInfo"]["dockerfileContent"].startswith("FROM hermes-tui-test:busybox")
         assert (body["cpu"], body["memory"], body["disk"]) == (2, 4, 8)
         assert body["autoStopInterval"] == 30 and body["labels"]["team"] == "infra"
-        # A stop kills every process in the sandbox: auto-stop goes off with the first one.
-        handle = backend.spawn(SpawnSpec(proc_id="p", argv=["true"]))
-        assert fake_daytona.calls("POST", f"/api/sandbox/{handle.sandbox['sandbox']}/autostop/0")
+        # A stop kills every process in the sandbox: auto-stop is off while one runs.
+        handle = backend.spawn(SpawnSpec(proc_id="p", argv=["sleep", "0.5"]))
+        autostop = f"/api/sandbox/{handle.sandbox['sandbox']}/autostop/"
+        assert [r["path"] for r in fake_daytona.calls("POST", autostop)] == [autostop + "0"]
+        sink = Collector()
+        backend.follow(handle, 0, sink)
+        assert sink.done.wait(20)
+        wait_for(lambda: len(fake_daytona.calls("POST", autostop)) == 2, what="auto-stop back")
+        assert fake_daytona.calls("POST", autostop)[-1]["path"] == autostop + "30"
     finally:
         backend.cleanup()
 
@@ -152,7 +167,8 @@ def test_a_per_task_image_and_a_sandbox_per_session(
 OWNER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
-    from registry import ProcessRegistry
+    from backends.shell import ShellBackend
+from registry import ProcessRegistry
 
     options = json.loads(sys.argv[2])
     registry = ProcessRegistry(Path(sys.argv[1]), backend_options={"daytona": options})
@@ -270,3 +286,68 @@ def test_a_sandbox_stopped_under_a_running_app_is_started_again(
     fake_daytona.stop_sandbox(sandbox_id)
     assert backend.run(["cat", "/tmp/kept.txt"]).output == b"kept"
     assert fake_daytona.calls("POST", f"/api/sandbox/{sandbox_id}/start")
+
+
+def test_an_interrupt_kills_the_command_and_never_the_sandbox(
+    backend: Backend, fake_daytona: FakeDaytona
+) -> None:
+    import threading
+    import time
+
+    from backends.daytona import DaytonaBackend
+
+    assert isinstance(backend, DaytonaBackend)
+    count = backend.shell_argv(
+        "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done | grep -c '^sleep 37 '"
+    )
+    cancel = threading.Event()
+    seen: list[bytes] = []
+    threading.Timer(1.0, cancel.set).start()
+    threading.Timer(0.5, lambda: seen.append(backend.run(count).output)).start()
+    started = time.monotonic()
+    result = backend.run(backend.shell_argv("sleep 37; echo never"), cancel=cancel)
+    assert result.interrupted and result.exit_code == 130
+    assert time.monotonic() - started < 10
+    assert seen == [b"1\n"]  # it was running in the sandbox...
+    assert backend.run(count).output == b"0\n"  # ...and the interrupt killed it
+    sandbox_id = backend.sandbox_ref()["sandbox"]
+    assert not fake_daytona.calls("DELETE", f"/api/sandbox/{sandbox_id}")
+    assert backend.run(["true"]).exit_code == 0
+
+
+def test_the_cli_runs_in_the_sandbox_and_exits_cleanly(
+    daytona_options: dict[str, Any], fake_daytona: FakeDaytona, state_dir: Path
+) -> None:
+    # A thread inside an SDK call at interpreter exit used to abort the process (exit 134).
+    env = {**os.environ, "DAYTONA_API_URL": daytona_options["api_url"], "PYTHONPATH": os.getcwd()}
+
+    def hermes(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "hermes_tui", *args], env=env, capture_output=True, timeout=60
+        )
+
+    started = hermes("run", "--backend", "daytona", "--", f"cat {MARKER}; printf '\\377\\n'")
+    assert started.returncode == 0, started.stderr
+    proc_id = started.stdout.decode().strip()
+    waited = hermes("wait", proc_id)
+    assert waited.returncode == 0, waited.stderr
+    logs = hermes("logs", proc_id)
+    assert (logs.returncode, logs.stdout) == (0, b"only inside the test container\n\xff\n")
+
+
+def test_a_broken_log_stream_resumes_without_gaps_or_repeats(
+    backend: Backend, fake_daytona: FakeDaytona
+) -> None:
+    handle = backend.spawn(
+        SpawnSpec(
+            proc_id="resume",
+            argv=backend.shell_argv("for i in $(seq 1 60); do echo line $i; sleep 0.02; done"),
+        )
+    )
+    fake_daytona.break_log_streams = 3
+    sink = Collector()
+    backend.follow(handle, 0, sink)
+    assert sink.done.wait(60), "no exit reported"
+    assert fake_daytona.break_log_streams == 0  # the streams did break
+    assert bytes(sink.data) == b"".join(b"line %d\n" % i for i in range(1, 61))
+    assert sink.exit is not None and sink.exit.exit_code == 0

@@ -67,7 +67,10 @@ def test_the_sdk_drives_the_fake_end_to_end(fake_daytona: FakeDaytona) -> None:
     finally:
         client.delete(sandbox)
     assert fake_daytona.errors == []
-    assert len(fake_daytona.calls("POST", "/api/sandbox/")) == 2  # stop + start
+    assert [r["path"] for r in fake_daytona.calls("POST", f"/api/sandbox/{sandbox.id}/")] == [
+        f"/api/sandbox/{sandbox.id}/stop",
+        f"/api/sandbox/{sandbox.id}/start",
+    ]
     assert fake_daytona.calls("DELETE", f"/api/sandbox/{sandbox.id}")
 
 
