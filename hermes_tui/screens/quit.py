@@ -40,12 +40,17 @@ def describe_quit(running: list[ProcessSession]) -> str:
 class QuitConfirm(ModalScreen[bool]):
     """y (or ctrl+q again) quits, n or Esc stays."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="QuitConfirm") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="QuitConfirm")
+        + """
     QuitConfirm > Vertical { width: 72; max-width: 100%; max-height: 100%; }
     QuitConfirm VerticalScroll { height: auto; max-height: 14; }
     """
-    BINDINGS = [Binding("y,ctrl+q", "dismiss(True)", "Quit"),
-                Binding("n,escape", "dismiss(False)", "Stay")]
+    )
+    BINDINGS = [
+        Binding("y,ctrl+q", "dismiss(True)", "Quit"),
+        Binding("n,escape", "dismiss(False)", "Stay"),
+    ]
 
     def __init__(self, running: list[ProcessSession]) -> None:
         super().__init__()

@@ -20,8 +20,10 @@ ROWS, COLS = 24, 200
 
 
 def _screen_lines(emulator: Emulator, count: int = 1) -> list[str]:
-    lines = ["".join(emulator.line(y)[x].data for x in range(emulator.cols)).rstrip()
-             for y in range(emulator.rows)]
+    lines = [
+        "".join(emulator.line(y)[x].data for x in range(emulator.cols)).rstrip()
+        for y in range(emulator.rows)
+    ]
     # Up to the cursor first: below it is usually an erased or stale area.
     cursor_row = emulator.cursor[1]
     shown = [line for line in lines[: cursor_row + 1] if line.strip()]
@@ -62,7 +64,7 @@ class LastOutput:
         if emulator is None or new > FEED_LIMIT or new < 0:
             emulator = Emulator(ROWS, COLS)
             data = buffer.tail(FEED_LIMIT)
-            emulator.feed(data[replay_start(data, FEED_LIMIT):])
+            emulator.feed(data[replay_start(data, FEED_LIMIT) :])
         elif new:
             emulator.feed(buffer.tail(new))
         self._screens[session.id] = (emulator, total)
@@ -89,7 +91,7 @@ def last_lines(session: ProcessSession, count: int = 5) -> list[str]:
     data = session.output.tail(FEED_LIMIT if session.pty else 8192)
     if session.pty:
         emulator = Emulator(ROWS, COLS)
-        emulator.feed(data[replay_start(data, FEED_LIMIT):])
+        emulator.feed(data[replay_start(data, FEED_LIMIT) :])
         lines = _screen_lines(emulator, count)
     else:
         lines = [line for line in clean_output(data).split("\n") if line.strip()][-count:]
