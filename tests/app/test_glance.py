@@ -4,11 +4,12 @@ clear, the chat input and the palette, driven with Pilot on the fake backend."""
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from textual.widgets import Input
+from textual.containers import Vertical
+from textual.geometry import Region
+from textual.widgets import Input, Label
 
 from hermes_tui.app import HermesApp
 from hermes_tui.launch import make_app as build_app
@@ -133,8 +134,10 @@ async def test_away_report_has_last_lines_and_a_process_killed_from_the_cli(
     fake.emit(crashed.id, b"step 1\nstep 2\nerror: disk full\n")
     victim = registry.spawn("server", backend="fake")
     fake.emit(victim.id, b"listening on 8080\n")
-    save_ui_state(state_dir, UiState())  # the app ran until now, then went away
-    time.sleep(0.01)
+    state = UiState()
+    save_ui_state(state_dir, state)  # the app ran until now, then went away
+    state.last_seen -= 1.0  # (and ended a moment before what follows)
+    save_ui_state(state_dir, state, seen=False)
     fake.end(crashed.id, 3)  # ended on its own while the app was down
     cli = make_registry()  # `hermes-tui kill` from another shell while the app was down
     cli.use_backend(fake)
@@ -314,3 +317,25 @@ async def test_kill_by_signal_shows_the_signal(
         registry.send_signal(session.id, signal.SIGKILL)
         await until(pilot, lambda: cell(app, session.id, "status") == "killed -9", "killed")
         assert COLUMNS.index("status") == 1
+
+
+async def test_dialogs_fit_at_80x24(
+    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+) -> None:
+    registry.spawn("sleep 60", backend="fake")
+    app = make_app(registry)
+    screen_region = Region(0, 0, 80, 24)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.main.process_list.row_count == 1, "the row")
+        for keys in (["f1"], ["f3", "k"], ["f3", "s"], ["f3", "r"], ["ctrl+q"], ["ctrl+f"]):
+            await pilot.press(*keys)
+            await pilot.pause()
+            dialog = app.screen.query_one(Vertical)
+            assert screen_region.contains_region(dialog.region), (keys, dialog.region)
+            for label in app.screen.query(Label):
+                assert screen_region.contains_region(label.region), (keys, label.region)
+            if keys == ["f1"]:  # the help text is not wrapped (every line fits)
+                help_text = app.screen.query_one("VerticalScroll Static")
+                assert help_text.region.width >= 72
+            await pilot.press("escape")
+            await pilot.pause()
