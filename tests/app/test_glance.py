@@ -7,6 +7,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.text import Text
 from textual.containers import Vertical
 from textual.geometry import Region
 from textual.widgets import Input, Label
@@ -30,7 +31,9 @@ def cell(app: HermesApp, proc_id: str, column: str) -> str:
 
 
 def style(app: HermesApp, proc_id: str) -> str:
-    return str(app.main.process_list.get_cell(proc_id, "status").style)
+    value = app.main.process_list.get_cell(proc_id, "status")
+    assert isinstance(value, Text)
+    return str(value.style)
 
 
 async def type_in_chat(pilot: object, text: str) -> None:
