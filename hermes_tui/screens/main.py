@@ -137,7 +137,8 @@ class MainScreen(ProcessActions, Screen[None]):
         self.process_list.cleared_at = self.ui_state.cleared_at
         for session in self.registry.processes():
             self.process_list.update_process(session)
-        self._show_selected()
+        # After the first layout: a PTY screen replayed at size 0 would be lost on resize.
+        self.call_after_refresh(self._show_selected)
         self._load_finished_output()
         self.terminal.send = self._send_to_attached
         self.terminal.detach_key = DetachKey(self.config.detach_key)

@@ -212,7 +212,7 @@ class ChatPane(Vertical):
         yield VerticalScroll(id="chat-log")
         yield ChatInput(
             self.history,
-            placeholder="Message the agent, !cmd runs attached, !!cmd in the background, /help",
+            placeholder="Message the agent · !cmd · !!cmd (background) · /help",
             id="chat-input",
         )
         yield Static("", id="chat-working")

@@ -17,6 +17,7 @@ WIDTH = 120
 FEED_LIMIT = 16 << 10
 """More new output than this since the last look: start a fresh screen from its end."""
 ROWS, COLS = 24, 200
+ALT_ON, ALT_OFF = b"\x1b[?1049h", b"\x1b[?1049l"
 
 
 def _screen_lines(emulator: Emulator, count: int = 1) -> list[str]:
@@ -24,6 +25,11 @@ def _screen_lines(emulator: Emulator, count: int = 1) -> list[str]:
         "".join(emulator.line(y)[x].data for x in range(emulator.cols)).rstrip()
         for y in range(emulator.rows)
     ]
+    if emulator.alternate_screen:
+        # A full-screen program (top, vim, less): its first line is its title or header;
+        # the bottom rows are key hints and status bars.
+        shown = [line for line in lines if line.strip()]
+        return shown[:count]
     # Up to the cursor first: below it is usually an erased or stale area.
     cursor_row = emulator.cursor[1]
     shown = [line for line in lines[: cursor_row + 1] if line.strip()]
@@ -62,9 +68,7 @@ class LastOutput:
         emulator, offset = self._screens.get(session.id, (None, 0))
         new = total - offset
         if emulator is None or new > FEED_LIMIT or new < 0:
-            emulator = Emulator(ROWS, COLS)
-            data = buffer.tail(FEED_LIMIT)
-            emulator.feed(data[replay_start(data, FEED_LIMIT) :])
+            emulator = _fresh(buffer.tail(FEED_LIMIT))
         elif new:
             emulator.feed(buffer.tail(new))
         self._screens[session.id] = (emulator, total)
@@ -74,6 +78,18 @@ class LastOutput:
         """Drop what is kept for a process (it was removed)."""
         self._screens.pop(proc_id, None)
         self._lines.pop(proc_id, None)
+
+
+def _fresh(data: bytes) -> Emulator:
+    """A screen showing the end of ``data`` (fed from a screen reset near its end)."""
+    emulator = Emulator(ROWS, COLS)
+    start = replay_start(data, FEED_LIMIT)
+    # Starting after the switch to the alternate screen would lose that the program is
+    # full-screen: say it again.
+    if data.rfind(ALT_ON, 0, start) > data.rfind(ALT_OFF, 0, start):
+        emulator.feed(ALT_ON)
+    emulator.feed(data[start:])
+    return emulator
 
 
 def _log_line(data: bytes) -> str:
@@ -90,9 +106,7 @@ def last_lines(session: ProcessSession, count: int = 5) -> list[str]:
     """The last ``count`` meaningful lines (of the emulated screen, or of the log)."""
     data = session.output.tail(FEED_LIMIT if session.pty else 8192)
     if session.pty:
-        emulator = Emulator(ROWS, COLS)
-        emulator.feed(data[replay_start(data, FEED_LIMIT) :])
-        lines = _screen_lines(emulator, count)
+        lines = _screen_lines(_fresh(data), count)
     else:
         lines = [line for line in clean_output(data).split("\n") if line.strip()][-count:]
     return [line.rstrip()[:WIDTH] for line in lines]
