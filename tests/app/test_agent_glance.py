@@ -3,6 +3,7 @@ call runs, failed calls in the error colour, and blocks (not JSON) after /switch
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hermes_tui.widgets.chat import ToolBlock
@@ -17,7 +18,7 @@ async def test_working_indicator_running_block_and_failed_block(
     config_path: Path,
 ) -> None:
     script = [
-        tool_call("terminal", {"command": "sleep 2.5; echo slept"}),
+        tool_call("terminal", {"command": "sleep 4; echo slept"}),
         tool_call("process", {"action": "poll", "id": "no-such-process"}),
         Reply(text="Done."),
     ]
