@@ -1,0 +1,138 @@
+"""End to end in tmux (issue 13): a failed process shown as failed, quitting asks, the
+away report with last lines (and a process killed from the CLI meanwhile), search that
+lands on the match, and a hand-written config that /theme leaves untouched."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.test_untrusted_e2e import focus_chat
+from tests.e2e.tmux import Tmux, _ps
+
+APP = f"{sys.executable} -m hermes_tui"
+
+
+def cli(tmux: Tmux, *args: str) -> str:
+    env = {**os.environ, **tmux.env}
+    return subprocess.run(
+        [sys.executable, "-m", "hermes_tui", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def start_app(tmux: Tmux) -> None:
+    tmux.start(f"{APP}; echo APP-EXIT=$?; exec cat")
+    tmux.wait_for(lambda s: "Processes" in s and "Chat" in s, "the app to start")
+
+
+def quit_app(tmux: Tmux) -> str:
+    """ctrl+q; answer the question if one is asked; return the question's screen."""
+    tmux.keys("C-q")
+    screen = tmux.wait_for(
+        lambda s: "y quit" in s or "APP-EXIT=" in s, "the quit question or the exit"
+    )
+    if "Quit hermes-tui?" in screen:
+        tmux.keys("y")
+    tmux.wait_for(lambda s: "APP-EXIT=0" in s, "the app to exit")
+    return screen
+
+
+def test_failed_process_is_shown_failed_and_quit_asks(tmux: Tmux, state_dir: Path) -> None:
+    start_app(tmux)
+    focus_chat(tmux)
+    tmux.type("!!sh -c 'echo about to fail; exit 3'")
+    tmux.keys("Enter")
+    screen = tmux.wait_for(lambda s: "exit 3" in s, "the failed process as failed")
+    assert "about to fail" in screen  # its last output in the list
+    colours = tmux.run("capture-pane", "-e", "-p", "-t", "e2e")
+    failed_line = next(line for line in colours.splitlines() if "exit 3" in line)
+    assert "exited" not in screen
+    assert "\x1b[" in failed_line.split("exit 3")[0]  # coloured, not plain
+    focus_chat(tmux)
+    tmux.type("!!sleep 600")
+    tmux.keys("Enter")
+    tmux.wait_for(lambda s: "running" in s and "keep" in s, "the running process, kept on quit")
+    tmux.keys("C-q")
+    question = tmux.wait_for(
+        lambda s: "Quit hermes-tui?" in s and "Keep running" in s, "the quit question"
+    )
+    assert "sleep 600" in question and "y quit" in question
+    tmux.keys("n")
+    tmux.wait_for(lambda s: "Quit hermes-tui?" not in s, "the question to close")
+    quit_app(tmux)
+    assert [p["status"] for p in _ps(state_dir) if p["command"] == "sleep 600"] == ["running"]
+
+
+def test_away_report_lists_last_lines_and_a_process_killed_from_the_cli(
+    tmux: Tmux,
+    state_dir: Path,
+) -> None:
+    server = cli(tmux, "run", "--name", "web", "echo serving on 8080; echo ready; sleep 600")
+    start_app(tmux)
+    tmux.wait_for(lambda s: "ready" in s, "the server's last output")
+    question = quit_app(tmux)
+    assert "web" in question
+    tmux.kill_server()
+    cli(tmux, "kill", server)  # while the app is down
+    start_app(tmux)
+    screen = tmux.wait_for(lambda s: "While you were away" in s, "the away report")
+    text = "\n".join(line.strip() for line in screen.splitlines())
+    assert server in text and "killed -15" in text
+    assert "serving on 8080" in text and "ready" in text
+
+
+def test_search_lands_on_the_match(tmux: Tmux) -> None:
+    cli(tmux, "run", "seq 1 400; echo the-needle-line; seq 500 900; sleep 600")
+    start_app(tmux)
+    tmux.wait_for(lambda s: "900" in s, "the output")
+    tmux.keys("C-f")
+    tmux.wait_for(lambda s: "Search the output" in s, "the search dialog")
+    tmux.type("needle")
+    tmux.keys("Enter")
+    tmux.wait_for(lambda s: "1 match" in s, "the match")
+    tmux.keys("Enter")
+    screen = tmux.wait_for(
+        lambda s: "Search the output" not in s and "the-needle-line" in s,
+        "the terminal scrolled to the match",
+    )
+    colours = tmux.run("capture-pane", "-e", "-p", "-t", "e2e")
+    line = next(line for line in colours.splitlines() if "the-needle-line" in line)
+    assert "\x1b[7m" in line or ";7m" in line or "7;" in line  # highlighted (reverse)
+    assert "900" not in screen.split("Terminal")[-1]  # the pane left the live end
+
+
+HAND_WRITTEN = """# my config — comments, order and integer values are mine
+theme = "hermes-dark"  # dark by default
+
+[processes]
+max_wait = 600         # seconds, an integer
+"""
+
+
+def test_theme_leaves_a_hand_written_config_untouched(tmux: Tmux, state_dir: Path) -> None:
+    config = Path(tmux.env["HERMES_CONFIG"])
+    config.write_text(HAND_WRITTEN)
+    before = config.stat().st_mtime_ns
+    start_app(tmux)
+    focus_chat(tmux)
+    tmux.type("/theme hermes-light")
+    tmux.keys("Enter")
+    tmux.wait_for(lambda s: "/theme hermes-light" not in s.splitlines()[-3], "the command")
+    quit_app(tmux)
+    assert config.read_text() == HAND_WRITTEN
+    assert config.stat().st_mtime_ns == before
+    state = json.loads((state_dir / "ui-state.json").read_text())
+    assert state["theme"] == "hermes-light"  # remembered in the state file instead
+    assert stat.S_IMODE((state_dir / "ui-state.json").stat().st_mode) == 0o600
+    tmux.kill_server()
+    start_app(tmux)
+    quit_app(tmux)
+    assert config.read_text() == HAND_WRITTEN
