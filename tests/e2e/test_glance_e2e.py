@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,15 @@ def cli(tmux: Tmux, *args: str) -> str:
 def start_app(tmux: Tmux) -> None:
     tmux.start(f"{APP}; echo APP-EXIT=$?; exec cat")
     tmux.wait_for(lambda s: "Processes" in s and "Chat" in s, "the app to start")
+
+
+def restart_tmux(tmux: Tmux) -> None:
+    """End the tmux server (the app has quit) and start the app in a new one."""
+    tmux.kill_server()
+    deadline = time.monotonic() + 10
+    while Path(tmux.socket).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # new-session on a server still shutting down would fail
+    start_app(tmux)
 
 
 def quit_app(tmux: Tmux) -> str:
@@ -80,9 +90,8 @@ def test_away_report_lists_last_lines_and_a_process_killed_from_the_cli(
     tmux.wait_for(lambda s: "ready" in s, "the server's last output")
     question = quit_app(tmux)
     assert "web" in question
-    tmux.kill_server()
     cli(tmux, "kill", server)  # while the app is down
-    start_app(tmux)
+    restart_tmux(tmux)
     screen = tmux.wait_for(lambda s: "While you were away" in s, "the away report")
     text = "\n".join(line.strip() for line in screen.splitlines())
     assert server in text and "killed -15" in text
@@ -125,14 +134,15 @@ def test_theme_leaves_a_hand_written_config_untouched(tmux: Tmux, state_dir: Pat
     focus_chat(tmux)
     tmux.type("/theme hermes-light")
     tmux.keys("Enter")
-    tmux.wait_for(lambda s: "/theme hermes-light" not in s.splitlines()[-3], "the command")
+    state_file = state_dir / "ui-state.json"
+    tmux.wait_for(lambda s: state_file.exists() and "hermes-light" in state_file.read_text(),
+                  "the theme choice to be remembered")
     quit_app(tmux)
     assert config.read_text() == HAND_WRITTEN
     assert config.stat().st_mtime_ns == before
     state = json.loads((state_dir / "ui-state.json").read_text())
     assert state["theme"] == "hermes-light"  # remembered in the state file instead
     assert stat.S_IMODE((state_dir / "ui-state.json").stat().st_mode) == 0o600
-    tmux.kill_server()
-    start_app(tmux)
+    restart_tmux(tmux)
     quit_app(tmux)
     assert config.read_text() == HAND_WRITTEN
