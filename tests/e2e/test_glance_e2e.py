@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.e2e.test_untrusted_e2e import focus_chat
@@ -135,8 +135,10 @@ def test_theme_leaves_a_hand_written_config_untouched(tmux: Tmux, state_dir: Pat
     tmux.type("/theme hermes-light")
     tmux.keys("Enter")
     state_file = state_dir / "ui-state.json"
-    tmux.wait_for(lambda s: state_file.exists() and "hermes-light" in state_file.read_text(),
-                  "the theme choice to be remembered")
+    tmux.wait_for(
+        lambda s: state_file.exists() and "hermes-light" in state_file.read_text(),
+        "the theme choice to be remembered",
+    )
     quit_app(tmux)
     assert config.read_text() == HAND_WRITTEN
     assert config.stat().st_mtime_ns == before
