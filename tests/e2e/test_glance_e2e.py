@@ -38,9 +38,13 @@ def restart_tmux(tmux: Tmux) -> None:
     """End the tmux server (the app has quit) and start the app in a new one."""
     tmux.kill_server()
     deadline = time.monotonic() + 10
-    while Path(tmux.socket).exists() and time.monotonic() < deadline:
-        time.sleep(0.05)  # new-session on a server still shutting down would fail
-    start_app(tmux)
+    # new-session right after kill-server can race the old server's exit: retry until the
+    # session exists.
+    while "e2e" not in tmux.run("list-sessions", "-F", "#{session_name}"):
+        assert time.monotonic() < deadline, "tmux did not start a new session"
+        tmux.start(f"{APP}; echo APP-EXIT=$?; exec cat")
+        time.sleep(0.05)
+    tmux.wait_for(lambda s: "Processes" in s and "Chat" in s, "the app to start")
 
 
 def quit_app(tmux: Tmux) -> str:
