@@ -35,6 +35,7 @@ HELP_TEXT = """\
   !command       run a command and attach to it
   !!command      run it in the background (the keyboard stays here)
   Up / Down      earlier lines       Tab  take the completion
+  tool blocks    Tab to one, Enter opens it (failed ones in red)
   /help /new /clear /sessions /switch KEY /theme NAME
   /backend NAME /toolsets NAMES
   Esc            interrupt the agent (stops a running wait)
