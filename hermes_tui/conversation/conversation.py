@@ -92,7 +92,8 @@ class _TurnListener:
         self.session = session
         self._entry: Entry | None = None
         self._message: StreamingMessage | None = None
-        self._running: RunningToolCall | None = None
+        self._running: tuple[RunningToolCall, int] | None = None
+        """The block of the call that runs, and the view's generation it was shown in."""
 
     def on_text(self, delta: str) -> None:
         if self._entry is None:
@@ -111,13 +112,15 @@ class _TurnListener:
         self._finish_text()
         if self._shown():
             # The block shows while the call runs (a wait can take minutes).
-            self._running = self.conversation.view.add_tool_call(name, arguments, None)
+            block = self.conversation.view.add_tool_call(name, arguments, None)
+            self._running = (block, self.conversation.shown_generation)
             self.conversation.view.set_working(f"running {name}")
 
     def on_tool_result(self, name: str, arguments: str, result: str) -> None:
         entry = Entry("tool", result, name, arguments)
-        if self._running is not None and self._shown():
-            self._running.finish(result)
+        running = self._running
+        if running is not None and running[1] == self.conversation.shown_generation:
+            running[0].finish(result)  # its block is still on screen
             self.conversation.add_entry(self.session, entry, show=False)
         else:
             self.conversation.add_entry(self.session, entry)
@@ -165,6 +168,8 @@ class Conversation:
         self._turns: dict[str, asyncio.Task[None]] = {}
         self._save_failed: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.shown_generation = 0
+        """Counts redraws of the chat pane (a running tool call's block is gone after one)."""
 
     @property
     def agent_ready(self) -> bool:
@@ -217,6 +222,7 @@ class Conversation:
     def show(self, session: ChatSession) -> None:
         """Show a chat session's whole transcript (tool calls as blocks, as they ran)."""
         self.view.clear()
+        self.shown_generation += 1
         for entry in session.transcript:
             self._show_entry(entry)
         self._show_title()
