@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.color import Color, ColorParseError
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
@@ -22,14 +25,15 @@ __all__ = ["ProcessList", "last_line", "lifetime_label", "status_label", "status
 COLUMNS = ("id", "status", "runtime", "quit", "name", "backend", "output")
 NAME_WIDTH = 24
 SORT_KEYS = ("started", "status", "name")
-# Each outcome its own colour: failures stand out, a clean exit recedes.
+# Each outcome its own colour (theme variables): failures stand out, a clean exit recedes.
 STATUS_STYLES = {
     ProcessStatus.RUNNING: "bold $success",
-    ProcessStatus.EXITED: "$text-muted",
+    ProcessStatus.EXITED: "$foreground-muted",
     ProcessStatus.KILLED: "$warning",
-    ProcessStatus.LOST: "bold $error",
+    ProcessStatus.LOST: "italic $error",
 }
 FAILED_STYLE = "bold $error"
+_VARIABLE = re.compile(r"\$([\w-]+)")
 
 
 def status_label(session: ProcessSession) -> str:
@@ -99,11 +103,13 @@ class ProcessList(DataTable[str | Text]):
         self._sessions: dict[str, ProcessSession] = {}
         self._shown: dict[str, tuple[str, ...]] = {}
         self._last_output = LastOutput()
+        self._styles: dict[str, str] = {}
         self.cleared_at = 0.0
         """Rows of processes that ended before this time are hidden ("clear finished")."""
 
     def on_mount(self) -> None:
         self.border_title = "Processes"
+        self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
         for key, label in zip(COLUMNS, ("ID", "Status", "Runtime", "Quit", "Name / command",
                                         "Backend", "Last output"), strict=True):
             self.add_column(label, key=key)
@@ -125,6 +131,30 @@ class ProcessList(DataTable[str | Text]):
         return (session.id, status_label(session), format_runtime(session.runtime(now)),
                 lifetime_label(session), name, session.backend,
                 self._last_output.line(session))
+
+    def _style(self, style: str) -> str:
+        """``style`` with theme variables made colours: a table cell is drawn by Rich,
+        which knows nothing of ``$error``."""
+        resolved = self._styles.get(style)
+        if resolved is None:
+            variables = self.app.get_css_variables()
+            background = Color.parse(variables.get("background", "#000000"))
+
+            def colour(match: re.Match[str]) -> str:
+                try:  # blended over the background: Rich takes no alpha
+                    return (background + Color.parse(variables[match.group(1)])).hex
+                except (KeyError, ColorParseError):
+                    return ""
+
+            resolved = self._styles[style] = _VARIABLE.sub(colour, style).strip()
+        return resolved
+
+    def _on_theme_changed(self, theme: Any) -> None:
+        self._styles.clear()
+        for proc_id in self._shown:
+            session = self._sessions[proc_id]
+            self.update_cell(proc_id, "status", plain_text(
+                status_label(session), self._style(status_style(session))))
 
     def _visible(self, session: ProcessSession) -> bool:
         if not session.is_running and (session.ended_at or 0.0) <= self.cleared_at:
@@ -149,7 +179,7 @@ class ProcessList(DataTable[str | Text]):
                 del self._shown[session.id]
             return
         row = self._row(session, now)
-        cells = [plain_text(c, status_style(session) if key == "status" else "")
+        cells = [plain_text(c, self._style(status_style(session)) if key == "status" else "")
                  for key, c in zip(COLUMNS, row, strict=True)]
         old = self._shown.get(session.id)
         if old is None:

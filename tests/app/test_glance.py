@@ -33,7 +33,7 @@ def cell(app: HermesApp, proc_id: str, column: str) -> str:
 def style(app: HermesApp, proc_id: str) -> str:
     value = app.main.process_list.get_cell(proc_id, "status")
     assert isinstance(value, Text)
-    return str(value.style)
+    return str(value.style).lower()
 
 
 async def type_in_chat(pilot: object, text: str) -> None:
@@ -66,10 +66,14 @@ async def test_status_has_its_own_text_and_colour_and_is_never_cut(
         await until(pilot, lambda: cell(app, failed.id, "status") == "exit 3", "exit 3")
         assert cell(app, ok.id, "status") == "exit 0"
         assert cell(app, running.id, "status") == "running"
-        assert "error" in style(app, failed.id)
-        assert "error" not in style(app, ok.id)
-        assert "success" in style(app, running.id)
-        assert "warning" in style(app, killed.id)
+        colours = app.get_css_variables()
+        assert colours["error"].lower() in style(app, failed.id)
+        assert colours["error"].lower() not in style(app, ok.id)
+        assert colours["success"].lower() in style(app, running.id)
+        assert colours["warning"].lower() in style(app, killed.id)
+        app.theme = "hermes-light"  # the colours follow the theme
+        await pilot.pause()
+        assert app.get_css_variables()["error"].lower() in style(app, failed.id)
         assert len({style(app, p.id) for p in (ok, failed, killed, running)}) == 4
         table = app.main.process_list
         column = next(c for c in table.columns.values() if c.key == "status")
