@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -16,6 +17,12 @@ from tests.e2e.test_untrusted_e2e import focus_chat
 from tests.e2e.tmux import Tmux, _ps
 
 APP = f"{sys.executable} -m hermes_tui"
+
+
+def foreground(line: str, text: str) -> str | None:
+    """The last foreground colour (SGR 38;...) set before ``text`` on a captured line."""
+    colours = re.findall(r"\x1b\[(?:[0-9;]*;)?(38;[25];[0-9;]+?)m", line.split(text)[0])
+    return colours[-1] if colours else None
 
 
 def cli(tmux: Tmux, *args: str) -> str:
@@ -69,7 +76,10 @@ def test_failed_process_is_shown_failed_and_quit_asks(tmux: Tmux, state_dir: Pat
     colours = tmux.run("capture-pane", "-e", "-p", "-t", "e2e")
     failed_line = next(line for line in colours.splitlines() if "exit 3" in line)
     assert "exited" not in screen
-    assert "\x1b[" in failed_line.split("exit 3")[0]  # coloured, not plain
+    # Its own colour: not the colour of the row's other cells (the id before it).
+    status_colour = foreground(failed_line, "exit 3")
+    assert status_colour is not None
+    assert status_colour != foreground(failed_line, "proc_")
     focus_chat(tmux)
     tmux.type("!!sleep 600")
     tmux.keys("Enter")
