@@ -28,6 +28,7 @@ from hermes_tui.messages import ProcessChanged
 from hermes_tui.screens.away import AwayScreen
 from hermes_tui.screens.confirm import Confirm
 from hermes_tui.screens.help import HelpScreen
+from hermes_tui.screens.palette import binding_keys, palette_entries
 from hermes_tui.screens.process_actions import ProcessActions
 from hermes_tui.screens.search import Match, SearchScreen
 from hermes_tui.settings import Config
@@ -440,69 +441,22 @@ class MainScreen(ProcessActions, Screen[None]):
             self.action_attach()
 
     # -- the command palette -----------------------------------------------------------
-    def _keys(self) -> dict[str, str]:
-        """Binding id -> the key shown for it (the person's overrides included)."""
-        keys = {b.id: b.key for cls in (MainScreen, ProcessList, ChatPane)
-                for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
-        keys.update(self.config.keys)
-        keys["detach"] = self.config.detach_key
-        return {k: v.split(",")[0].replace("slash", "/").replace("circumflex_accent", "^")
-                for k, v in keys.items()}
-
     def palette_commands(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
         """(title, help, callback) of every action, for the command palette; the help
         starts with the action's key, or the chat command that does it."""
-        key = self._keys().get
-        chat = self._type_in_chat
-        commands: list[tuple[str, str | None, str, Callable[[], Any]]] = [
-            ("Attach to the selected process", key("attach"), "Keys go to the process",
-             self.action_attach),
-            ("Detach", key("detach"), "Give the keyboard back to hermes-tui",
-             self.action_detach),
-            ("Kill / send a signal", key("kill"), "INT, TERM, HUP or KILL",
-             self.action_kill_menu),
-            ("Restart the selected process", key("restart"), "Run its command again",
-             self.action_restart),
-            ("Name the selected process", key("rename"), "Shown in the list",
-             self.action_rename),
-            ("Toggle lifetime", key("lifetime"), "Keep running or stop on quit",
-             self.action_toggle_lifetime),
-            ("Save the log", key("save_log"), "Write the output as plain text to a file",
-             self.action_save_log),
-            ("Filter processes", key("filter"), "Show only matching processes",
-             self.action_filter),
-            ("Sort processes", key("sort"), "By start, status or name",
-             self.process_list.action_cycle_sort),
-            ("Clear finished processes", key("clear_finished"), "Hide the rows that ended",
-             self.action_clear_finished),
-            ("Search all output", key("search"), "Find text in every process",
-             self.action_search),
-            ("Zoom pane", key("zoom"), "Focused pane full-screen", self.action_zoom),
-            ("Focus chat", key("focus_chat"), "The chat input",
-             partial(self.action_focus_pane, "chat")),
-            ("Focus processes", key("focus_processes"), "The process list",
-             partial(self.action_focus_pane, "processes")),
-            ("Focus terminal", key("focus_terminal"), "The terminal pane",
-             partial(self.action_focus_pane, "terminal")),
-            ("Interrupt the agent", key("interrupt"), "Stop its current turn",
-             self.action_interrupt),
-            ("While you were away", key("away"), "What recovery found at start",
-             self.action_away),
-            ("Help", key("help"), "Every key and chat command", self.show_help),
-            ("Chat sessions", "/sessions", "List the chat sessions",
-             partial(self.conversation.run_command, "/sessions")),
-            ("New chat session", "/new", "Its processes keep running",
-             partial(self.conversation.run_command, "/new")),
-            ("Switch chat session", "/switch", "Show another chat session",
-             partial(chat, "/switch ")),
-            ("Clear the chat", "/clear", "Clear this session's messages",
-             partial(self.conversation.run_command, "/clear")),
-            ("Backend", "/backend", "Where new processes run", partial(chat, "/backend ")),
-            ("Toolsets", "/toolsets", "This session's tools", partial(chat, "/toolsets ")),
-        ]
-        for title, shortcut, help_text, callback in commands:
-            yield title, f"{shortcut} — {help_text}" if shortcut else help_text, callback
+        bindings = [*MainScreen.BINDINGS, *ProcessList.BINDINGS, *ChatPane.BINDINGS]
+        keys = binding_keys(bindings, {**self.config.keys, "detach": self.config.detach_key})
+        for title, help_text, action in palette_entries(keys):
+            yield title, help_text, partial(self.run_action, action)
 
-    def _type_in_chat(self, text: str) -> None:
+    def action_sort_processes(self) -> None:
+        """Switch the list to the next sort order."""
+        self.process_list.action_cycle_sort()
+
+    def action_chat_command(self, text: str) -> None:
+        """Run a chat command (``/sessions``)."""
+        self.conversation.run_command(text)
+
+    def action_prefill_chat(self, text: str) -> None:
         """Start a chat command for the person to finish (it takes an argument)."""
         self.chat.prefill(text)

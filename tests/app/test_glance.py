@@ -346,3 +346,22 @@ async def test_dialogs_fit_at_80x24(
                 assert help_text.region.width >= 72
             await pilot.press("escape")
             await pilot.pause()
+
+
+async def test_palette_entries_run_their_actions(make_app: Callable[..., HermesApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        for key in "Sort processes":
+            await pilot.press(key if key != " " else "space")
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(pilot, lambda: app.main.process_list.sort_key == "status", "the sort")
+        await pilot.press("ctrl+p")
+        for key in "Chat sessions":
+            await pilot.press(key if key != " " else "space")
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(pilot, lambda: any("Chat sessions (/switch KEY)" in m.text
+                                       for m in app.main.chat.query(ChatMessage)),
+                    "the /sessions list")
