@@ -245,9 +245,11 @@ class MainScreen(ProcessActions, Screen[None]):
     @work(thread=True, group="spool", exit_on_error=False)
     def _load_finished_output(self) -> None:
         """Finished processes of earlier runs: read their output from the spool, so the pane
-        and "Last output" show it (off the UI thread, one process at a time)."""
+        and "Last output" show it (off the UI thread, one process at a time). Only local
+        spools at start: a remote read holds the registry's lock for a round trip each, so
+        those are read when the process is selected."""
         for session in self.registry.processes():
-            if not session.output_loaded:
+            if not session.output_loaded and session.backend == "local":
                 self._load_output(session.id)
 
     def _load_output(self, proc_id: str) -> None:
