@@ -110,6 +110,12 @@ def test_away_report_lists_last_lines_and_a_process_killed_from_the_cli(
     text = "\n".join(line.strip() for line in screen.splitlines())
     assert server in text and "killed -15" in text
     assert "serving on 8080" in text and "ready" in text
+    tmux.keys("Escape")
+    # Finished, its output read from the spool: in the terminal pane, not an empty one.
+    tmux.wait_for(
+        lambda s: "While you were away" not in s and "serving on 8080" in s and "killed -15" in s,
+        "the finished process's output in the pane",
+    )
 
 
 def test_search_lands_on_the_match(tmux: Tmux) -> None:
