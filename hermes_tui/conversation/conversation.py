@@ -152,6 +152,7 @@ class Conversation:
         watcher_min_interval: float = 30.0,
         history_dir: Path | None = None,
         notifications: str | None = None,
+        bang_attaches: bool = True,
     ) -> None:
         self.registry = registry
         self.view = view
@@ -159,6 +160,8 @@ class Conversation:
         self.endpoint = endpoint
         self.backend = backend
         self.max_iterations = max_iterations
+        self.bang_attaches = bang_attaches
+        """``!command`` attaches (``!!command`` does not); False swaps the two."""
         self.sessions = ChatSessions(registry, idle_timeout=idle_timeout)
         self.watchers = WatcherManager(registry, self._watcher_update,
                                        min_interval=watcher_min_interval, mode=notifications)
@@ -253,8 +256,9 @@ class Conversation:
     def submit(self, text: str) -> None:
         """Handle a line typed in the chat: ``!command``, ``/command`` or a message."""
         if text.startswith("!"):
-            # "!cmd" attaches to the process; "!!cmd" leaves the keyboard in the chat.
-            attach = not text.startswith("!!")
+            # "!cmd" attaches to the process, "!!cmd" leaves the keyboard in the chat (or the
+            # other way round, as the config says).
+            attach = text.startswith("!!") != self.bang_attaches
             command = text.lstrip("!").strip()
             if command:
                 self.say(text, "user")

@@ -148,7 +148,8 @@ class MainScreen(ProcessActions, Screen[None]):
             backend=self.startup.backend, max_iterations=int(self.config.model.max_iterations),
             idle_timeout=self.config.processes.idle_timeout_hours * 3600,
             watcher_min_interval=self.startup.watcher_min_interval,
-            notifications=self.config.processes.notifications)
+            notifications=self.config.processes.notifications,
+            bang_attaches=self.config.processes.bang == "attach")
         problems = self._conversation.restore()
         self.set_interval(MARKS_INTERVAL, self._refresh_output_marks)
         self.set_interval(TICK_INTERVAL, self._tick)

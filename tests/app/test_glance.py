@@ -16,6 +16,7 @@ from hermes_tui.app import HermesApp
 from hermes_tui.launch import make_app as build_app
 from hermes_tui.screens.away import AwayScreen
 from hermes_tui.screens.quit import QuitConfirm
+from hermes_tui.settings import load_config
 from hermes_tui.ui_state import UiState, load_ui_state, save_ui_state
 from hermes_tui.widgets.chat import ChatMessage
 from hermes_tui.widgets.process_list import COLUMNS
@@ -327,7 +328,8 @@ async def test_kill_by_signal_shows_the_signal(
 
 
 async def test_dialogs_fit_at_80x24(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
 ) -> None:
     registry.spawn("sleep 60", backend="fake")
     app = make_app(registry)
@@ -362,6 +364,31 @@ async def test_palette_entries_run_their_actions(make_app: Callable[..., HermesA
             await pilot.press(key if key != " " else "space")
         await pilot.pause()
         await pilot.press("enter")
-        await until(pilot, lambda: any("Chat sessions (/switch KEY)" in m.text
-                                       for m in app.main.chat.query(ChatMessage)),
-                    "the /sessions list")
+        await until(
+            pilot,
+            lambda: any(
+                "Chat sessions (/switch KEY)" in m.text for m in app.main.chat.query(ChatMessage)
+            ),
+            "the /sessions list",
+        )
+
+
+async def test_a_setting_makes_bang_start_in_the_background(
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
+    config_path: Path,
+) -> None:
+    config_path.parent.mkdir(parents=True)
+    config_path.write_text('[processes]\nbang = "background"\n')
+    app = make_app(registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_in_chat(pilot, "!sleep 60")
+        await until(pilot, lambda: len(registry.processes()) == 1, "the process")
+        await pilot.pause()
+        assert app.main.attached_id is None
+        await type_in_chat(pilot, "!!cat")
+        await until(pilot, lambda: app.main.attached_id is not None, "attached to cat")
+    config_path.write_text('[processes]\nbang = "sometimes"\n')
+    config, problems = load_config(config_path)
+    assert config.processes.bang == "attach"
+    assert any("'processes.bang' must be one of attach, background" in p for p in problems)
