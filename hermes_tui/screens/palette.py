@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from textual.binding import Binding, BindingType
+from textual.markup import escape
+
+from hermes_tui.untrusted import printable
 
 PALETTE: tuple[tuple[str, str, str, str], ...] = (
     # title, binding id or "/command", help, the main screen's action
@@ -48,9 +51,13 @@ def binding_keys(bindings: Iterable[BindingType], overrides: Mapping[str, str]) 
 
 
 def palette_entries(keys: Mapping[str, str]) -> list[tuple[str, str, str]]:
-    """(title, help starting with the key, action) of every palette entry."""
+    """(title, help starting with the key, action) of every palette entry.
+
+    The palette parses help as markup, and keys come from the config: escaped.
+    """
     entries = []
     for title, shortcut, help_text, action in PALETTE:
         key = shortcut if shortcut.startswith("/") else keys.get(shortcut)
-        entries.append((title, f"{key} — {help_text}" if key else help_text, action))
+        shown = f"{escape(printable(key))} — {help_text}" if key else help_text
+        entries.append((title, shown, action))
     return entries

@@ -9,12 +9,14 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.containers import Vertical
+from textual.content import Content
 from textual.geometry import Region
 from textual.widgets import Input, Label
 
 from hermes_tui.app import HermesApp
 from hermes_tui.launch import make_app as build_app
 from hermes_tui.screens.away import AwayScreen
+from hermes_tui.screens.palette import palette_entries
 from hermes_tui.screens.quit import QuitConfirm
 from hermes_tui.settings import load_config
 from hermes_tui.ui_state import UiState, load_ui_state, save_ui_state
@@ -392,3 +394,9 @@ async def test_a_setting_makes_bang_start_in_the_background(
     config, problems = load_config(config_path)
     assert config.processes.bang == "attach"
     assert any("'processes.bang' must be one of attach, background" in p for p in problems)
+
+
+def test_palette_keys_from_the_config_are_text_not_markup() -> None:
+    planted = "[@click=app.quit]x[/]"
+    entries = {title: help_text for title, help_text, _ in palette_entries({"zoom": planted})}
+    assert Content.from_markup(entries["Zoom pane"]).plain.startswith(planted)
