@@ -36,8 +36,10 @@ async def test_working_indicator_running_block_and_failed_block(
             assert working.display and working.has_class("-on")
             await until(
                 pilot,
-                lambda: re.search(r"agent working [1-9]\d*s — running terminal",
-                                  str(working.render())) is not None,
+                lambda: (
+                    re.search(r"agent working [1-9]\d*s — running terminal", str(working.render()))
+                    is not None
+                ),
                 "the elapsed time",
             )
             await until(pilot, lambda: "Done." in messages(app, "assistant"), "the reply")
