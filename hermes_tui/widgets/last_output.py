@@ -8,14 +8,22 @@ with what it printed since (a flood is skipped to its end, as the terminal pane 
 
 from __future__ import annotations
 
+import time
+
 from hermes_tui.term.emulator import Emulator, replay_start
 from registry import ProcessSession
 from registry.text import clean_output
 
 WIDTH = 120
 """Characters kept of the line (the column grows to fit it; the table scrolls sideways)."""
-FEED_LIMIT = 16 << 10
-"""More new output than this since the last look: start a fresh screen from its end."""
+FEED_LIMIT = 4 << 10
+"""More new output than this since the last look: start a fresh screen from its end
+(emulating costs about 1.3 ms per KB on the UI thread)."""
+FLOOD_INTERVAL = 1.0
+"""A process printing more than that is looked at again at most this often (seconds)."""
+REPORT_TAIL = 16 << 10
+"""Output read for a one-off report (the away view): more than the list's, for a
+full-screen program's header."""
 ROWS, COLS = 24, 200
 ALT_ON, ALT_OFF = b"\x1b[?1049h", b"\x1b[?1049l"
 
@@ -49,6 +57,7 @@ class LastOutput:
     def __init__(self) -> None:
         self._screens: dict[str, tuple[Emulator, int]] = {}
         self._lines: dict[str, tuple[int, str]] = {}
+        self._flood_checked: dict[str, float] = {}
 
     def line(self, session: ProcessSession) -> str:
         """The last meaningful line of ``session``'s output (cached until it prints)."""
@@ -57,6 +66,16 @@ class LastOutput:
         cached = self._lines.get(session.id)
         if cached is not None and cached[0] == total:
             return cached[1]
+        flooding = (
+            session.pty and session.is_running and total - (cached or (0, ""))[0] > FEED_LIMIT
+        )
+        if cached is not None and flooding:
+            # The line changes faster than anyone reads it: keep the UI thread for keys (the
+            # list looks again every second while it runs, and once more when it ends).
+            now = time.monotonic()
+            if now - self._flood_checked.get(session.id, 0.0) < FLOOD_INTERVAL:
+                return cached[1]
+            self._flood_checked[session.id] = now
         text = self._pty_line(session) if session.pty else _log_line(buffer.tail(4096))
         text = text[:WIDTH]
         self._lines[session.id] = (total, text)
@@ -78,12 +97,13 @@ class LastOutput:
         """Drop what is kept for a process (it was removed)."""
         self._screens.pop(proc_id, None)
         self._lines.pop(proc_id, None)
+        self._flood_checked.pop(proc_id, None)
 
 
 def _fresh(data: bytes) -> Emulator:
     """A screen showing the end of ``data`` (fed from a screen reset near its end)."""
     emulator = Emulator(ROWS, COLS)
-    start = replay_start(data, FEED_LIMIT)
+    start = replay_start(data, len(data))
     # Starting after the switch to the alternate screen would lose that the program is
     # full-screen: say it again.
     if data.rfind(ALT_ON, 0, start) > data.rfind(ALT_OFF, 0, start):
@@ -104,7 +124,7 @@ def last_line(session: ProcessSession) -> str:
 
 def last_lines(session: ProcessSession, count: int = 5) -> list[str]:
     """The last ``count`` meaningful lines (of the emulated screen, or of the log)."""
-    data = session.output.tail(FEED_LIMIT if session.pty else 8192)
+    data = session.output.tail(REPORT_TAIL)
     if session.pty:
         lines = _screen_lines(_fresh(data), count)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hermes_tui.widgets.last_output import LastOutput, last_line, last_lines
-from registry import ProcessSession
+from registry import ProcessSession, ProcessStatus
 
 DATA = Path(__file__).parent.parent / "app" / "data"
 
@@ -56,3 +56,15 @@ def test_incremental_feeding_follows_new_output() -> None:
     assert cache.line(s) == "$ sleep 5"
     s.output.append(b"x" * (40 << 10) + b"\r\nend of flood\r\n")
     assert cache.line(s) == "end of flood"
+
+
+def test_a_flood_is_looked_at_once_a_second_while_it_runs_and_again_at_its_end() -> None:
+    s = session(b"start\r\n", pty=True)
+    cache = LastOutput()
+    assert cache.line(s) == "start"
+    s.output.append(b"y" * (8 << 10) + b"\r\nfirst flood\r\n")
+    assert cache.line(s) == "first flood"
+    s.output.append(b"z" * (8 << 10) + b"\r\nsecond flood\r\n")
+    assert cache.line(s) == "first flood"  # within a second of the last look: not again
+    s.status = ProcessStatus.EXITED
+    assert cache.line(s) == "second flood"  # ended: looked at at once
