@@ -99,7 +99,9 @@ class ProcessList(DataTable[str | Text]):
     """Row order: ``started``, ``status`` or ``name``."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        # The status keeps its colour on the selected row too (a failure stays red).
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False,
+                         cursor_foreground_priority="renderable")
         self._sessions: dict[str, ProcessSession] = {}
         self._shown: dict[str, tuple[str, ...]] = {}
         self._last_output = LastOutput()

@@ -25,6 +25,11 @@ def foreground(line: str, text: str) -> str | None:
     return colours[-1] if colours else None
 
 
+def row_with(screen: str, *texts: str) -> bool:
+    """True when one line of the screen holds all of ``texts`` (a row of the list)."""
+    return any(all(text in line for text in texts) for line in screen.splitlines())
+
+
 def cli(tmux: Tmux, *args: str) -> str:
     env = {**os.environ, **tmux.env}
     return subprocess.run(
@@ -69,10 +74,12 @@ def quit_app(tmux: Tmux) -> str:
 def test_failed_process_is_shown_failed_and_quit_asks(tmux: Tmux, state_dir: Path) -> None:
     start_app(tmux)
     focus_chat(tmux)
-    tmux.type("!!sh -c 'echo about to fail; exit 3'")
+    # (The chat echoes the command: it must not contain what the list is waited for.)
+    tmux.type("!!sh -c 'echo about to fail; exit $((1 + 2))'")
     tmux.keys("Enter")
-    screen = tmux.wait_for(lambda s: "exit 3" in s, "the failed process as failed")
-    assert "about to fail" in screen  # its last output in the list
+    screen = tmux.wait_for(lambda s: row_with(s, "proc_", "exit 3"), "the failed process")
+    # Its output, in the terminal pane beside the chat's echo of the command.
+    assert screen.count("about to fail") >= 2
     colours = tmux.run("capture-pane", "-e", "-p", "-t", "e2e")
     failed_line = next(line for line in colours.splitlines() if "exit 3" in line)
     assert "exited" not in screen
@@ -83,7 +90,9 @@ def test_failed_process_is_shown_failed_and_quit_asks(tmux: Tmux, state_dir: Pat
     focus_chat(tmux)
     tmux.type("!!sleep 600")
     tmux.keys("Enter")
-    tmux.wait_for(lambda s: "running" in s and "keep" in s, "the running process, kept on quit")
+    tmux.wait_for(
+        lambda s: row_with(s, "sleep 600", "running", "keep"), "the running process, kept on quit"
+    )
     tmux.keys("C-q")
     question = tmux.wait_for(
         lambda s: "Quit hermes-tui?" in s and "Keep running" in s, "the quit question"
