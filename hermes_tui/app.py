@@ -21,10 +21,12 @@ from textual.screen import Screen
 
 from hermes_tui.crash import write_crash_report
 from hermes_tui.screens.main import MainScreen, Startup
-from hermes_tui.settings import Config, save_config
+from hermes_tui.screens.quit import QuitConfirm
+from hermes_tui.settings import Config
 from hermes_tui.term.keys import DetachKey
 from hermes_tui.theming import HermesTheme
-from registry import ProcessRegistry
+from hermes_tui.ui_state import UiState, load_ui_state, save_ui_state
+from registry import ProcessRegistry, RegistryError
 from registry.text import printable
 
 
@@ -35,13 +37,16 @@ class HermesApp(App[None]):
 
     def __init__(self, registry: ProcessRegistry, config: Config,
                  themes: dict[str, HermesTheme], startup: Startup | None = None, *,
-                 config_path: Path | None = None) -> None:
+                 config_path: Path | None = None, ui_state: UiState | None = None) -> None:
         super().__init__()
         self.registry = registry
         self.config = config
         self.hermes_themes = themes
         self.startup = startup or Startup(backend=config.backend)
         self.config_path = config_path
+        self.ui_state = ui_state or load_ui_state(registry.state_dir)
+        """What the app remembers (theme...): never written to the config file."""
+        self.startup.ui_state = self.ui_state
         self.crash: tuple[BaseException, Path | None] | None = None
         """The unexpected exception that ended the app, and where its report was saved."""
 
@@ -65,10 +70,11 @@ class HermesApp(App[None]):
         return MainScreen(self.registry, self.config, self.startup)
 
     def on_mount(self) -> None:
-        for theme in self.hermes_themes.values():
-            self.register_theme(theme.theme)
-        if self.config.theme in self.hermes_themes:
-            self.theme = self.config.theme
+        for hermes_theme in self.hermes_themes.values():
+            self.register_theme(hermes_theme.theme)
+        name = self.ui_state.theme_for(self.config.theme)
+        if name in self.hermes_themes:
+            self.theme = name
         else:
             self.startup.problems.append(
                 f"unknown theme {self.config.theme!r}; using the default")
@@ -79,12 +85,28 @@ class HermesApp(App[None]):
     # -- themes ---------------------------------------------------------------------------
     def _on_theme_changed(self, theme: Any) -> None:
         self._apply_palette()
-        if self.config.theme != self.theme:
-            self.config.theme = self.theme
-            try:
-                save_config(self.config, self.config_path)
-            except OSError as exc:
-                self.notify(f"Could not save the theme choice: {exc}", severity="warning")
+        if self.theme != self.ui_state.theme_for(self.config.theme):
+            # Remembered in the state file: the config file stays exactly as written.
+            self.ui_state.choose_theme(self.theme, self.config.theme)
+            self.save_ui_state()
+
+    def save_ui_state(self, *, seen: bool = True) -> None:
+        """Write what the app remembers (a failure is a warning, never an error)."""
+        try:
+            save_ui_state(self.registry.state_dir, self.ui_state, seen=seen)
+        except (OSError, RegistryError) as exc:
+            self.notify(f"Could not save the app's state: {exc}", severity="warning")
+
+    @property
+    def available_themes(self) -> dict[str, Any]:
+        """Only hermes themes (they carry the terminal palette): one list everywhere."""
+        # The current theme stays in (Textual looks it up) even when it is not a hermes one.
+        ours = getattr(self, "hermes_themes", None)  # Textual asks before __init__ ends
+        themes = super().available_themes
+        if not ours:
+            return themes
+        return {name: theme for name, theme in themes.items()
+                if name in ours or name == self.theme}
 
     def _apply_palette(self) -> None:
         theme = self.hermes_themes.get(self.theme)
@@ -112,7 +134,9 @@ class HermesApp(App[None]):
         return super().get_key_display(binding)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title != "Keys":  # F1 "Help" lists every key (no second "Keys")
+                yield command
         if isinstance(screen, MainScreen):
             for title, help_text, callback in screen.palette_commands():
                 yield SystemCommand(title, help_text, callback)
@@ -125,11 +149,24 @@ class HermesApp(App[None]):
 
     # -- quit and crash -------------------------------------------------------------------
     async def action_quit(self) -> None:
-        """Quit; processes keep running unless their lifetime says otherwise."""
+        """Quit, asking first when processes run (saying which keep running, which stop)."""
+        running = [s for s in self.registry.processes() if s.is_running]
+        if not running or isinstance(self.screen, QuitConfirm):
+            await self._quit()
+            return
+
+        async def answered(yes: bool | None) -> None:
+            if yes:
+                await self._quit()
+
+        self.push_screen(QuitConfirm(running), answered)
+
+    async def _quit(self) -> None:
         doomed = [s for s in self.registry.processes() if s.is_running and s.stop_on_quit]
         if doomed:
             self.notify(f"Stopping {len(doomed)} process(es) whose lifetime ends with the app")
             await asyncio.to_thread(self.registry.stop_on_quit)
+        self.save_ui_state()
         self.exit()
 
     def _handle_exception(self, error: Exception) -> None:

@@ -9,7 +9,14 @@ from hermes_tui.app import HermesApp
 from hermes_tui.screens.main import Startup
 from hermes_tui.settings import Config, load_config
 from hermes_tui.theming import HermesTheme, load_themes
-from registry import ProcessRegistry, RecoveryReport, get_registry, startup_report
+from hermes_tui.ui_state import UiState, load_ui_state
+from registry import (
+    ProcessRegistry,
+    RecoveryReport,
+    RegistryError,
+    get_registry,
+    startup_report,
+)
 
 
 def make_app(
@@ -55,6 +62,32 @@ def make_app(
             registry.configure_backend(kind, options)
         report = registry.recover()
     registry.max_wait = config.processes.max_wait
+    ui_state = load_ui_state(registry.state_dir)
+    if report is not None:
+        while_away(registry, report, ui_state)
     startup = Startup(endpoint=endpoint, backend=backend or config.backend, report=report,
                       problems=problems, watcher_min_interval=watcher_min_interval)
-    return HermesApp(registry, config, themes, startup, config_path=config_path)
+    return HermesApp(registry, config, themes, startup, config_path=config_path,
+                     ui_state=ui_state)
+
+
+def while_away(registry: ProcessRegistry, report: RecoveryReport, state: UiState) -> None:
+    """Complete what recovery found with what only the app knows: when it last ran.
+
+    A process that ended after that (killed from the CLI, say) ended while the person was
+    away, even though the CLI recorded its end; one started after that was started from
+    another shell, not re-adopted after the app's death, so it is not "recovered".
+    """
+    if state.last_seen:  # else the first run: nothing was "away"
+        reported = {s.id for s in (*report.adopted, *report.ended, *report.lost)}
+        for session in registry.processes():
+            if session.started_at > state.last_seen:
+                session.recovered = False
+            if (session.id not in reported and not session.is_running
+                    and (session.ended_at or 0.0) > state.last_seen):
+                report.ended.append(session)
+    for session in (*report.ended, *report.lost):
+        try:
+            registry.output(session.id)  # the report shows their last lines (from the spool)
+        except RegistryError:
+            pass

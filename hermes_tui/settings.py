@@ -23,6 +23,7 @@ Example::
     max_wait = 600            # longest single wait of the agent's process tool, seconds
     idle_timeout_hours = 24   # chat sessions without running processes expire after this
     notifications = "all"     # check_interval watchers post: all | result | error | off
+    bang = "attach"           # what !cmd does: attach | background (!!cmd does the other)
 
     [backends.ssh]            # options of each backend, passed to it as they are
     host = "build-box"
@@ -77,6 +78,9 @@ class ModelSettings:
     """Model calls allowed in one turn before the agent stops and says so."""
 
 
+BANG_MODES = ("attach", "background")
+
+
 @dataclass
 class ProcessSettings:
     """Background process behaviour."""
@@ -88,6 +92,9 @@ class ProcessSettings:
     notifications: str = "all"
     """What ``check_interval`` watchers post by default: all, result, error or off
     (``$HERMES_BACKGROUND_NOTIFICATIONS`` overrides it)."""
+    bang: str = "attach"
+    """What ``!command`` in the chat does: ``attach`` to it, or start it in the
+    ``background``; ``!!command`` does the other."""
 
 
 @dataclass
@@ -193,6 +200,10 @@ def load_config(path: Path | None = None) -> tuple[Config, list[str]]:
     except ValueError as exc:
         problems.append(f"{path}: 'detach_key': {exc}; using {DEFAULT_DETACH_KEY}")
         config.detach_key = DEFAULT_DETACH_KEY
+    if config.processes.bang not in BANG_MODES:
+        problems.append(f"{path}: 'processes.bang' must be one of {', '.join(BANG_MODES)}, "
+                        f"got {config.processes.bang!r}; using attach")
+        config.processes.bang = "attach"
     if config.backend not in BACKEND_KINDS:
         problems.append(f"{path}: 'backend' must be one of {', '.join(BACKEND_KINDS)}, "
                         f"got {config.backend!r}; using local")

@@ -25,8 +25,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def recover(registry: ProcessRegistry) -> RecoveryReport:
-    """Re-adopt every process recorded in ``registry``'s state dir that it does not know yet."""
+def recover(registry: ProcessRegistry, *, after_restart: bool = True) -> RecoveryReport:
+    """Re-adopt every process recorded in ``registry``'s state dir that it does not know yet.
+
+    ``after_restart=False`` picks up processes started elsewhere (another shell) while this
+    registry runs: they are not marked ``recovered``, which means re-adopted after a restart.
+    """
     from registry.registry import RecoveryReport
 
     report = RecoveryReport()
@@ -73,7 +77,7 @@ def recover(registry: ProcessRegistry) -> RecoveryReport:
                 registry._adopt(session)
             continue
         for session, probe in zip(sessions, probes, strict=True):
-            session.recovered = True
+            session.recovered = after_restart
             if probe.state == "running":
                 registry._refill(session, backend, probe.output_size)
                 session.output_loaded = True

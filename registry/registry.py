@@ -762,11 +762,12 @@ class ProcessRegistry:
             subscription.close()
 
     # -- crash recovery -----------------------------------------------------------------------
-    def recover(self) -> RecoveryReport:
-        """Re-adopt the processes of earlier runs (see :mod:`registry.recovery`)."""
+    def recover(self, *, after_restart: bool = True) -> RecoveryReport:
+        """Re-adopt the processes of earlier runs (see :mod:`registry.recovery`); with
+        ``after_restart=False``, pick up those started elsewhere since (not "recovered")."""
         from registry.recovery import recover
 
-        return recover(self)
+        return recover(self, after_restart=after_restart)
 
     def _adopt(self, session: ProcessSession) -> None:
         """Register a recovered session (called by recovery)."""

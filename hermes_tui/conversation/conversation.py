@@ -23,6 +23,13 @@ from hermes_tui.tools import TOOLSETS, ToolContext, ToolError, tools_in
 from registry import ProcessRegistry, ProcessSession, RegistryError
 
 
+class RunningToolCall(Protocol):
+    """A tool call on screen while it runs."""
+
+    def finish(self, result: str) -> None:
+        """Show its result."""
+
+
 class StreamingMessage(Protocol):
     """A message on screen that grows as the model streams."""
 
@@ -38,8 +45,12 @@ class ChatView(Protocol):
     def add(self, text: str, role: str = "notice") -> StreamingMessage:
         """Show a message."""
 
-    def add_tool_call(self, name: str, arguments: str, result: str) -> object:
-        """Show a tool call and its result."""
+    def add_tool_call(self, name: str, arguments: str, result: str | None
+                      ) -> RunningToolCall:
+        """Show a tool call and its result (None while it runs)."""
+
+    def set_working(self, what: str | None) -> None:
+        """Show that the agent works on ``what`` (with the time it takes), or hide it."""
 
     def clear(self) -> None:
         """Remove every message."""
@@ -69,8 +80,8 @@ class ConversationHost(Protocol):
     def pty_size(self) -> tuple[int, int]:
         """Rows and columns for a process started from the chat (the terminal pane's)."""
 
-    def started_from_chat(self, session: ProcessSession) -> None:
-        """A ``!command`` started: select it and attach to it."""
+    def started_from_chat(self, session: ProcessSession, attach: bool = True) -> None:
+        """A ``!command`` started: select it and attach to it (``!!command``: don't)."""
 
 
 class _TurnListener:
@@ -81,6 +92,8 @@ class _TurnListener:
         self.session = session
         self._entry: Entry | None = None
         self._message: StreamingMessage | None = None
+        self._running: tuple[RunningToolCall, int] | None = None
+        """The block of the call that runs, and the view's generation it was shown in."""
 
     def on_text(self, delta: str) -> None:
         if self._entry is None:
@@ -92,11 +105,28 @@ class _TurnListener:
         if self._message is not None:
             self._message.append(delta)
 
+    def _shown(self) -> bool:
+        return self.conversation.sessions.current is self.session
+
     def on_tool_call(self, name: str, arguments: str) -> None:
         self._finish_text()
+        if self._shown():
+            # The block shows while the call runs (a wait can take minutes).
+            block = self.conversation.view.add_tool_call(name, arguments, None)
+            self._running = (block, self.conversation.shown_generation)
+            self.conversation.view.set_working(f"running {name}")
 
     def on_tool_result(self, name: str, arguments: str, result: str) -> None:
-        self.conversation.add_entry(self.session, Entry("tool", result, name, arguments))
+        entry = Entry("tool", result, name, arguments)
+        running = self._running
+        if running is not None and running[1] == self.conversation.shown_generation:
+            running[0].finish(result)  # its block is still on screen
+            self.conversation.add_entry(self.session, entry, show=False)
+        else:
+            self.conversation.add_entry(self.session, entry)
+        self._running = None
+        if self._shown():
+            self.conversation.view.set_working("thinking")
 
     def on_notice(self, text: str, level: str) -> None:
         self._finish_text()
@@ -122,6 +152,7 @@ class Conversation:
         watcher_min_interval: float = 30.0,
         history_dir: Path | None = None,
         notifications: str | None = None,
+        bang_attaches: bool = True,
     ) -> None:
         self.registry = registry
         self.view = view
@@ -129,6 +160,8 @@ class Conversation:
         self.endpoint = endpoint
         self.backend = backend
         self.max_iterations = max_iterations
+        self.bang_attaches = bang_attaches
+        """``!command`` attaches (``!!command`` does not); False swaps the two."""
         self.sessions = ChatSessions(registry, idle_timeout=idle_timeout)
         self.watchers = WatcherManager(registry, self._watcher_update,
                                        min_interval=watcher_min_interval, mode=notifications)
@@ -138,6 +171,8 @@ class Conversation:
         self._turns: dict[str, asyncio.Task[None]] = {}
         self._save_failed: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.shown_generation = 0
+        """Counts redraws of the chat pane (a running tool call's block is gone after one)."""
 
     @property
     def agent_ready(self) -> bool:
@@ -170,12 +205,14 @@ class Conversation:
         """Add a message to a chat session (shown at once when it is the current one)."""
         self.add_entry(session or self.sessions.current, Entry(role, text))
 
-    def add_entry(self, session: ChatSession, entry: Entry) -> None:
-        """Record an entry, save the session, and show it if the session is on screen."""
+    def add_entry(self, session: ChatSession, entry: Entry, *, show: bool = True) -> None:
+        """Record an entry, save the session, and show it if the session is on screen
+        (``show=False``: it is on screen already)."""
         session.transcript.append(entry)
         session.touch()
         if session is self.sessions.current:
-            self._show_entry(entry)
+            if show:
+                self._show_entry(entry)
             if entry.role == "tool":
                 self._show_title()
         self.save(session)
@@ -187,11 +224,13 @@ class Conversation:
             self.view.add(entry.text, entry.role)
 
     def show(self, session: ChatSession) -> None:
-        """Show a chat session's whole transcript."""
+        """Show a chat session's whole transcript (tool calls as blocks, as they ran)."""
         self.view.clear()
+        self.shown_generation += 1
         for entry in session.transcript:
             self._show_entry(entry)
         self._show_title()
+        self.view.set_working("thinking" if self.turn_running(session.key) else None)
 
     def _show_title(self) -> None:
         agent = self.sessions.current.agent
@@ -218,10 +257,13 @@ class Conversation:
     def submit(self, text: str) -> None:
         """Handle a line typed in the chat: ``!command``, ``/command`` or a message."""
         if text.startswith("!"):
-            command = text[1:].strip()
+            # "!cmd" attaches to the process, "!!cmd" leaves the keyboard in the chat (or the
+            # other way round, as the config says).
+            attach = text.startswith("!!") != self.bang_attaches
+            command = text.lstrip("!").strip()
             if command:
                 self.say(text, "user")
-                asyncio.get_running_loop().create_task(self._run_shell(command))
+                asyncio.get_running_loop().create_task(self._run_shell(command, attach))
         elif text.startswith("/"):
             self.run_command(text)
         else:
@@ -231,7 +273,7 @@ class Conversation:
             else:
                 self._start_turn(self.sessions.current, text)
 
-    async def _run_shell(self, command: str) -> None:
+    async def _run_shell(self, command: str, attach: bool = True) -> None:
         rows, cols = self.host.pty_size()
         key = self.sessions.current.key
         try:
@@ -241,8 +283,9 @@ class Conversation:
         except RegistryError as exc:
             self.say(f"Could not start {command!r}: {exc}", "error")
             return
-        self.say(f"Started {session.id}: {session.command} (attached)", "notice")
-        self.host.started_from_chat(session)
+        how = "attached" if attach else "in the background; Enter on it attaches"
+        self.say(f"Started {session.id}: {session.command} ({how})", "notice")
+        self.host.started_from_chat(session, attach)
 
     def interrupt(self) -> None:
         """Stop the current session's turn: its stream, a running wait or command (Esc)."""
@@ -290,11 +333,15 @@ class Conversation:
             session.cancel.cancel()
             await asyncio.wait({running})
         agent = self._agent_for(session)
+        if self.sessions.current is session:
+            self.view.set_working("thinking")
         try:
             await agent.run_turn(text, _TurnListener(self, session))
         except AgentError as exc:
             self.say(str(exc), "error", session)
         finally:
+            if self.sessions.current is session:
+                self.view.set_working(None)
             session.touch()
             self.save(session)
 

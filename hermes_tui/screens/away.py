@@ -9,16 +9,21 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from hermes_tui.untrusted import plain
-from hermes_tui.widgets.process_list import last_line, status_label
+from hermes_tui.widgets.last_output import last_lines
+from hermes_tui.widgets.process_list import status_label
 from registry import ProcessSession, RecoveryReport
+
+LAST_LINES = 5
+"""Lines of output shown under each process that ended or was re-adopted."""
 
 
 def _lines(sessions: list[ProcessSession], with_note: bool = False) -> str:
     rows = []
     for s in sessions:
-        detail = s.note if with_note and s.note else last_line(s)
-        rows.append(f"  {s.id}  {status_label(s):<24} {s.name or s.command}"
-                    + (f"\n      {detail}" if detail else ""))
+        rows.append(f"  {s.id}  {status_label(s)}  {s.name or s.command}")
+        if with_note and s.note:
+            rows.append(f"      {s.note}")
+        rows.extend(f"    │ {line}" for line in last_lines(s, LAST_LINES))
     return "\n".join(rows)
 
 
@@ -26,7 +31,8 @@ def describe(report: RecoveryReport) -> str:
     """The report as plain text, section by section."""
     parts = []
     if report.ended:
-        parts.append("Ended while hermes-tui was not running:\n" + _lines(report.ended))
+        parts.append("Ended while hermes-tui was not running (last lines of output):\n"
+                     + _lines(report.ended))
     if report.adopted:
         parts.append("Kept running (re-adopted, output caught up):\n" + _lines(report.adopted))
     if report.lost:
@@ -45,7 +51,9 @@ class AwayScreen(ModalScreen[None]):
     }
     AwayScreen > Vertical {
         width: 90%;
+        max-width: 100;
         height: 80%;
+        min-height: 12;
         border: thick $primary;
         background: $surface;
         padding: 1 2;

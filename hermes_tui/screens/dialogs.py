@@ -26,6 +26,7 @@ DIALOG_CSS = """
 }}
 {name} > Vertical {{
     width: 60;
+    max-width: 100%;
     height: auto;
     max-height: 80%;
     border: thick $primary;
@@ -33,6 +34,7 @@ DIALOG_CSS = """
     padding: 1 2;
 }}
 {name} Label {{
+    width: 100%;  /* long questions (a full path) wrap inside the dialog */
     margin-bottom: 1;
 }}
 """

@@ -12,28 +12,33 @@ from textual.widgets import Label, Static
 
 from registry.text import printable
 
+# Lines stay within 72 columns: the dialog fits an 80x24 terminal without wrapping.
 HELP_TEXT = """\
 [b]Panes[/b]
-  F2 / F3 / F4      focus chat / processes / terminal      (Tab cycles)
-  F5                zoom the focused pane full-screen, again to restore
-  F1                this help          ctrl+p  command palette      ctrl+q  quit
+  F2 / F3 / F4   focus chat / processes / terminal (Tab cycles)
+  F5             zoom the focused pane, again to restore
+  F1 this help    ctrl+p command palette    ctrl+q quit (asks if busy)
 
 [b]Processes[/b] (in the list)
-  Enter             attach: your keys go to the process
-  {detach} detach (never reaches the process; shown in the footer while attached)
-  k                 kill menu: INT / TERM / HUP / KILL to the whole process group
-  r                 restart          n  name it           l  lifetime (keep / stop on quit)
-  s                 save its log     /  filter the list   o  sort (started, status, name)
-  ctrl+f            search every process's output and jump to the match
-  w                 "while you were away": what recovery found at start
+  Enter          attach: your keys go to the process
+  {detach}detach (never reaches the process)
+  k              kill menu: INT / TERM / HUP / KILL to its group
+  r  restart (asks if running)    n  name it    l  lifetime keep/stop
+  s  save the log as plain text   /  filter     o  sort
+  x  clear finished rows          w  "while you were away" report
+  ctrl+f         search every process's output, jump to the match
 
 [b]Terminal[/b] (not attached)
-  shift+PgUp/PgDn   scroll back      ctrl+f  search
+  shift+PgUp/PgDn  scroll back    ctrl+f  search
 
 [b]Chat[/b]
-  !command          run a command in the background and attach to it
-  /help /new /clear /theme NAME /backend NAME /sessions /switch KEY /toolsets NAMES
-  Esc               interrupt the agent (stops a running wait)
+  !command       run a command and attach to it
+  !!command      run it in the background (the keyboard stays here)
+  Up / Down      earlier lines       Tab  take the completion
+  tool blocks    Tab to one, Enter opens it (failed ones in red)
+  /help /new /clear /sessions /switch KEY /theme NAME
+  /backend NAME /toolsets NAMES
+  Esc            interrupt the agent (stops a running wait)
 """
 
 
@@ -64,5 +69,5 @@ class HelpScreen(ModalScreen[None]):
             yield Label("[b]hermes-tui keys[/b]  (Esc closes)")
             with VerticalScroll():
                 # The text is ours (markup); the key comes from the config: escaped.
-                detach = escape(printable(self.detach_key).ljust(17))
+                detach = escape(printable(self.detach_key).ljust(15))
                 yield Static(Content.from_markup(HELP_TEXT.format(detach=detach)))

@@ -28,11 +28,13 @@ from hermes_tui.messages import ProcessChanged
 from hermes_tui.screens.away import AwayScreen
 from hermes_tui.screens.confirm import Confirm
 from hermes_tui.screens.help import HelpScreen
+from hermes_tui.screens.palette import binding_keys, palette_entries
 from hermes_tui.screens.process_actions import ProcessActions
 from hermes_tui.screens.search import Match, SearchScreen
 from hermes_tui.settings import Config
 from hermes_tui.term.keys import DetachKey
 from hermes_tui.term.view import TerminalView
+from hermes_tui.ui_state import UiState, save_ui_state
 from hermes_tui.widgets.chat import ChatPane
 from hermes_tui.widgets.process_list import ProcessList
 from registry import ProcessRegistry, ProcessSession, RecoveryReport, RegistryError
@@ -53,6 +55,8 @@ class Startup:
     report: RecoveryReport | None = None
     problems: list[str] = field(default_factory=list)
     watcher_min_interval: float = 30.0
+    ui_state: UiState = field(default_factory=UiState)
+    """What the app remembers between runs (shared with the app, saved by it)."""
 
 
 class MainScreen(ProcessActions, Screen[None]):
@@ -116,6 +120,8 @@ class MainScreen(ProcessActions, Screen[None]):
         """Writes typed keys to the attached process, in order, off the UI thread."""
         self._ticks = 0
         self._checkpoint_mtime = 0.0
+        self._shown_id: str | None = None
+        """The process the terminal pane shows."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="panes"):
@@ -129,11 +135,12 @@ class MainScreen(ProcessActions, Screen[None]):
     def on_mount(self) -> None:
         self._bridge = RegistryBridge(self.registry, self)
         self.input_sender = InputSender(self.registry, self._error_from_thread)
+        self.process_list.cleared_at = self.ui_state.cleared_at
         for session in self.registry.processes():
             self.process_list.update_process(session)
-        first = self.selected()
-        if first is not None:
-            self.terminal.show(first.output, pty=first.pty)
+        # After the first layout: a PTY screen replayed at size 0 would be lost on resize.
+        self.call_after_refresh(self._show_selected)
+        self._load_finished_output()
         self.terminal.send = self._send_to_attached
         self.terminal.detach_key = DetachKey(self.config.detach_key)
         self._conversation = Conversation(
@@ -141,13 +148,19 @@ class MainScreen(ProcessActions, Screen[None]):
             backend=self.startup.backend, max_iterations=int(self.config.model.max_iterations),
             idle_timeout=self.config.processes.idle_timeout_hours * 3600,
             watcher_min_interval=self.startup.watcher_min_interval,
-            notifications=self.config.processes.notifications)
+            notifications=self.config.processes.notifications,
+            bang_attaches=self.config.processes.bang == "attach")
         problems = self._conversation.restore()
         self.set_interval(MARKS_INTERVAL, self._refresh_output_marks)
         self.set_interval(TICK_INTERVAL, self._tick)
         self._greet([*self.startup.problems, *problems])
         self.chat.focus_input()
         self.post_message(self.Ready())
+
+    @property
+    def ui_state(self) -> UiState:  # type: ignore[override]
+        """What the app remembers between runs."""
+        return self.startup.ui_state
 
     @property
     def conversation(self) -> Conversation:
@@ -203,8 +216,17 @@ class MainScreen(ProcessActions, Screen[None]):
         self._adopt_new_processes()
         self._ticks += 1
         if self._ticks % 60 == 0:
+            self.remember()  # "last seen": what ends after this ended while you were away
             for key in self.conversation.expire_idle():
                 self.notify(f"Chat session {key} expired after being idle", timeout=3)
+
+    def remember(self) -> None:
+        """Save what the app remembers (and that it was running now); failures are quiet:
+        it is only a memory, and a full disk is reported elsewhere."""
+        try:
+            save_ui_state(self.registry.state_dir, self.ui_state)
+        except (OSError, RegistryError):
+            pass
 
     def _adopt_new_processes(self) -> None:
         """Pick up processes started elsewhere (``hermes-tui run`` in another shell)."""
@@ -218,14 +240,50 @@ class MainScreen(ProcessActions, Screen[None]):
 
     @work(thread=True, exclusive=True, group="recover", exit_on_error=False)
     def _recover_in_thread(self) -> None:
-        self.registry.recover()  # new processes arrive as ProcessChanged messages
+        # Started from another shell while the app runs: picked up, not "recovered".
+        self.registry.recover(after_restart=False)  # they arrive as ProcessChanged messages
+
+    @work(thread=True, group="spool", exit_on_error=False)
+    def _load_finished_output(self) -> None:
+        """Finished processes of earlier runs: read their output from the spool, so the pane
+        and "Last output" show it (off the UI thread, one process at a time). Only local
+        spools at start: a remote read holds the registry's lock for a round trip each, so
+        those are read when the process is selected."""
+        for session in self.registry.processes():
+            if not session.output_loaded and session.backend == "local":
+                self._load_output(session.id)
+
+    def _load_output(self, proc_id: str) -> None:
+        try:
+            self.registry.output(proc_id)
+        except RegistryError:
+            return
+        self.app.call_from_thread(self._output_loaded, proc_id)
+
+    def _output_loaded(self, proc_id: str) -> None:
+        try:
+            session = self.registry.get(proc_id)
+        except RegistryError:
+            return
+        self.process_list.update_process(session)
+        if self._shown_id == proc_id and self.attached_id is None:
+            self.terminal.show(session.output, pty=session.pty)
 
     # -- selection, the terminal, attach ------------------------------------------------
     @on(DataTable.RowHighlighted, "#processes")
     def _on_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        """Show the selected process in the terminal pane (unless it is shown already)."""
         session = self.selected()
-        if session is not None and session.id != self.attached_id:
-            self.terminal.show(session.output, pty=session.pty)
+        if session is None or self.attached_id is not None or session.id == self._shown_id:
+            return
+        self._shown_id = session.id
+        self.terminal.show(session.output, pty=session.pty)
+        if not session.output_loaded:
+            self.run_worker(partial(self._load_output, session.id), thread=True,
+                            group="spool-one", exit_on_error=False)
 
     def _send_to_attached(self, data: bytes) -> None:
         if self.attached_id is not None and self.input_sender is not None:
@@ -260,7 +318,7 @@ class MainScreen(ProcessActions, Screen[None]):
         if not session.is_running:
             self.notify(f"{session.id} is not running", severity="warning")
             return
-        self.attached_id = session.id
+        self.attached_id = self._shown_id = session.id
         terminal = self.terminal
         terminal.show(session.output, pty=session.pty)
         terminal.attached = True
@@ -331,12 +389,19 @@ class MainScreen(ProcessActions, Screen[None]):
             return
         table = self.process_list
         try:
-            table.move_cursor(row=table.get_row_index(match.proc_id))
             session = self.registry.get(match.proc_id)
+            row = table.get_row_index(match.proc_id)
         except Exception:
+            self.notify(f"{match.proc_id} is not in the list (filtered or cleared)",
+                        severity="warning")
             return
+        # Shown before the cursor moves, so the row-highlighted event that follows finds it
+        # shown and keeps the scroll position and highlight set here.
+        self._shown_id = session.id
+        table.move_cursor(row=row)
         self.terminal.show(session.output, pty=session.pty)
-        self.terminal.search(match.text)
+        if not self.terminal.search(match.text):
+            self.notify(f"The match is no longer in {session.id}'s buffer", severity="warning")
         self.terminal.focus()
 
     # -- the chat ---------------------------------------------------------------------------
@@ -357,7 +422,7 @@ class MainScreen(ProcessActions, Screen[None]):
 
     def theme_names(self) -> list[str]:
         """The themes the app knows."""
-        return sorted(self.app.available_themes)
+        return sorted(self.app.available_themes)  # the app lists only the hermes themes
 
     def set_theme(self, name: str) -> None:
         """Switch the theme."""
@@ -372,29 +437,29 @@ class MainScreen(ProcessActions, Screen[None]):
         size = self.terminal.size
         return max(size.height, 5), max(size.width, 20)
 
-    def started_from_chat(self, session: ProcessSession) -> None:
-        """Select the process started with ``!command`` and attach to it."""
-        self.process_list.update_process(session)
-        self.process_list.move_cursor(row=self.process_list.get_row_index(session.id))
-        self.action_attach()
+    def started_from_chat(self, session: ProcessSession, attach: bool = True) -> None:
+        """Select the process started with ``!command`` and attach to it (not for ``!!``)."""
+        self.select_process(session)
+        if attach:
+            self.action_attach()
 
     # -- the command palette -----------------------------------------------------------
     def palette_commands(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
-        """(title, help, callback) of every action, for the command palette."""
-        commands: list[tuple[str, str, Callable[[], Any]]] = [
-            ("Attach to the selected process", "Keys go to the process", self.action_attach),
-            ("Kill / send a signal", "INT, TERM, HUP or KILL", self.action_kill_menu),
-            ("Restart the selected process", "Run its command again", self.action_restart),
-            ("Name the selected process", "Shown in the list", self.action_rename),
-            ("Toggle lifetime", "Keep running or stop on quit", self.action_toggle_lifetime),
-            ("Save the log", "Write the whole output to a file", self.action_save_log),
-            ("Filter processes", "Show only matching processes", self.action_filter),
-            ("Search all output", "Find text in every process", self.action_search),
-            ("Zoom pane", "Focused pane full-screen", self.action_zoom),
-            ("Focus chat", "F2", partial(self.action_focus_pane, "chat")),
-            ("Focus processes", "F3", partial(self.action_focus_pane, "processes")),
-            ("Focus terminal", "F4", partial(self.action_focus_pane, "terminal")),
-            ("While you were away", "What recovery found at start", self.action_away),
-            ("Help", "Every key and chat command", self.show_help),
-        ]
-        yield from commands
+        """(title, help, callback) of every action, for the command palette; the help
+        starts with the action's key, or the chat command that does it."""
+        bindings = [*MainScreen.BINDINGS, *ProcessList.BINDINGS, *ChatPane.BINDINGS]
+        keys = binding_keys(bindings, {**self.config.keys, "detach": self.config.detach_key})
+        for title, help_text, action in palette_entries(keys):
+            yield title, help_text, partial(self.run_action, action)
+
+    def action_sort_processes(self) -> None:
+        """Switch the list to the next sort order."""
+        self.process_list.action_cycle_sort()
+
+    def action_chat_command(self, text: str) -> None:
+        """Run a chat command (``/sessions``)."""
+        self.conversation.run_command(text)
+
+    def action_prefill_chat(self, text: str) -> None:
+        """Start a chat command for the person to finish (it takes an argument)."""
+        self.chat.prefill(text)

@@ -5,18 +5,22 @@ the list and the selection; blocking registry calls run in worker threads."""
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
 
 from backends import signal_name
+from hermes_tui.screens.confirm import Confirm
 from hermes_tui.screens.dialogs import KillMenu, TextPrompt
+from hermes_tui.screens.save_log import RAW_SUFFIX, save_log
 from registry import ProcessRegistry, ProcessSession, RegistryError
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
+    from hermes_tui.ui_state import UiState
     from hermes_tui.widgets.process_list import ProcessList
 
     _Base = Screen[None]
@@ -29,6 +33,10 @@ class ProcessActions(_Base):
 
     registry: ProcessRegistry
     process_list: ProcessList
+    ui_state: UiState
+
+    def remember(self) -> None:
+        """Save what the app remembers (the main screen does it)."""
 
     def selected(self) -> ProcessSession | None:
         """The process under the list's cursor."""
@@ -67,19 +75,52 @@ class ProcessActions(_Base):
         except RegistryError as exc:
             self._error_from_thread(str(exc))
 
+    def select_process(self, session: ProcessSession) -> None:
+        """Put the list's cursor on ``session`` (adding its row if it is not there yet)."""
+        self.process_list.update_process(session)
+        try:
+            self.process_list.move_cursor(row=self.process_list.get_row_index(session.id))
+        except Exception:  # filtered out: the list shows what it was asked to
+            pass
+
     def action_restart(self) -> None:
-        """Run the selected process's command again."""
+        """Run the selected process's command again (asking first if it still runs)."""
         session = self.selected()
-        if session is not None:
+        if session is None:
+            return
+        if not session.is_running:
             self._restart(session.id)
+            return
+        question = (f"Restart {session.id}? It is running: it gets TERM (KILL after 3 s), "
+                    f"then {session.name or session.command} starts again under a new id.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._restart(session.id)
+
+        self.app.push_screen(Confirm(question), answered)
 
     @work(thread=True, group="restart", exit_on_error=False)
     def _restart(self, proc_id: str) -> None:
         try:
             new = self.registry.restart(proc_id)
-            self.app.call_from_thread(self.notify, f"Restarted {proc_id} as {new.id}")
         except RegistryError as exc:
             self._error_from_thread(str(exc))
+            return
+        self.app.call_from_thread(self._restarted, proc_id, new)
+
+    def _restarted(self, old_id: str, new: ProcessSession) -> None:
+        self.select_process(new)  # the selection follows the command to its new id
+        self.notify(f"Restarted {old_id} as {new.id}")
+
+    def action_clear_finished(self) -> None:
+        """Hide the rows of processes that have ended (the registry keeps them)."""
+        now = time.time()
+        hidden = self.process_list.clear_finished(now)
+        self.ui_state.cleared_at = now
+        self.remember()
+        self.notify(f"Cleared {hidden} finished process(es) from the list "
+                    "('hermes-tui ps --all' still shows them)", timeout=3)
 
     def action_rename(self) -> None:
         """Name the selected process."""
@@ -106,29 +147,27 @@ class ProcessActions(_Base):
                     "when hermes-tui quits")
 
     def action_save_log(self) -> None:
-        """Save the selected process's whole output to a file."""
+        """Save the selected process's whole output to a file, as plain text."""
         session = self.selected()
         if session is None:
             return
 
         def save(path: str | None) -> None:
             if path:
-                self._save_log(session.id, Path(path).expanduser())
+                self._save_log(session.id, Path(path).expanduser().absolute())
 
-        self.app.push_screen(TextPrompt(f"Save the output of {session.id} to:",
-                                        f"{session.id}.log"), save)
+        default = Path.cwd() / f"{session.id}.log"
+        self.app.push_screen(TextPrompt(
+            f"Save the output of {session.id} as plain text to (a name ending in "
+            f"{RAW_SUFFIX} keeps the terminal escapes):", str(default)), save)
 
     @work(thread=True, group="save", exit_on_error=False)
     def _save_log(self, proc_id: str, path: Path) -> None:
         try:
-            with open(path, "wb") as f:
-                offset = 0
-                while chunk := self.registry.read_spool(proc_id, offset, 1 << 20):
-                    f.write(chunk)
-                    offset += len(chunk)
-            self.app.call_from_thread(self.notify, f"Saved {offset} bytes to {path}")
+            size = save_log(self.registry, proc_id, path, raw=path.suffix == RAW_SUFFIX)
+            self.app.call_from_thread(self.notify, f"Saved {size} bytes to {path}")
         except (OSError, RegistryError) as exc:
-            self._error_from_thread(f"Could not save the log: {exc}")
+            self._error_from_thread(f"Could not save the log to {path}: {exc}")
 
     def action_filter(self) -> None:
         """Filter the process list by text."""

@@ -2,37 +2,46 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.color import Color, ColorParseError
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from hermes_tui.batch import is_batch_key
 from hermes_tui.formatting import format_runtime
 from hermes_tui.untrusted import plain, plain_text
+from hermes_tui.widgets.last_output import LastOutput, last_line
 from registry import ProcessSession, ProcessStatus
-from registry.text import clean_output
+
+__all__ = ["ProcessList", "last_line", "lifetime_label", "status_label", "status_style"]
 
 # Most important first: on a narrow screen the table scrolls sideways and the end is hidden.
-COLUMNS = ("id", "status", "runtime", "name", "backend", "output")
+COLUMNS = ("id", "status", "runtime", "quit", "name", "backend", "output")
 NAME_WIDTH = 24
 SORT_KEYS = ("started", "status", "name")
+# Each outcome its own colour (theme variables): failures stand out, a clean exit recedes.
 STATUS_STYLES = {
     ProcessStatus.RUNNING: "bold $success",
-    ProcessStatus.EXITED: "$text-muted",
+    ProcessStatus.EXITED: "$foreground-muted",
     ProcessStatus.KILLED: "$warning",
-    ProcessStatus.LOST: "bold $error",
+    ProcessStatus.LOST: "italic $error",
 }
+FAILED_STYLE = "bold $error"
+_VARIABLE = re.compile(r"\$([\w-]+)")
 
 
 def status_label(session: ProcessSession) -> str:
-    """What the status column says: ``running``, ``exited 3``, ``killed``, ``lost``..."""
+    """What the status column says: ``running``, ``exit 0``, ``exit 3``, ``killed -15``,
+    ``lost``; ``(recovered)`` only for a process re-adopted after the app's restart."""
     label = session.status.value
-    if session.status is ProcessStatus.EXITED and session.exit_code is not None:
-        label = f"exited {session.exit_code}"
+    if session.status is ProcessStatus.EXITED:
+        label = "exit ?" if session.exit_code is None else f"exit {session.exit_code}"
     elif session.status is ProcessStatus.KILLED and session.exit_code is not None:
         label = f"killed {session.exit_code}"
     if session.recovered:
@@ -40,10 +49,18 @@ def status_label(session: ProcessSession) -> str:
     return label
 
 
-def last_line(session: ProcessSession) -> str:
-    """The last non-empty line the process printed (escapes removed)."""
-    text = clean_output(session.output.tail(2048)).rstrip()
-    return text.rsplit("\n", 1)[-1][:48] if text else ""
+def status_style(session: ProcessSession) -> str:
+    """The status column's colour: a non-zero exit is an error."""
+    if session.status is ProcessStatus.EXITED and session.exit_code != 0:
+        return FAILED_STYLE
+    return STATUS_STYLES[session.status]
+
+
+def lifetime_label(session: ProcessSession) -> str:
+    """What quitting the app does to a running process: ``stop`` or ``keep``."""
+    if not session.is_running:
+        return ""
+    return "stop" if session.stop_on_quit else "keep"
 
 
 class ProcessList(DataTable[str | Text]):
@@ -73,6 +90,7 @@ class ProcessList(DataTable[str | Text]):
         Binding("s", "screen.save_log", "Save log", id="save_log"),
         Binding("slash", "screen.filter", "Filter", id="filter"),
         Binding("o", "cycle_sort", "Sort", id="sort"),
+        Binding("x", "screen.clear_finished", "Clear finished", id="clear_finished"),
     ]
 
     filter_text: reactive[str] = reactive("", init=False)
@@ -81,13 +99,20 @@ class ProcessList(DataTable[str | Text]):
     """Row order: ``started``, ``status`` or ``name``."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        # The status keeps its colour on the selected row too (a failure stays red).
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False,
+                         cursor_foreground_priority="renderable")
         self._sessions: dict[str, ProcessSession] = {}
         self._shown: dict[str, tuple[str, ...]] = {}
+        self._last_output = LastOutput()
+        self._styles: dict[str, str] = {}
+        self.cleared_at = 0.0
+        """Rows of processes that ended before this time are hidden ("clear finished")."""
 
     def on_mount(self) -> None:
         self.border_title = "Processes"
-        for key, label in zip(COLUMNS, ("ID", "Status", "Runtime", "Name / command",
+        self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        for key, label in zip(COLUMNS, ("ID", "Status", "Runtime", "Quit", "Name / command",
                                         "Backend", "Last output"), strict=True):
             self.add_column(label, key=key)
 
@@ -105,10 +130,37 @@ class ProcessList(DataTable[str | Text]):
         name = session.name or session.command
         if len(name) > NAME_WIDTH:
             name = name[: NAME_WIDTH - 1] + "…"
-        return (session.id, status_label(session), format_runtime(session.runtime(now)), name,
-                session.backend, last_line(session))
+        return (session.id, status_label(session), format_runtime(session.runtime(now)),
+                lifetime_label(session), name, session.backend,
+                self._last_output.line(session))
+
+    def _style(self, style: str) -> str:
+        """``style`` with theme variables made colours: a table cell is drawn by Rich,
+        which knows nothing of ``$error``."""
+        resolved = self._styles.get(style)
+        if resolved is None:
+            variables = self.app.get_css_variables()
+            background = Color.parse(variables.get("background", "#000000"))
+
+            def colour(match: re.Match[str]) -> str:
+                try:  # blended over the background: Rich takes no alpha
+                    return (background + Color.parse(variables[match.group(1)])).hex
+                except (KeyError, ColorParseError):
+                    return ""
+
+            resolved = self._styles[style] = _VARIABLE.sub(colour, style).strip()
+        return resolved
+
+    def _on_theme_changed(self, theme: Any) -> None:
+        self._styles.clear()
+        for proc_id in self._shown:
+            session = self._sessions[proc_id]
+            self.update_cell(proc_id, "status", plain_text(
+                status_label(session), self._style(status_style(session))))
 
     def _visible(self, session: ProcessSession) -> bool:
+        if not session.is_running and (session.ended_at or 0.0) <= self.cleared_at:
+            return False
         needle = self.filter_text.lower()
         if not needle:
             # A batch run starts hundreds of processes; they show only when filtered for
@@ -129,7 +181,7 @@ class ProcessList(DataTable[str | Text]):
                 del self._shown[session.id]
             return
         row = self._row(session, now)
-        cells = [plain_text(c, STATUS_STYLES[session.status] if key == "status" else "")
+        cells = [plain_text(c, self._style(status_style(session)) if key == "status" else "")
                  for key, c in zip(COLUMNS, row, strict=True)]
         old = self._shown.get(session.id)
         if old is None:
@@ -138,7 +190,9 @@ class ProcessList(DataTable[str | Text]):
         else:
             for key, value, before, cell in zip(COLUMNS, row, old, cells, strict=True):
                 if value != before:
-                    self.update_cell(session.id, key, cell)
+                    # Status and output grow their column: "exit 3" is never cut to "exit".
+                    self.update_cell(session.id, key, cell,
+                                     update_width=key in ("status", "output"))
         self._shown[session.id] = row
 
     def refresh_output(self, ids: Iterable[str]) -> None:
@@ -153,6 +207,14 @@ class ProcessList(DataTable[str | Text]):
     def tick_runtimes(self) -> None:
         """Refresh the runtime column of running processes (once a second)."""
         self.refresh_output(s.id for s in self._sessions.values() if s.is_running)
+
+    def clear_finished(self, before: float) -> int:
+        """Hide the rows of processes that ended before ``before``; return how many."""
+        self.cleared_at = before
+        hidden = [pid for pid in self._shown
+                  if not self._sessions[pid].is_running]
+        self.watch_filter_text()
+        return len(hidden) - sum(1 for pid in hidden if pid in self._shown)
 
     def watch_filter_text(self) -> None:
         now = time.time()

@@ -17,6 +17,7 @@ from hermes_tui.app import HermesApp
 from hermes_tui.launch import make_app as build_app
 from hermes_tui.messages import ProcessChanged
 from hermes_tui.screens.away import AwayScreen
+from hermes_tui.screens.confirm import Confirm
 from hermes_tui.screens.dialogs import KillMenu, TextPrompt
 from hermes_tui.screens.help import HelpScreen
 from hermes_tui.screens.search import SearchScreen
@@ -141,14 +142,49 @@ async def test_filter_the_list(make_app: Callable[..., HermesApp],
         assert app.main.process_list.row_count == 3
 
 
-async def test_theme_switch_is_remembered(make_app: Callable[..., HermesApp],
-                                          config_path: Path) -> None:
+HAND_WRITTEN = b"""# my own config: comments, order and integers are mine
+theme = "hermes-dark"   # dark at night
+
+[processes]
+max_wait = 600          # an integer, not 600.0
+"""
+
+
+async def test_theme_switch_is_remembered_without_touching_the_config(
+    make_app: Callable[..., HermesApp], config_path: Path, registry: ProcessRegistry,
+) -> None:
+    config_path.parent.mkdir(parents=True)
+    config_path.write_bytes(HAND_WRITTEN)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await type_in_chat(pilot, "/theme hermes-light")
         assert app.theme == "hermes-light"
-    assert 'theme = "hermes-light"' in config_path.read_text()
+    assert config_path.read_bytes() == HAND_WRITTEN
+    state = registry.state_dir / "ui-state.json"
+    assert state.stat().st_mode & 0o777 == 0o600
     again = make_app()
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert again.theme == "hermes-light"
+    assert config_path.read_bytes() == HAND_WRITTEN
+
+
+async def test_a_config_edit_made_while_the_app_ran_wins(
+    make_app: Callable[..., HermesApp], config_path: Path,
+) -> None:
+    config_path.parent.mkdir(parents=True)
+    config_path.write_bytes(HAND_WRITTEN)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await type_in_chat(pilot, "/theme hermes-light")
+        edited = HAND_WRITTEN.replace(b'"hermes-dark"', b'"hermes-dark" # still\ncolor = 1',
+                                      ).replace(b"color = 1", b"")
+        config_path.write_bytes(edited)  # the person edits the file meanwhile
+        await type_in_chat(pilot, "/theme hermes-dark")
+    assert config_path.read_bytes() == edited
+    config_path.write_bytes(HAND_WRITTEN.replace(b'theme = "hermes-dark"',
+                                                 b'theme = "hermes-light"'))
+    again = make_app()  # the config's theme changed since the app's choice: the config wins
     async with again.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert again.theme == "hermes-light"
@@ -229,7 +265,7 @@ async def test_rename_lifetime_restart_and_save_log(
     tmp_path: Path,
 ) -> None:
     session = registry.spawn("sleep 60", backend="fake")
-    fake.emit(session.id, b"logged\n")
+    fake.emit(session.id, b"\x1b[31mlogged\x1b[0m\r\n")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3", "n")
@@ -245,13 +281,25 @@ async def test_rename_lifetime_restart_and_save_log(
         prompt.query_one("Input").value = str(tmp_path / "api.log")  # type: ignore[attr-defined]
         await pilot.press("enter")
         await until(pilot, lambda: (tmp_path / "api.log").exists(), "the saved log")
-        assert (tmp_path / "api.log").read_bytes() == b"logged\n"
+        assert (tmp_path / "api.log").read_bytes() == b"logged\n"  # plain text
+        await pilot.press("s")
+        assert isinstance(app.screen, TextPrompt)
+        default = app.screen.query_one("Input").value  # type: ignore[attr-defined]
+        assert default == str(Path.cwd() / f"{session.id}.log")  # named in full
+        app.screen.query_one("Input").value = str(tmp_path / "api.raw")  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await until(pilot, lambda: (tmp_path / "api.raw").exists(), "the raw log")
+        assert (tmp_path / "api.raw").read_bytes() == b"\x1b[31mlogged\x1b[0m\r\n"
         await pilot.press("r")
-        await until(pilot, lambda: len(registry.processes()) == 2, "the restart")
+        assert isinstance(app.screen, Confirm)  # it runs: restarting kills it, so ask
+        await pilot.press("y")
         fake.end(session.id, 0)
+        await until(pilot, lambda: len(registry.processes()) == 2, "the restart")
         new = registry.get("api")
         assert new is not session
         assert new.is_running
+        await until(pilot, lambda: app.main.process_list.selected_id == new.id,
+                    "the selection on the new process")
 
 
 async def test_invalid_config_is_reported_and_key_overrides_apply(

@@ -22,6 +22,7 @@ from hermes_tui.screens.dialogs import KillMenu, TextPrompt
 from hermes_tui.screens.search import SearchScreen
 from hermes_tui.untrusted import ansi_text, plain
 from hermes_tui.widgets.chat import ChatMessage
+from hermes_tui.widgets.process_list import COLUMNS
 from registry import ProcessRegistry, ProcessSession, ProcessStatus, RecoveryReport
 from registry.text import printable
 from tests.app.pilot_helpers import until
@@ -128,8 +129,8 @@ async def test_process_list_titles_dialogs_and_search_show_hostile_text_literall
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.main.process_list.row_count == 1, "the row")
         row = [str(c) for c in app.main.process_list.get_row(session.id)]
-        assert row[3].startswith(printable(HOSTILE[0])[:10])
-        assert "[@click=app.quit]LAST[/]" in row[5]
+        assert row[COLUMNS.index("name")].startswith(printable(HOSTILE[0])[:10])
+        assert "[@click=app.quit]LAST[/]" in row[COLUMNS.index("output")]
         # filtering by a hostile text puts it in the list's title
         app.main.process_list.filter_text = "[x="
         await pilot.pause()
