@@ -23,7 +23,6 @@ import argparse
 import fcntl
 import os
 import pty
-import re
 import shutil
 import signal
 import statistics
