@@ -15,3 +15,7 @@ class ProcessChanged(Message):
 
     session: ProcessSession
     """The process; its fields are current."""
+
+
+class OutputMarked(Message):
+    """A process printed after the marks were last taken (one message until they are)."""

@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer
 from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE, Endpoint
 from hermes_tui.bridge import InputSender, RegistryBridge
 from hermes_tui.conversation import Conversation
-from hermes_tui.messages import ProcessChanged
+from hermes_tui.messages import OutputMarked, ProcessChanged
 from hermes_tui.screens.away import AwayScreen
 from hermes_tui.screens.confirm import Confirm
 from hermes_tui.screens.help import HelpScreen
@@ -39,7 +39,8 @@ from registry import ProcessRegistry, ProcessSession, RecoveryReport, RegistryEr
 
 PANES = ("chat", "processes", "terminal")
 MARKS_INTERVAL = 0.25
-"""How often rows of processes that printed are refreshed (output only marks them)."""
+"""At most this often, rows of processes that printed are refreshed (output only marks them;
+the first mark after a refresh wakes the screen, so nothing runs while nothing prints)."""
 TICK_INTERVAL = 1.0
 """Runtimes, processes started elsewhere, and (every minute) idle chat sessions."""
 
@@ -116,6 +117,7 @@ class MainScreen(ProcessActions, Screen[None]):
         """Writes typed keys to the attached process, in order, off the UI thread."""
         self._ticks = 0
         self._checkpoint_mtime = 0.0
+        self._marks_due = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="panes"):
@@ -127,7 +129,8 @@ class MainScreen(ProcessActions, Screen[None]):
 
     # -- life ------------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self._bridge = RegistryBridge(self.registry, self)
+        self._bridge = RegistryBridge(self.registry, self,
+                                      on_output=self.terminal.output_arrived)
         self.input_sender = InputSender(self.registry, self._error_from_thread)
         for session in self.registry.processes():
             self.process_list.update_process(session)
@@ -143,7 +146,6 @@ class MainScreen(ProcessActions, Screen[None]):
             watcher_min_interval=self.startup.watcher_min_interval,
             notifications=self.config.processes.notifications)
         problems = self._conversation.restore()
-        self.set_interval(MARKS_INTERVAL, self._refresh_output_marks)
         self.set_interval(TICK_INTERVAL, self._tick)
         self._greet([*self.startup.problems, *problems])
         self.chat.focus_input()
@@ -192,7 +194,14 @@ class MainScreen(ProcessActions, Screen[None]):
             self._end_attach(f"{session.id} {session.status.value}"
                              + ("" if session.exit_code is None else f" ({session.exit_code})"))
 
+    @on(OutputMarked)
+    def _on_output_marked(self) -> None:
+        if not self._marks_due:
+            self._marks_due = True
+            self.set_timer(MARKS_INTERVAL, self._refresh_output_marks)
+
     def _refresh_output_marks(self) -> None:
+        self._marks_due = False
         if self._bridge is not None:
             marks = self._bridge.take_output_marks()
             if marks:

@@ -1,13 +1,18 @@
 """The terminal pane: an emulated terminal of the selected process, rendered line by line.
 
-Reader threads only append to the process's :class:`~registry.OutputBuffer`. This widget
-looks at the buffer on a ~30 Hz timer, and only while it is displayed: it feeds the emulator
-for at most a few milliseconds per tick and repaints only the lines that changed (strips are
-cached per line). A process without a PTY is shown as a coloured log instead.
+Reader threads only append to the process's :class:`~registry.OutputBuffer`, then call
+:meth:`TerminalView.output_arrived` (from their own thread). Only output of the shown buffer
+wakes the pane, once until it has fed (a flood of appends is one message), so a key echoed by
+the attached process is drawn at once and nothing runs at rest. A feed lasts at most a few
+milliseconds; while output keeps coming faster than that, feeds follow each other at
+:data:`FLOOD_INTERVAL` (the pane still reaches ~30 fps and the UI keeps answering keys). Only
+the lines that changed are repainted (strips are cached per line). A process without a PTY
+is shown as a coloured log instead.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +26,7 @@ from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widget import Widget
 
 from hermes_tui.term.emulator import (
@@ -39,7 +45,10 @@ from hermes_tui.term.keys import (
 from hermes_tui.untrusted import ansi_text, plain
 from registry import OutputBuffer
 
-TICK = 1 / 30
+FLOOD_INTERVAL = 1 / 30
+"""Between feeds while the emulator is behind (the output outruns a feed's budget)."""
+MIN_INTERVAL = 1 / 60
+"""At least this long between two feeds (one frame): a burst of small writes is one feed."""
 FEED_BUDGET = 0.004
 LOG_TAIL_BYTES = 64 * 1024
 DEFAULT_PALETTE = ("#000000", "#cd3131", "#0dbc79", "#e5e510", "#2472c8", "#bc3fbc",
@@ -105,14 +114,49 @@ class TerminalView(Widget, can_focus=True):
         self._log_total = -1
         self._scroll_lines: list[Text] | None = None
         self._scroll_top = 0
+        self._wake_pending = False
+        self._feed_timer: Timer | None = None
+        self._last_feed = 0.0
         self.frames = 0
-        """Ticks that repainted something (for benchmarks)."""
+        """Feeds that repainted something (for benchmarks)."""
+
+    class Output(Message, bubble=False):
+        """The shown buffer grew (posted from a reader thread, at most one at a time)."""
 
     def on_mount(self) -> None:
         self.border_title = "Terminal"
-        self.set_interval(TICK, self._tick)
 
     # -- what is shown ---------------------------------------------------------------------
+    def output_arrived(self, buffer: OutputBuffer) -> None:
+        """``buffer`` grew: wake the pane if it shows it. Safe to call from any thread.
+
+        Only the first call after a feed posts a message; later ones are folded into it.
+        """
+        if buffer is self._buffer and not self._wake_pending:
+            self._wake_pending = True
+            self.post_message(self.Output())
+
+    def on_terminal_view_output(self, message: Output) -> None:
+        self._wake_pending = False  # before feeding: output appended from now on wakes again
+        self._schedule_feed()
+
+    def on_show(self) -> None:
+        self._schedule_feed()  # output that came while hidden (a zoomed neighbour)
+
+    def _schedule_feed(self) -> None:
+        """Feed now, or at the end of the current frame when a feed just ran."""
+        if self._feed_timer is not None:
+            return  # a feed is already due
+        wait = self._last_feed + MIN_INTERVAL - time.monotonic()
+        if wait > 0:
+            self._feed_timer = self.set_timer(wait, self._timed_feed)
+        else:
+            self._feed()
+
+    def _timed_feed(self) -> None:
+        self._feed_timer = None
+        self._feed()
+
     def show(self, buffer: OutputBuffer, *, pty: bool) -> None:
         """Show a process's output (replaying the end of what is buffered)."""
         self._buffer = buffer
@@ -126,6 +170,7 @@ class TerminalView(Widget, can_focus=True):
             self._scheduler = FeedScheduler(self._emulator, buffer)
             self._scheduler.replay()
             self._emulator.take_dirty()
+            self._schedule_feed()  # what arrived between the replay and now
         else:
             self._emulator = self._scheduler = None
             self._refresh_log()
@@ -169,11 +214,12 @@ class TerminalView(Widget, can_focus=True):
         self._strips.clear()
         self.refresh()
 
-    # -- the tick ----------------------------------------------------------------------
-    def _tick(self) -> None:
+    # -- feeding ---------------------------------------------------------------------
+    def _feed(self) -> None:
         buffer = self._buffer
         if buffer is None or not self.display or self.size.area == 0:
-            return
+            return  # on_show / on_resize feed what came meanwhile
+        self._last_feed = time.monotonic()
         if self._scheduler is None:
             if buffer.total != self._log_total:
                 self._refresh_log()
@@ -181,8 +227,9 @@ class TerminalView(Widget, can_focus=True):
                 self.frames += 1
             return
         assert self._emulator is not None
-        if self._scheduler.behind:
-            self._scheduler.pump(FEED_BUDGET)
+        if self._scheduler.behind and not self._scheduler.pump(FEED_BUDGET):
+            # Still behind: come back after a frame's pause whether or not more arrives.
+            self._feed_timer = self.set_timer(FLOOD_INTERVAL, self._timed_feed)
         replies = self._emulator.take_replies()
         if replies and self.attached:
             self.send(replies)
@@ -221,6 +268,7 @@ class TerminalView(Widget, can_focus=True):
             self._emulator.resize(rows, cols)
         elif self._scheduler is None and self._buffer is not None:
             self._refresh_log()
+        self._schedule_feed()
         self.post_message(self.Resized(rows, cols))
 
     # -- drawing -----------------------------------------------------------------------

@@ -32,6 +32,7 @@ async def test_shows_a_full_screen_program_and_follows_new_output() -> None:
         assert "python3 -m http.server" in lines[8]
         assert lines[23].startswith("F1Help F10Quit")
         buffer.append(b"\x1b[9;1Hreplaced row\x1b[K")
+        view.output_arrived(buffer)  # what the registry bridge does
         await until(pilot, lambda: view.screen_text()[8].startswith("replaced row"), "update")
 
 
@@ -44,6 +45,7 @@ async def test_a_plain_process_is_shown_as_a_log() -> None:
         view.show(buffer, pty=False)
         await until(pilot, lambda: view.screen_text()[-1].strip() == "line 99", "the log")
         buffer.append(b"line 100\n")
+        view.output_arrived(buffer)  # what the registry bridge does
         await until(pilot, lambda: view.screen_text()[-1].strip() == "line 100", "new line")
 
 
@@ -125,6 +127,7 @@ async def test_mouse_is_reported_only_when_the_program_asks() -> None:
         await pilot.click(TerminalView, offset=(5, 3))
         assert sent == []
         buffer.append(b"\x1b[?1000h\x1b[?1006h")
+        view.output_arrived(buffer)  # what the registry bridge does
         emulator = view.emulator
         assert emulator is not None
         await until(pilot, lambda: emulator.mouse_tracking, "mouse mode")
@@ -144,3 +147,26 @@ async def test_copy_puts_the_screen_on_the_clipboard() -> None:
         await until(pilot, lambda: "second line" in "\n".join(view.screen_text()), "paint")
         await pilot.press("c")
         assert app.clipboard == "first line\nsecond line"
+
+
+async def test_only_output_of_the_shown_buffer_wakes_the_pane_once_per_feed() -> None:
+    messages: list[Message] = []
+    shown, other = OutputBuffer(), OutputBuffer()
+    app = TermApp()
+    async with app.run_test(size=(40, 12), message_hook=messages.append) as pilot:
+        view = app.query_one(TerminalView)
+        view.show(shown, pty=True)
+        await pilot.pause()
+        assert not [t for t in view._timers if t._active.is_set()], "no timer runs at rest"
+        other.append(b"not shown\r\n")
+        view.output_arrived(other)
+        for n in range(50):  # a burst of reads before the UI runs: one wake-up
+            shown.append(b"line %d\r\n" % n)
+            view.output_arrived(shown)
+        await until(pilot, lambda: "line 49" in "\n".join(view.screen_text()), "the burst")
+        assert sum(isinstance(m, TerminalView.Output) for m in messages) == 1
+        assert "not shown" not in "\n".join(view.screen_text())
+        shown.append(b"echo\r\n")
+        view.output_arrived(shown)
+        await until(pilot, lambda: "echo" in "\n".join(view.screen_text()), "the echo")
+        assert sum(isinstance(m, TerminalView.Output) for m in messages) == 2
