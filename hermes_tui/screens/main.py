@@ -38,6 +38,8 @@ from hermes_tui.widgets.process_list import ProcessList
 from registry import ProcessRegistry, ProcessSession, RecoveryReport, RegistryError
 
 PANES = ("chat", "processes", "terminal")
+NARROW = 100
+"""Below this many columns the chat and the right side take turns at the full width."""
 MARKS_INTERVAL = 0.25
 """At most this often, rows of processes that printed are refreshed (output only marks them;
 the first mark after a refresh wakes the screen, so nothing runs while nothing prints)."""
@@ -59,25 +61,33 @@ class Startup:
 class MainScreen(ProcessActions, Screen[None]):
     """Three panes; any of them can be zoomed to fill the screen."""
 
+    # Room for the terminal: the chat takes a quarter of a wide screen (32-60 columns), the
+    # list only the rows it needs (up to 40%), the terminal the rest. Below NARROW columns
+    # the chat and the right side take turns at the full width (F2 / F3 / F4 switch).
     DEFAULT_CSS = """
     MainScreen #panes {
         height: 1fr;
     }
     MainScreen #chat {
-        width: 2fr;
-        min-width: 30;
+        width: 25%;
+        min-width: 32;
+        max-width: 60;
     }
     MainScreen #right {
-        width: 3fr;
+        width: 1fr;
     }
     MainScreen #processes {
-        height: 2fr;
+        height: auto;
+        max-height: 40%;
         min-height: 5;
     }
     MainScreen #terminal {
-        height: 3fr;
+        height: 1fr;
         min-height: 6;
     }
+    MainScreen.-narrow #chat { width: 1fr; max-width: 100%; }
+    MainScreen.-chat-hidden #chat { display: none; }
+    MainScreen.-right-hidden #right { display: none; }
     MainScreen.-zoom-chat #right { display: none; }
     MainScreen.-zoom-processes #chat, MainScreen.-zoom-processes #terminal { display: none; }
     MainScreen.-zoom-terminal #chat, MainScreen.-zoom-terminal #processes { display: none; }
@@ -88,7 +98,8 @@ class MainScreen(ProcessActions, Screen[None]):
         Binding("f2", "focus_pane('chat')", "Chat", id="focus_chat"),
         Binding("f3", "focus_pane('processes')", "Processes", id="focus_processes"),
         Binding("f4", "focus_pane('terminal')", "Terminal", id="focus_terminal"),
-        Binding("f5", "zoom", "Zoom", id="zoom"),
+        Binding("f5", "zoom", "Zoom", priority=True, id="zoom"),  # also while attached
+        Binding("f6", "toggle_chat", "Chat on/off", id="toggle_chat"),
         Binding("ctrl+f", "search", "Search", id="search"),
         Binding("w", "away", "Away report", show=False, id="away"),
         Binding("ctrl+circumflex_accent", "detach", "Detach", priority=True, id="detach"),
@@ -99,6 +110,8 @@ class MainScreen(ProcessActions, Screen[None]):
 
     zoomed: reactive[str | None] = reactive(None)
     """The pane shown full-screen, or None for all three."""
+    chat_collapsed: reactive[bool] = reactive(False)
+    """The chat is hidden and the process list and terminal take the whole width."""
 
     chat = getters.query_one("#chat", ChatPane)
     process_list = getters.query_one("#processes", ProcessList)
@@ -293,15 +306,16 @@ class MainScreen(ProcessActions, Screen[None]):
         self.notify(message, timeout=3)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """While attached, every key but the detach key belongs to the process."""
+        """While attached, every key but the detach and zoom keys belongs to the process."""
         if self.attached_id is not None:
-            return action == "detach"
+            return action in ("detach", "zoom")
         return action != "detach"
 
     # -- panes and views ------------------------------------------------------------------
     def action_focus_pane(self, pane: str) -> None:
         """Focus the chat, the process list or the terminal."""
         if pane == "chat":
+            self.chat_collapsed = False
             self.chat.focus_input()
         elif pane == "processes":
             self.process_list.focus()
@@ -317,6 +331,31 @@ class MainScreen(ProcessActions, Screen[None]):
             self.remove_class(f"-zoom-{old}")
         if new:
             self.add_class(f"-zoom-{new}")
+
+    def action_toggle_chat(self) -> None:
+        """Hide the chat (the terminal gets its width), or show it again."""
+        self.chat_collapsed = not self.chat_collapsed
+        if self.chat_collapsed and self.pane_of_focus() == "chat":
+            self.process_list.focus()
+        elif not self.chat_collapsed:
+            self.chat.focus_input()
+
+    def watch_chat_collapsed(self) -> None:
+        self._apply_layout()
+
+    def on_resize(self) -> None:
+        self._apply_layout()
+
+    def on_descendant_focus(self) -> None:
+        self._apply_layout()
+
+    def _apply_layout(self) -> None:
+        """Narrow screens show the chat or the right side, whichever has the focus."""
+        narrow = self.size.width < NARROW
+        chat_hidden = self.chat_collapsed or (narrow and self.pane_of_focus() != "chat")
+        self.set_class(narrow, "-narrow")
+        self.set_class(chat_hidden, "-chat-hidden")
+        self.set_class(narrow and not chat_hidden, "-right-hidden")
 
     def pane_of_focus(self) -> str:
         """Which pane holds the focus (``chat`` when nothing is focused)."""
@@ -400,6 +439,7 @@ class MainScreen(ProcessActions, Screen[None]):
             ("Filter processes", "Show only matching processes", self.action_filter),
             ("Search all output", "Find text in every process", self.action_search),
             ("Zoom pane", "Focused pane full-screen", self.action_zoom),
+            ("Show or hide the chat", "The terminal takes its width", self.action_toggle_chat),
             ("Focus chat", "F2", partial(self.action_focus_pane, "chat")),
             ("Focus processes", "F3", partial(self.action_focus_pane, "processes")),
             ("Focus terminal", "F4", partial(self.action_focus_pane, "terminal")),

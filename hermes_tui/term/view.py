@@ -22,7 +22,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Region
+from textual.geometry import Offset, Region
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
@@ -51,13 +51,22 @@ MIN_INTERVAL = 1 / 60
 """At least this long between two feeds (one frame): a burst of small writes is one feed."""
 FEED_BUDGET = 0.004
 LOG_TAIL_BYTES = 64 * 1024
+WHEEL_LINES = 3
+"""Lines scrolled per wheel notch, as most terminals do."""
 DEFAULT_PALETTE = ("#000000", "#cd3131", "#0dbc79", "#e5e510", "#2472c8", "#bc3fbc",
                    "#11a8cd", "#e5e5e5", "#666666", "#f14c4c", "#23d18b", "#f5f543",
                    "#3b8eea", "#d670d6", "#29b8db", "#ffffff")
 
 
 class TerminalView(Widget, can_focus=True):
-    """Shows a process's output as a terminal, and types into it while attached."""
+    """Shows a process's output as a terminal, and types into it while attached.
+
+    The mouse: the wheel scrolls back through the output (the border shows where), a drag
+    selects a region and copies it; both go to the program instead when it asked for the
+    mouse while attached.
+    """
+
+    ALLOW_SELECT = False  # the pane selects emulated cells itself (see on_mouse_down)
 
     DEFAULT_CSS = """
     TerminalView {
@@ -114,6 +123,9 @@ class TerminalView(Widget, can_focus=True):
         self._log_total = -1
         self._scroll_lines: list[Text] | None = None
         self._scroll_top = 0
+        self._select_anchor: Offset | None = None
+        self._selection: tuple[Offset, Offset] | None = None
+        """Selected region (start, end inclusive, in reading order), in pane cells."""
         self._wake_pending = False
         self._feed_timer: Timer | None = None
         self._last_feed = 0.0
@@ -162,6 +174,8 @@ class TerminalView(Widget, can_focus=True):
         self._buffer = buffer
         self._pty = pty
         self._scroll_lines = None
+        self._selection = None
+        self.border_subtitle = ""
         self._strips.clear()
         self._log_total = -1
         if pty:
@@ -325,6 +339,15 @@ class TerminalView(Widget, can_focus=True):
         return Strip(segments).adjust_cell_length(width, Style(bgcolor=Color.parse(self._bg)))
 
     def render_line(self, y: int) -> Strip:
+        strip = self._render_plain_line(y)
+        span = self._selected_span(y, strip.cell_length)
+        if span is None:
+            return strip
+        start, end = span
+        before, middle, after = strip.divide([start, end, strip.cell_length])
+        return Strip.join([before, middle.apply_style(Style(reverse=True)), after])
+
+    def _render_plain_line(self, y: int) -> Strip:
         width = self.size.width
         base = Style(color=Color.parse(self._fg), bgcolor=Color.parse(self._bg))
         if self._scroll_lines is not None:
@@ -352,25 +375,55 @@ class TerminalView(Widget, can_focus=True):
             lines = text.replace("\r\n", "\n").split("\n")
             self._scroll_lines = [ansi_text(line.rsplit("\r", 1)[-1]) for line in lines]
             self._scroll_top = max(0, len(self._scroll_lines) - self.size.height)
+            self._show_position()
+
+    def scroll_lines(self, delta: int) -> None:
+        """Scroll back (``delta`` < 0) or forward by lines; past the end, back to live."""
+        if delta < 0:
+            self._enter_scrollback()
+        lines = self._scroll_lines
+        if lines is None:
+            return
+        bottom = max(0, len(lines) - self.size.height)
+        self._scroll_top = max(0, min(self._scroll_top + delta, bottom))
+        if delta > 0 and self._scroll_top >= bottom:
+            self.action_live()
+            return
+        self._selection = None
+        self._show_position()
+        self.refresh()
+
+    def _show_position(self) -> None:
+        """The position indicator on the border: which lines of how many, and the way back."""
+        lines = self._scroll_lines
+        if lines is None:
+            self.border_subtitle = ""
+            return
+        total = max(len(lines), 1)
+        last = min(self._scroll_top + self.size.height, total)
+        self.border_subtitle = (f"scrollback {self._scroll_top + 1}-{last} of {total} "
+                                f"({100 * last // total}%) · Esc: live")
+
+    @property
+    def scroll_position(self) -> tuple[int, int] | None:
+        """(first shown line, line count) while scrolled back, else None."""
+        if self._scroll_lines is None:
+            return None
+        return self._scroll_top, len(self._scroll_lines)
 
     def action_scroll_back(self) -> None:
         """Scroll back through the buffered output (a page at a time)."""
-        self._enter_scrollback()
-        self._scroll_top = max(0, self._scroll_top - max(1, self.size.height - 1))
-        self.refresh()
+        self.scroll_lines(-max(1, self.size.height - 1))
 
     def action_scroll_forward(self) -> None:
         """Scroll towards the end; past it, back to the live view."""
-        if self._scroll_lines is None:
-            return
-        self._scroll_top += max(1, self.size.height - 1)
-        if self._scroll_top + self.size.height >= len(self._scroll_lines):
-            self.action_live()
-        self.refresh()
+        self.scroll_lines(max(1, self.size.height - 1))
 
     def action_live(self) -> None:
         """Leave scrollback and show the live terminal."""
         self._scroll_lines = None
+        self._selection = None
+        self.border_subtitle = ""
         self._strips.clear()
         self.refresh()
 
@@ -388,6 +441,7 @@ class TerminalView(Widget, can_focus=True):
                 highlighted.stylize("reverse bold", column, column + len(pattern))
                 self._scroll_lines[index] = highlighted
                 self._scroll_top = max(0, index - self.size.height // 2)
+                self._show_position()
                 self.refresh()
                 return True
         return False
@@ -409,19 +463,24 @@ class TerminalView(Widget, can_focus=True):
         if self._is_detach(event.key):
             self.post_message(self.DetachRequested())
             return
+        if self._scroll_lines is not None:
+            self.action_live()  # typing shows where the keys go, as terminals do
         app_cursor = self._emulator.application_cursor_keys if self._emulator else False
         data = encode_key(event.key, event.character, app_cursor=app_cursor)
         if data:
             self.send(data)
 
-    def _forward_mouse(self, event: events.MouseEvent, button: int, pressed: bool) -> None:
-        """Report the mouse to a program that asked for it (SGR or the legacy encoding)."""
+    def _forward_mouse(self, event: events.MouseEvent, button: int, pressed: bool) -> bool:
+        """Report the mouse to a program that asked for it (SGR or the legacy encoding).
+
+        Returns True when the event went to the program.
+        """
         emulator = self._emulator
         if not (self.attached and emulator is not None and emulator.mouse_tracking):
-            return
+            return False
         offset = event.get_content_offset(self)
         if offset is None:
-            return  # on the border
+            return True  # on the border: neither the program's nor ours
         event.stop()
         x, y = offset.x, offset.y
         if emulator.mouse_sgr:
@@ -429,21 +488,92 @@ class TerminalView(Widget, can_focus=True):
         else:  # the legacy encoding: releases are button 3, coordinates + 33
             code = button if pressed or button >= 64 else 3
             self.send(bytes([0x1B, 0x5B, 0x4D, 32 + code, 33 + min(x, 222), 33 + min(y, 222)]))
+        return True
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
-        self._forward_mouse(event, max(event.button - 1, 0), True)
+        if self._forward_mouse(event, max(event.button - 1, 0), True) or event.button != 1:
+            return
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        self._select_anchor = offset
+        if self._selection is not None:
+            self._selection = None
+            self.refresh()
+        self.capture_mouse()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        anchor = self._select_anchor
+        if anchor is None:
+            return
+        width, height = self.size
+        here = event.get_content_offset_capture(self)
+        here = Offset(max(0, min(here.x, width - 1)), max(0, min(here.y, height - 1)))
+        start, end = sorted((anchor, here), key=lambda o: (o.y, o.x))
+        if (start, end) != self._selection:
+            self._selection = (start, end)
+            self.refresh()
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
-        self._forward_mouse(event, max(event.button - 1, 0), False)
+        if self._forward_mouse(event, max(event.button - 1, 0), False):
+            return
+        if self._select_anchor is None:
+            return
+        self._select_anchor = None
+        self.release_mouse()
+        if self._selection is not None and self._selection[0] != self._selection[1]:
+            self.copy_selection()
+        else:
+            self._selection = None
+            self.refresh()
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        self._forward_mouse(event, 64, True)
+        if not self._forward_mouse(event, 64, True):
+            event.stop()
+            self.scroll_lines(-WHEEL_LINES)
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
-        self._forward_mouse(event, 65, True)
+        if not self._forward_mouse(event, 65, True):
+            event.stop()
+            self.scroll_lines(WHEEL_LINES)
+
+    # -- selection and copy ----------------------------------------------------------------
+    def _selected_span(self, y: int, width: int) -> tuple[int, int] | None:
+        """The selected columns [start, end) of line ``y``, or None."""
+        if self._selection is None:
+            return None
+        start, end = self._selection
+        if not start.y <= y <= end.y:
+            return None
+        first = start.x if y == start.y else 0
+        last = end.x + 1 if y == end.y else width
+        return (first, min(last, width)) if first < min(last, width) else None
+
+    @property
+    def selected_text(self) -> str:
+        """The text of the selected region ('' without a selection)."""
+        if self._selection is None:
+            return ""
+        start, end = self._selection
+        lines = []
+        for y in range(start.y, end.y + 1):
+            text = self._render_plain_line(y).text
+            span = self._selected_span(y, len(text))
+            lines.append(text[span[0]:span[1]].rstrip() if span else "")
+        return "\n".join(lines)
+
+    def copy_selection(self) -> None:
+        """Copy the selected region to the clipboard (the terminal's, through OSC 52)."""
+        text = self.selected_text
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied {len(text)} character(s) ({len(text.splitlines())} line(s))",
+                    timeout=2)
 
     def action_copy_screen(self) -> None:
-        """Copy what the pane shows (the live screen or the scrollback page) as text."""
+        """Copy the selected region, else what the pane shows (live screen or scrollback)."""
+        if self._selection is not None:
+            self.copy_selection()
+            return
         text = "\n".join(line.rstrip() for line in self.screen_text()).strip("\n")
         self.app.copy_to_clipboard(text)
         self.notify(f"Copied {len(text.splitlines())} line(s)", timeout=2)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widgets import DataTable
@@ -153,6 +154,11 @@ class ProcessList(DataTable[str | Text]):
     def tick_runtimes(self) -> None:
         """Refresh the runtime column of running processes (once a second)."""
         self.refresh_output(s.id for s in self._sessions.values() if s.is_running)
+
+    async def on_click(self, event: events.Click) -> None:
+        """A click selects the row (DataTable does that); a double-click attaches to it."""
+        if event.chain == 2 and self.selected_id is not None:
+            await self.run_action("screen.attach")
 
     def watch_filter_text(self) -> None:
         now = time.time()
