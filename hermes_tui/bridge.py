@@ -2,10 +2,9 @@
 
 Events in: starts, ends and updates are rare: each becomes a :class:`ProcessChanged`
 message, posted with ``post_message`` (thread-safe). Output can arrive thousands of times a
-second, so it only marks the process as having new output, and posts one
-:class:`OutputMarked` when the first mark is set after the UI took them (no output, no
-message: nothing runs at rest). Output is also handed to ``on_output`` (the terminal pane
-wakes itself when it is the buffer it shows). Input out: keys typed into an attached
+second, so it only marks the process as having new output; the UI collects the marks on its
+own timer. Output is also handed to ``on_output`` (the terminal pane wakes itself when it is
+the buffer it shows). Input out: keys typed into an attached
 process go to the registry from one thread, in order (:class:`InputSender`).
 """
 
@@ -17,7 +16,7 @@ from collections.abc import Callable
 
 from textual.message_pump import MessagePump
 
-from hermes_tui.messages import OutputMarked, ProcessChanged
+from hermes_tui.messages import ProcessChanged
 from registry import OutputBuffer, ProcessOutput, ProcessRegistry, RegistryError, RegistryEvent
 
 
@@ -39,10 +38,7 @@ class RegistryBridge:
             if self.on_output is not None:
                 self.on_output(event.session.output)
             with self._lock:
-                first = not self._output_seen
                 self._output_seen.add(event.session.id)
-            if first:
-                self.target.post_message(OutputMarked())
         else:
             self.target.post_message(ProcessChanged(event.session))
 

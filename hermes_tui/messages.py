@@ -15,7 +15,3 @@ class ProcessChanged(Message):
 
     session: ProcessSession
     """The process; its fields are current."""
-
-
-class OutputMarked(Message):
-    """A process printed after the marks were last taken (one message until they are)."""

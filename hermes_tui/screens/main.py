@@ -19,12 +19,12 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable, Footer, Input
 
 from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE, Endpoint
 from hermes_tui.bridge import InputSender, RegistryBridge
 from hermes_tui.conversation import Conversation
-from hermes_tui.messages import OutputMarked, ProcessChanged
+from hermes_tui.messages import ProcessChanged
 from hermes_tui.screens.away import AwayScreen
 from hermes_tui.screens.confirm import Confirm
 from hermes_tui.screens.help import HelpScreen
@@ -40,11 +40,10 @@ from registry import ProcessRegistry, ProcessSession, RecoveryReport, RegistryEr
 PANES = ("chat", "processes", "terminal")
 NARROW = 100
 """Below this many columns the chat and the right side take turns at the full width."""
-MARKS_INTERVAL = 0.25
-"""At most this often, rows of processes that printed are refreshed (output only marks them;
-the first mark after a refresh wakes the screen, so nothing runs while nothing prints)."""
 TICK_INTERVAL = 1.0
-"""Runtimes, processes started elsewhere, and (every minute) idle chat sessions."""
+"""Rows of processes that printed (output only marks them) and runtimes, both in one table
+repaint however many processes print; processes started elsewhere; (every minute) idle chat
+sessions. Nothing else runs at rest."""
 
 
 @dataclass
@@ -130,7 +129,6 @@ class MainScreen(ProcessActions, Screen[None]):
         """Writes typed keys to the attached process, in order, off the UI thread."""
         self._ticks = 0
         self._checkpoint_mtime = 0.0
-        self._marks_due = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="panes"):
@@ -162,6 +160,9 @@ class MainScreen(ProcessActions, Screen[None]):
         self.set_interval(TICK_INTERVAL, self._tick)
         self._greet([*self.startup.problems, *problems])
         self.chat.focus_input()
+        # A blinking cursor repaints twice a second for as long as the app is open: the
+        # chat's cursor stays lit instead (idle is no CPU at all).
+        self.chat.query_one("#chat-input", Input).cursor_blink = False
         self.post_message(self.Ready())
 
     @property
@@ -207,21 +208,9 @@ class MainScreen(ProcessActions, Screen[None]):
             self._end_attach(f"{session.id} {session.status.value}"
                              + ("" if session.exit_code is None else f" ({session.exit_code})"))
 
-    @on(OutputMarked)
-    def _on_output_marked(self) -> None:
-        if not self._marks_due:
-            self._marks_due = True
-            self.set_timer(MARKS_INTERVAL, self._refresh_output_marks)
-
-    def _refresh_output_marks(self) -> None:
-        self._marks_due = False
-        if self._bridge is not None:
-            marks = self._bridge.take_output_marks()
-            if marks:
-                self.process_list.refresh_output(marks)
-
     def _tick(self) -> None:
-        self.process_list.tick_runtimes()
+        marks = self._bridge.take_output_marks() if self._bridge is not None else set()
+        self.process_list.refresh_output(marks | self.process_list.running_ids())
         self._adopt_new_processes()
         self._ticks += 1
         if self._ticks % 60 == 0:

@@ -153,7 +153,11 @@ class ProcessList(DataTable[str | Text]):
 
     def tick_runtimes(self) -> None:
         """Refresh the runtime column of running processes (once a second)."""
-        self.refresh_output(s.id for s in self._sessions.values() if s.is_running)
+        self.refresh_output(self.running_ids())
+
+    def running_ids(self) -> set[str]:
+        """Ids of the running processes in the list."""
+        return {s.id for s in self._sessions.values() if s.is_running}
 
     async def on_click(self, event: events.Click) -> None:
         """A click selects the row (DataTable does that); a double-click attaches to it."""
