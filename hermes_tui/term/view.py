@@ -14,27 +14,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from rich.color import Color
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Offset, Region
+from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
-from hermes_tui.term.emulator import (
-    ANSI_NAMES,
-    BASE16_HEX,
-    Emulator,
-    FeedScheduler,
-)
+from hermes_tui.term.emulator import Emulator, FeedScheduler
 from hermes_tui.term.keys import (
     DEFAULT_DETACH_KEY,
     DetachKey,
@@ -42,6 +33,9 @@ from hermes_tui.term.keys import (
     encode_mouse,
     encode_paste,
 )
+from hermes_tui.term.render import CellPainter, highlight
+from hermes_tui.term.scrollback import Scrollback
+from hermes_tui.term.selection import Selection
 from hermes_tui.untrusted import ansi_text, plain
 from registry import OutputBuffer
 
@@ -53,9 +47,6 @@ FEED_BUDGET = 0.004
 LOG_TAIL_BYTES = 64 * 1024
 WHEEL_LINES = 3
 """Lines scrolled per wheel notch, as most terminals do."""
-DEFAULT_PALETTE = ("#000000", "#cd3131", "#0dbc79", "#e5e510", "#2472c8", "#bc3fbc",
-                   "#11a8cd", "#e5e5e5", "#666666", "#f14c4c", "#23d18b", "#f5f543",
-                   "#3b8eea", "#d670d6", "#29b8db", "#ffffff")
 
 
 class TerminalView(Widget, can_focus=True):
@@ -115,17 +106,11 @@ class TerminalView(Widget, can_focus=True):
         self._emulator: Emulator | None = None
         self._scheduler: FeedScheduler | None = None
         self._strips: dict[int, Strip] = {}
-        self._styles: dict[tuple[Any, ...], Style] = {}
-        self._palette: tuple[str, ...] = DEFAULT_PALETTE
-        self._fg = "#d8dee9"
-        self._bg = "#101318"
+        self._painter = CellPainter()
         self._log_lines: list[Text] = []
         self._log_total = -1
-        self._scroll_lines: list[Text] | None = None
-        self._scroll_top = 0
-        self._select_anchor: Offset | None = None
-        self._selection: tuple[Offset, Offset] | None = None
-        """Selected region (start, end inclusive, in reading order), in pane cells."""
+        self._scroll: Scrollback | None = None
+        self._selection = Selection()
         self._wake_pending = False
         self._feed_timer: Timer | None = None
         self._last_feed = 0.0
@@ -173,8 +158,8 @@ class TerminalView(Widget, can_focus=True):
         """Show a process's output (replaying the end of what is buffered)."""
         self._buffer = buffer
         self._pty = pty
-        self._scroll_lines = None
-        self._selection = None
+        self._scroll = None
+        self._selection.clear()
         self.border_subtitle = ""
         self._strips.clear()
         self._log_total = -1
@@ -209,9 +194,7 @@ class TerminalView(Widget, can_focus=True):
 
     def set_palette(self, ansi: Sequence[str], fg: str, bg: str) -> None:
         """Use a theme's terminal colours."""
-        self._palette = tuple(ansi)
-        self._fg, self._bg = fg, bg
-        self._styles.clear()
+        self._painter.set_palette(ansi, fg, bg)
         self._strips.clear()
         self.refresh()
 
@@ -221,7 +204,7 @@ class TerminalView(Widget, can_focus=True):
 
     def watch_attached(self, attached: bool) -> None:
         self.set_class(attached, "-attached")
-        self._scroll_lines = None
+        self._scroll = None
         self.border_title = (plain(f"Terminal — ATTACHED ({self.detach_key.spec} detaches)")
                              if attached else "Terminal")
         self.refresh_bindings()
@@ -248,7 +231,7 @@ class TerminalView(Widget, can_focus=True):
         if replies and self.attached:
             self.send(replies)
         dirty = self._emulator.take_dirty()
-        if not dirty or self._scroll_lines is not None:
+        if not dirty or self._scroll is not None:
             return
         self.frames += 1
         for y in dirty:
@@ -286,130 +269,55 @@ class TerminalView(Widget, can_focus=True):
         self.post_message(self.Resized(rows, cols))
 
     # -- drawing -----------------------------------------------------------------------
-    def _color(self, name: str, default: str) -> Color:
-        if name == "default":
-            return Color.parse(default)
-        index = ANSI_NAMES.get(name)
-        if index is None:
-            index = BASE16_HEX.get(name.lower())
-        if index is not None:
-            return Color.parse(self._palette[index])
-        try:
-            return Color.parse(f"#{name}")
-        except Exception:
-            return Color.parse(default)
-
-    def _style(self, cell: Any, cursor: bool = False) -> Style:
-        key = (cell.fg, cell.bg, cell.bold, cell.italics, cell.underscore,
-               cell.strikethrough, cell.reverse != cursor)
-        style = self._styles.get(key)
-        if style is None:
-            fg = self._color(cell.fg, self._fg)
-            bg = self._color(cell.bg, self._bg)
-            if key[-1]:
-                fg, bg = bg, fg
-            style = self._styles[key] = Style(color=fg, bgcolor=bg, bold=cell.bold,
-                                              italic=cell.italics,
-                                              underline=cell.underscore,
-                                              strike=cell.strikethrough)
-        return style
-
-    def _emulated_line(self, y: int, width: int) -> Strip:
-        emulator = self._emulator
-        assert emulator is not None
-        if y >= emulator.rows:
-            return Strip.blank(width, Style(bgcolor=Color.parse(self._bg)))
-        line = emulator.line(y)
-        cursor_x, cursor_y = emulator.cursor
-        show_cursor = (y == cursor_y and emulator.cursor_visible
-                       and (self.has_focus or self.attached))
-        segments: list[Segment] = []
-        run: list[str] = []
-        run_style: Style | None = None
-        for x in range(min(width, emulator.cols)):
-            cell = line[x]
-            style = self._style(cell, cursor=show_cursor and x == cursor_x)
-            if style is not run_style and run:
-                segments.append(Segment("".join(run), run_style))
-                run = []
-            run_style = style
-            run.append(cell.data or (" " if cell.data == "" and x == 0 else cell.data))
-        if run:
-            segments.append(Segment("".join(run), run_style))
-        return Strip(segments).adjust_cell_length(width, Style(bgcolor=Color.parse(self._bg)))
-
     def render_line(self, y: int) -> Strip:
         strip = self._render_plain_line(y)
-        span = self._selected_span(y, strip.cell_length)
-        if span is None:
-            return strip
-        start, end = span
-        before, middle, after = strip.divide([start, end, strip.cell_length])
-        return Strip.join([before, middle.apply_style(Style(reverse=True)), after])
+        span = self._selection.span(y, strip.cell_length)
+        return strip if span is None else highlight(strip, *span)
 
     def _render_plain_line(self, y: int) -> Strip:
         width = self.size.width
-        base = Style(color=Color.parse(self._fg), bgcolor=Color.parse(self._bg))
-        if self._scroll_lines is not None:
-            index = self._scroll_top + y
-            if index >= len(self._scroll_lines):
-                return Strip.blank(width, base)
-            return self._text_strip(self._scroll_lines[index], width, base)
+        painter = self._painter
+        if self._scroll is not None:
+            index = self._scroll.top + y
+            if index >= len(self._scroll.lines):
+                return Strip.blank(width, painter.base)
+            return painter.text_line(self._scroll.lines[index], width, self.app.console)
         if self._emulator is not None:
             strip = self._strips.get(y)
             if strip is None or strip.cell_length != width:
-                strip = self._strips[y] = self._emulated_line(y, width)
+                strip = self._strips[y] = painter.emulated_line(
+                    self._emulator, y, width, cursor=self.has_focus or self.attached)
             return strip
         if y < len(self._log_lines):
-            return self._text_strip(self._log_lines[y], width, base)
-        return Strip.blank(width, base)
-
-    def _text_strip(self, text: Text, width: int, base: Style) -> Strip:
-        segments = list(text.render(self.app.console))
-        return Strip(segments).apply_style(base).adjust_cell_length(width, base)
+            return painter.text_line(self._log_lines[y], width, self.app.console)
+        return Strip.blank(width, painter.base)
 
     # -- scrollback and search ---------------------------------------------------------
-    def _enter_scrollback(self) -> None:
-        if self._scroll_lines is None and self._buffer is not None:
-            text = self._buffer.snapshot().decode("utf-8", errors="replace")
-            lines = text.replace("\r\n", "\n").split("\n")
-            self._scroll_lines = [ansi_text(line.rsplit("\r", 1)[-1]) for line in lines]
-            self._scroll_top = max(0, len(self._scroll_lines) - self.size.height)
-            self._show_position()
+    def _enter_scrollback(self) -> Scrollback | None:
+        if self._scroll is None and self._buffer is not None:
+            self._scroll = Scrollback(self._buffer.snapshot(), self.size.height)
+        return self._scroll
 
     def scroll_lines(self, delta: int) -> None:
         """Scroll back (``delta`` < 0) or forward by lines; past the end, back to live."""
-        if delta < 0:
-            self._enter_scrollback()
-        lines = self._scroll_lines
-        if lines is None:
+        scroll = self._enter_scrollback() if delta < 0 else self._scroll
+        if scroll is None:
             return
-        bottom = max(0, len(lines) - self.size.height)
-        self._scroll_top = max(0, min(self._scroll_top + delta, bottom))
-        if delta > 0 and self._scroll_top >= bottom:
+        if scroll.scroll(delta, self.size.height):
             self.action_live()
             return
-        self._selection = None
-        self._show_position()
-        self.refresh()
+        self._selection.clear()
+        self._show_scrollback()
 
-    def _show_position(self) -> None:
-        """The position indicator on the border: which lines of how many, and the way back."""
-        lines = self._scroll_lines
-        if lines is None:
-            self.border_subtitle = ""
-            return
-        total = max(len(lines), 1)
-        last = min(self._scroll_top + self.size.height, total)
-        self.border_subtitle = (f"scrollback {self._scroll_top + 1}-{last} of {total} "
-                                f"({100 * last // total}%) · Esc: live")
+    def _show_scrollback(self) -> None:
+        if self._scroll is not None:
+            self.border_subtitle = self._scroll.position(self.size.height)
+        self.refresh()
 
     @property
     def scroll_position(self) -> tuple[int, int] | None:
         """(first shown line, line count) while scrolled back, else None."""
-        if self._scroll_lines is None:
-            return None
-        return self._scroll_top, len(self._scroll_lines)
+        return None if self._scroll is None else (self._scroll.top, len(self._scroll.lines))
 
     def action_scroll_back(self) -> None:
         """Scroll back through the buffered output (a page at a time)."""
@@ -421,35 +329,23 @@ class TerminalView(Widget, can_focus=True):
 
     def action_live(self) -> None:
         """Leave scrollback and show the live terminal."""
-        self._scroll_lines = None
-        self._selection = None
+        self._scroll = None
+        self._selection.clear()
         self.border_subtitle = ""
         self._strips.clear()
         self.refresh()
 
     def search(self, pattern: str) -> bool:
         """Scroll back to the last line containing ``pattern`` and highlight it."""
-        self._enter_scrollback()
-        if not self._scroll_lines or not pattern:
-            return False
-        needle = pattern.lower()
-        for index in range(len(self._scroll_lines) - 1, -1, -1):
-            line = self._scroll_lines[index]
-            column = line.plain.lower().find(needle)
-            if column >= 0:
-                highlighted = line.copy()
-                highlighted.stylize("reverse bold", column, column + len(pattern))
-                self._scroll_lines[index] = highlighted
-                self._scroll_top = max(0, index - self.size.height // 2)
-                self._show_position()
-                self.refresh()
-                return True
-        return False
+        scroll = self._enter_scrollback()
+        found = scroll is not None and scroll.find(pattern, self.size.height)
+        self._show_scrollback()
+        return found
 
     @property
     def scrolled_back(self) -> bool:
         """True while showing scrollback instead of the live terminal."""
-        return self._scroll_lines is not None
+        return self._scroll is not None
 
     # -- input -------------------------------------------------------------------------
     def _is_detach(self, key: str) -> bool:
@@ -463,7 +359,7 @@ class TerminalView(Widget, can_focus=True):
         if self._is_detach(event.key):
             self.post_message(self.DetachRequested())
             return
-        if self._scroll_lines is not None:
+        if self._scroll is not None:
             self.action_live()  # typing shows where the keys go, as terminals do
         app_cursor = self._emulator.application_cursor_keys if self._emulator else False
         data = encode_key(event.key, event.character, app_cursor=app_cursor)
@@ -482,12 +378,8 @@ class TerminalView(Widget, can_focus=True):
         if offset is None:
             return True  # on the border: neither the program's nor ours
         event.stop()
-        x, y = offset.x, offset.y
-        if emulator.mouse_sgr:
-            self.send(encode_mouse(button, x, y, pressed=pressed))
-        else:  # the legacy encoding: releases are button 3, coordinates + 33
-            code = button if pressed or button >= 64 else 3
-            self.send(bytes([0x1B, 0x5B, 0x4D, 32 + code, 33 + min(x, 222), 33 + min(y, 222)]))
+        self.send(encode_mouse(button, offset.x, offset.y, pressed=pressed,
+                               sgr=emulator.mouse_sgr))
         return True
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
@@ -496,35 +388,23 @@ class TerminalView(Widget, can_focus=True):
         offset = event.get_content_offset(self)
         if offset is None:
             return
-        self._select_anchor = offset
-        if self._selection is not None:
-            self._selection = None
+        if self._selection.start(offset):
             self.refresh()
         self.capture_mouse()
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
-        anchor = self._select_anchor
-        if anchor is None:
-            return
-        width, height = self.size
-        here = event.get_content_offset_capture(self)
-        here = Offset(max(0, min(here.x, width - 1)), max(0, min(here.y, height - 1)))
-        start, end = sorted((anchor, here), key=lambda o: (o.y, o.x))
-        if (start, end) != self._selection:
-            self._selection = (start, end)
+        if self._selection.extend(event.get_content_offset_capture(self), self.size):
             self.refresh()
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
         if self._forward_mouse(event, max(event.button - 1, 0), False):
             return
-        if self._select_anchor is None:
+        if self._selection.anchor is None:
             return
-        self._select_anchor = None
         self.release_mouse()
-        if self._selection is not None and self._selection[0] != self._selection[1]:
+        if self._selection.finish():
             self.copy_selection()
         else:
-            self._selection = None
             self.refresh()
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
@@ -538,29 +418,10 @@ class TerminalView(Widget, can_focus=True):
             self.scroll_lines(WHEEL_LINES)
 
     # -- selection and copy ----------------------------------------------------------------
-    def _selected_span(self, y: int, width: int) -> tuple[int, int] | None:
-        """The selected columns [start, end) of line ``y``, or None."""
-        if self._selection is None:
-            return None
-        start, end = self._selection
-        if not start.y <= y <= end.y:
-            return None
-        first = start.x if y == start.y else 0
-        last = end.x + 1 if y == end.y else width
-        return (first, min(last, width)) if first < min(last, width) else None
-
     @property
     def selected_text(self) -> str:
         """The text of the selected region ('' without a selection)."""
-        if self._selection is None:
-            return ""
-        start, end = self._selection
-        lines = []
-        for y in range(start.y, end.y + 1):
-            text = self._render_plain_line(y).text
-            span = self._selected_span(y, len(text))
-            lines.append(text[span[0]:span[1]].rstrip() if span else "")
-        return "\n".join(lines)
+        return self._selection.text(lambda y: self._render_plain_line(y).text)
 
     def copy_selection(self) -> None:
         """Copy the selected region to the clipboard (the terminal's, through OSC 52)."""
@@ -571,7 +432,7 @@ class TerminalView(Widget, can_focus=True):
 
     def action_copy_screen(self) -> None:
         """Copy the selected region, else what the pane shows (live screen or scrollback)."""
-        if self._selection is not None:
+        if self._selection.region is not None:
             self.copy_selection()
             return
         text = "\n".join(line.rstrip() for line in self.screen_text()).strip("\n")
