@@ -15,7 +15,9 @@ from hermes_tui.untrusted import printable
 HELP_TEXT = """\
 [b]Panes[/b]
   F2 / F3 / F4      focus chat / processes / terminal      (Tab cycles)
-  F5                zoom the focused pane full-screen, again to restore
+  F5                zoom the focused pane full-screen, again to restore (also attached)
+  F6                hide / show the chat: the terminal takes its width
+  mouse             click selects a process, double-click attaches
   F1                this help          ctrl+p  command palette      ctrl+q  quit
 
 [b]Processes[/b] (in the list)
@@ -28,7 +30,9 @@ HELP_TEXT = """\
   w                 "while you were away": what recovery found at start
 
 [b]Terminal[/b] (not attached)
-  shift+PgUp/PgDn   scroll back      ctrl+f  search
+  shift+PgUp/PgDn   scroll back      ctrl+f  search      Esc  back to live
+  mouse wheel       scroll back (the border shows where)
+  drag              select a region and copy it         c  copy selection / screen
 
 [b]Chat[/b]
   !command          run a command in the background and attach to it
