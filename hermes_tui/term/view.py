@@ -260,9 +260,13 @@ class TerminalView(Widget, can_focus=True):
         if rows <= 0 or cols <= 0:
             return
         self._strips.clear()
-        if self._emulator is not None and (rows, cols) != (self._emulator.rows,
-                                                           self._emulator.cols):
-            self._emulator.resize(rows, cols)
+        emulator = self._emulator
+        if emulator is not None and emulator.rows * emulator.cols <= 1 < rows * cols:
+            # Shown while the pane had no size (hidden by the layout): replay at the real one.
+            assert self._buffer is not None
+            self.show(self._buffer, pty=True)
+        elif emulator is not None and (rows, cols) != (emulator.rows, emulator.cols):
+            emulator.resize(rows, cols)
         elif self._scheduler is None and self._buffer is not None:
             self._refresh_log()
         self._schedule_feed()

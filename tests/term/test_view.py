@@ -228,3 +228,19 @@ async def test_a_drag_selects_a_region_and_copies_it() -> None:
         assert app.clipboard == "beta gamma\ndelta epsilon\nzeta"
         await pilot.click(TerminalView, offset=(2, 2))  # a click clears it
         assert view.selected_text == ""
+
+
+async def test_output_shown_while_the_pane_had_no_size_is_replayed_when_it_gets_one() -> None:
+    buffer = OutputBuffer()
+    buffer.append(b"\x1b[2J\x1b[Hfirst row\r\nsecond row\r\n")
+    app = TermApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        view = app.query_one(TerminalView)
+        view.display = False
+        await pilot.pause()
+        assert view.size.area == 0
+        view.show(buffer, pty=True)  # as the app does when the layout hides the pane
+        view.display = True
+        await until(pilot, lambda: view.screen_text()[:2] == ["first row".ljust(38),
+                                                               "second row".ljust(38)],
+                    "the replay at the pane's size")
