@@ -139,3 +139,19 @@ async def test_the_wheel_scrolls_the_processes_output_back(
         assert not terminal.scrolled_back
         await until(pilot, lambda: "while scrolled back" in "\n".join(terminal.screen_text()),
                     "the live view with the new line")
+
+
+async def test_output_while_the_terminal_is_zoomed_away_shows_when_it_comes_back(
+    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
+) -> None:
+    proc_id = _pty_cat(registry)
+    app = make_app(registry)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        main = app.main
+        await pilot.press("f2", "f5")  # the chat full-screen: the terminal is hidden
+        assert main.zoomed == "chat" and not main.terminal.region.area
+        fake.emit(proc_id, b"printed while hidden\r\n")
+        await pilot.press("f5")
+        await until(pilot, lambda: "printed while hidden" in "\n".join(
+            main.terminal.screen_text()), "the output once the pane is back")
