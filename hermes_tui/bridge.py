@@ -4,8 +4,8 @@ Events in: starts, ends and updates are rare: each becomes a :class:`ProcessChan
 message, posted with ``post_message`` (thread-safe). Output can arrive thousands of times a
 second, so it only marks the process as having new output; the UI collects the marks on its
 own timer. Output is also handed to ``on_output`` (the terminal pane wakes itself when it is
-the buffer it shows). Input out: keys typed into an attached
-process go to the registry from one thread, in order (:class:`InputSender`).
+the buffer it shows). Input out: keys typed into an attached process go to the registry from
+one thread, in order (:class:`InputSender`).
 """
 
 from __future__ import annotations
