@@ -3,8 +3,9 @@
 Events in: starts, ends and updates are rare: each becomes a :class:`ProcessChanged`
 message, posted with ``post_message`` (thread-safe). Output can arrive thousands of times a
 second, so it only marks the process as having new output; the UI collects the marks on its
-own timer. Input out: keys typed into an attached process go to the registry from one
-thread, in order (:class:`InputSender`).
+own timer. Output is also handed to ``on_output`` (the terminal pane wakes itself when it is
+the buffer it shows). Input out: keys typed into an attached process go to the registry from
+one thread, in order (:class:`InputSender`).
 """
 
 from __future__ import annotations
@@ -16,21 +17,26 @@ from collections.abc import Callable
 from textual.message_pump import MessagePump
 
 from hermes_tui.messages import ProcessChanged
-from registry import ProcessOutput, ProcessRegistry, RegistryError, RegistryEvent
+from registry import OutputBuffer, ProcessOutput, ProcessRegistry, RegistryError, RegistryEvent
 
 
 class RegistryBridge:
     """Subscribes to a registry on behalf of a message pump (the app)."""
 
-    def __init__(self, registry: ProcessRegistry, target: MessagePump) -> None:
+    def __init__(self, registry: ProcessRegistry, target: MessagePump,
+                 on_output: Callable[[OutputBuffer], None] | None = None) -> None:
         self.registry = registry
         self.target = target
+        self.on_output = on_output
+        """Called (in the reader's thread) with the buffer of every output event."""
         self._lock = threading.Lock()
         self._output_seen: set[str] = set()
         self._unsubscribe = registry.subscribe(self._on_event)
 
     def _on_event(self, event: RegistryEvent) -> None:
         if isinstance(event, ProcessOutput):
+            if self.on_output is not None:
+                self.on_output(event.session.output)
             with self._lock:
                 self._output_seen.add(event.session.id)
         else:

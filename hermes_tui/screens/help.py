@@ -16,7 +16,9 @@ from registry.text import printable
 HELP_TEXT = """\
 [b]Panes[/b]
   F2 / F3 / F4   focus chat / processes / terminal (Tab cycles)
-  F5             zoom the focused pane, again to restore
+  F5             zoom the focused pane, again to restore (also attached)
+  F6             hide / show the chat: the terminal takes its width
+  mouse          click selects a process, double-click attaches
   F1 this help    ctrl+p command palette    ctrl+q quit (asks if busy)
 
 [b]Processes[/b] (in the list)
@@ -29,7 +31,9 @@ HELP_TEXT = """\
   ctrl+f         search every process's output, jump to the match
 
 [b]Terminal[/b] (not attached)
-  shift+PgUp/PgDn  scroll back    ctrl+f  search
+  shift+PgUp/PgDn  scroll back    ctrl+f  search    Esc  back to live
+  mouse wheel      scroll back (the border shows where)
+  drag             select a region and copy it    c  copy selection/screen
 
 [b]Chat[/b]
   !command       run a command and attach to it

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable, Footer, Input
 
 from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE, Endpoint
 from hermes_tui.bridge import InputSender, RegistryBridge
@@ -40,10 +40,12 @@ from hermes_tui.widgets.process_list import ProcessList
 from registry import ProcessRegistry, ProcessSession, RecoveryReport, RegistryError
 
 PANES = ("chat", "processes", "terminal")
-MARKS_INTERVAL = 0.25
-"""How often rows of processes that printed are refreshed (output only marks them)."""
+NARROW = 100
+"""Below this many columns the chat and the right side take turns at the full width."""
 TICK_INTERVAL = 1.0
-"""Runtimes, processes started elsewhere, and (every minute) idle chat sessions."""
+"""Rows of processes that printed (output only marks them) and runtimes, both in one table
+repaint however many processes print; processes started elsewhere; (every minute) idle chat
+sessions. Nothing else runs at rest."""
 
 
 @dataclass
@@ -62,25 +64,33 @@ class Startup:
 class MainScreen(ProcessActions, Screen[None]):
     """Three panes; any of them can be zoomed to fill the screen."""
 
+    # Room for the terminal: the chat takes a quarter of a wide screen (32-60 columns), the
+    # list only the rows it needs (up to 40%), the terminal the rest. Below NARROW columns
+    # the chat and the right side take turns at the full width (F2 / F3 / F4 switch).
     DEFAULT_CSS = """
     MainScreen #panes {
         height: 1fr;
     }
     MainScreen #chat {
-        width: 2fr;
-        min-width: 30;
+        width: 25%;
+        min-width: 32;
+        max-width: 60;
     }
     MainScreen #right {
-        width: 3fr;
+        width: 1fr;
     }
     MainScreen #processes {
-        height: 2fr;
+        height: auto;
+        max-height: 40%;
         min-height: 5;
     }
     MainScreen #terminal {
-        height: 3fr;
+        height: 1fr;
         min-height: 6;
     }
+    MainScreen.-narrow #chat { width: 1fr; max-width: 100%; }
+    MainScreen.-chat-hidden #chat { display: none; }
+    MainScreen.-right-hidden #right { display: none; }
     MainScreen.-zoom-chat #right { display: none; }
     MainScreen.-zoom-processes #chat, MainScreen.-zoom-processes #terminal { display: none; }
     MainScreen.-zoom-terminal #chat, MainScreen.-zoom-terminal #processes { display: none; }
@@ -91,7 +101,8 @@ class MainScreen(ProcessActions, Screen[None]):
         Binding("f2", "focus_pane('chat')", "Chat", id="focus_chat"),
         Binding("f3", "focus_pane('processes')", "Processes", id="focus_processes"),
         Binding("f4", "focus_pane('terminal')", "Terminal", id="focus_terminal"),
-        Binding("f5", "zoom", "Zoom", id="zoom"),
+        Binding("f5", "zoom", "Zoom", priority=True, id="zoom"),  # also while attached
+        Binding("f6", "toggle_chat", "Chat on/off", id="toggle_chat"),
         Binding("ctrl+f", "search", "Search", id="search"),
         Binding("w", "away", "Away report", show=False, id="away"),
         Binding("ctrl+circumflex_accent", "detach", "Detach", priority=True, id="detach"),
@@ -102,6 +113,8 @@ class MainScreen(ProcessActions, Screen[None]):
 
     zoomed: reactive[str | None] = reactive(None)
     """The pane shown full-screen, or None for all three."""
+    chat_collapsed: reactive[bool] = reactive(False)
+    """The chat is hidden and the process list and terminal take the whole width."""
 
     chat = getters.query_one("#chat", ChatPane)
     process_list = getters.query_one("#processes", ProcessList)
@@ -133,7 +146,8 @@ class MainScreen(ProcessActions, Screen[None]):
 
     # -- life ------------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self._bridge = RegistryBridge(self.registry, self)
+        self._bridge = RegistryBridge(self.registry, self,
+                                      on_output=self.terminal.output_arrived)
         self.input_sender = InputSender(self.registry, self._error_from_thread)
         self.process_list.cleared_at = self.ui_state.cleared_at
         for session in self.registry.processes():
@@ -151,10 +165,12 @@ class MainScreen(ProcessActions, Screen[None]):
             notifications=self.config.processes.notifications,
             bang_attaches=self.config.processes.bang == "attach")
         problems = self._conversation.restore()
-        self.set_interval(MARKS_INTERVAL, self._refresh_output_marks)
         self.set_interval(TICK_INTERVAL, self._tick)
         self._greet([*self.startup.problems, *problems])
         self.chat.focus_input()
+        # A blinking cursor repaints twice a second for as long as the app is open: the
+        # chat's cursor stays lit instead (idle is no CPU at all).
+        self.chat.query_one("#chat-input", Input).cursor_blink = False
         self.post_message(self.Ready())
 
     @property
@@ -205,14 +221,9 @@ class MainScreen(ProcessActions, Screen[None]):
             self._end_attach(f"{session.id} {session.status.value}"
                              + ("" if session.exit_code is None else f" ({session.exit_code})"))
 
-    def _refresh_output_marks(self) -> None:
-        if self._bridge is not None:
-            marks = self._bridge.take_output_marks()
-            if marks:
-                self.process_list.refresh_output(marks)
-
     def _tick(self) -> None:
-        self.process_list.tick_runtimes()
+        marks = self._bridge.take_output_marks() if self._bridge is not None else set()
+        self.process_list.refresh_output(marks | self.process_list.running_ids())
         self._adopt_new_processes()
         self._ticks += 1
         if self._ticks % 60 == 0:
@@ -342,15 +353,16 @@ class MainScreen(ProcessActions, Screen[None]):
         self.notify(message, timeout=3)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """While attached, every key but the detach key belongs to the process."""
+        """While attached, every key but the detach and zoom keys belongs to the process."""
         if self.attached_id is not None:
-            return action == "detach"
+            return action in ("detach", "zoom")
         return action != "detach"
 
     # -- panes and views ------------------------------------------------------------------
     def action_focus_pane(self, pane: str) -> None:
         """Focus the chat, the process list or the terminal."""
         if pane == "chat":
+            self.chat_collapsed = False
             self.chat.focus_input()
         elif pane == "processes":
             self.process_list.focus()
@@ -366,6 +378,31 @@ class MainScreen(ProcessActions, Screen[None]):
             self.remove_class(f"-zoom-{old}")
         if new:
             self.add_class(f"-zoom-{new}")
+
+    def action_toggle_chat(self) -> None:
+        """Hide the chat (the terminal gets its width), or show it again."""
+        self.chat_collapsed = not self.chat_collapsed
+        if self.chat_collapsed and self.pane_of_focus() == "chat":
+            self.process_list.focus()
+        elif not self.chat_collapsed:
+            self.chat.focus_input()
+
+    def watch_chat_collapsed(self) -> None:
+        self._apply_layout()
+
+    def on_resize(self) -> None:
+        self._apply_layout()
+
+    def on_descendant_focus(self) -> None:
+        self._apply_layout()
+
+    def _apply_layout(self) -> None:
+        """Narrow screens show the chat or the right side, whichever has the focus."""
+        narrow = self.size.width < NARROW
+        chat_hidden = self.chat_collapsed or (narrow and self.pane_of_focus() != "chat")
+        self.set_class(narrow, "-narrow")
+        self.set_class(chat_hidden, "-chat-hidden")
+        self.set_class(narrow and not chat_hidden, "-right-hidden")
 
     def pane_of_focus(self) -> str:
         """Which pane holds the focus (``chat`` when nothing is focused)."""

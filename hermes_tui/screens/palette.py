@@ -24,6 +24,7 @@ PALETTE: tuple[tuple[str, str, str, str], ...] = (
     ("Clear finished processes", "clear_finished", "Hide the rows that ended", "clear_finished"),
     ("Search all output", "search", "Find text in every process", "search"),
     ("Zoom pane", "zoom", "Focused pane full-screen", "zoom"),
+    ("Show or hide the chat", "toggle_chat", "The terminal takes its width", "toggle_chat"),
     ("Focus chat", "focus_chat", "The chat input", "focus_pane('chat')"),
     ("Focus processes", "focus_processes", "The process list", "focus_pane('processes')"),
     ("Focus terminal", "focus_terminal", "The terminal pane", "focus_pane('terminal')"),

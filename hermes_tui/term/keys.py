@@ -71,10 +71,15 @@ def encode_paste(text: str, *, bracketed: bool) -> bytes:
     return body.encode()
 
 
-def encode_mouse(button: int, x: int, y: int, *, pressed: bool, motion: bool = False) -> bytes:
-    """An SGR mouse report (``ESC[<b;x;yM`` / ``m``); x and y count from 0."""
+def encode_mouse(button: int, x: int, y: int, *, pressed: bool, motion: bool = False,
+                 sgr: bool = True) -> bytes:
+    """A mouse report, SGR (``ESC[<b;x;yM`` / ``m``) or legacy; x and y count from 0."""
     code = button + (32 if motion else 0)
-    return f"{ESC}[<{code};{x + 1};{y + 1}{'M' if pressed else 'm'}".encode()
+    if sgr:
+        return f"{ESC}[<{code};{x + 1};{y + 1}{'M' if pressed else 'm'}".encode()
+    # The legacy encoding: releases are button 3, values + 32 in one byte each.
+    code = code if pressed or button >= 64 else 3
+    return bytes([0x1B, 0x5B, 0x4D, 32 + code, 33 + min(x, 222), 33 + min(y, 222)])
 
 
 DEFAULT_DETACH_KEY = "ctrl+^"

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.color import Color, ColorParseError
 from textual.reactive import reactive
@@ -206,7 +207,16 @@ class ProcessList(DataTable[str | Text]):
 
     def tick_runtimes(self) -> None:
         """Refresh the runtime column of running processes (once a second)."""
-        self.refresh_output(s.id for s in self._sessions.values() if s.is_running)
+        self.refresh_output(self.running_ids())
+
+    def running_ids(self) -> set[str]:
+        """Ids of the running processes in the list."""
+        return {s.id for s in self._sessions.values() if s.is_running}
+
+    async def on_click(self, event: events.Click) -> None:
+        """A click selects the row (DataTable does that); a double-click attaches to it."""
+        if event.chain == 2 and self.selected_id is not None:
+            await self.run_action("screen.attach")
 
     def clear_finished(self, before: float) -> int:
         """Hide the rows of processes that ended before ``before``; return how many."""
