@@ -1,15 +1,14 @@
 """Following local run directories: one thread for every local process, no idle CPU.
 
 The thread sleeps in ``select`` on an inotify descriptor (a write to any ``out`` spool, or the
-atomic rename that creates ``exit.json``) and on a pidfd per supervisor (a supervisor that dies
-without writing ``exit.json``). Without inotify (not Linux, or no watches left) it falls back to
+atomic rename that creates ``exit``) and on a pidfd per supervisor (a supervisor that dies
+without writing ``exit``). Without inotify (not Linux, or no watches left) it falls back to
 looking at every spool four times a second.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import selectors
@@ -20,32 +19,13 @@ from typing import Any
 
 from backends.base import ExitStatus, OutputSink, ProcHandle
 from backends.procinfo import is_same_process
+from backends.rundir import EXIT, OUT, read_exit
 
 log = logging.getLogger(__name__)
 
 READ_BUDGET = 1 << 20
 """Bytes read for one process before the others get a turn (fairness under flood)."""
 POLL_SECONDS = 0.25
-
-
-def read_exit(run_dir: Path) -> ExitStatus | None:
-    """Return the recorded exit of a run directory, or None while it runs."""
-    try:
-        data: dict[str, Any] = json.loads((run_dir / "exit.json").read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return ExitStatus(None)
-    killed_by = None
-    with contextlib.suppress(OSError, ValueError):
-        killed_by = str(json.loads((run_dir / "kill.json").read_text()).get("reason") or "")
-    code = data.get("exit_code")
-    ended = data.get("ended_at")
-    return ExitStatus(
-        exit_code=code if isinstance(code, int) else None,
-        ended_at=float(ended) if isinstance(ended, int | float) else None,
-        killed_by=killed_by or None,
-    )
 
 
 @dataclass(eq=False)
@@ -60,7 +40,7 @@ class _Followed:
     pidfd: int | None = None
     supervisor_gone: bool = False
     maybe_ended: bool = True
-    """Look for ``exit.json`` at the next service (its rename was seen, or not looked yet)."""
+    """Look for ``exit`` at the next service (its rename was seen, or not looked yet)."""
     polled: bool = False
     """Looked at on a timer: no inotify watch, or no supervisor left to report the end."""
     closed: bool = False
@@ -192,7 +172,7 @@ class LocalFollower:
                         self._pending.update(self._followed)
                         continue
                     watchers = self._by_wd.get(event.wd, ())
-                    if event.name == "exit.json":
+                    if event.name == EXIT:
                         for followed in watchers:
                             followed.maybe_ended = True
                     self._pending.update(watchers)
@@ -212,7 +192,7 @@ class LocalFollower:
         fd = followed.fd
         if fd is None:
             try:
-                fd = os.open(followed.run_dir / "out", os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(followed.run_dir / OUT, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 return 0
             with self._lock:

@@ -1,7 +1,7 @@
 """The backend interface: where commands run.
 
 Every backend runs each background process under a small *supervisor* that lives where the
-process runs and owns a run directory (see ``backends/supervisor.py`` for the layout). The
+process runs and owns a run directory (see ``backends/data/supervisor.sh`` for the layout). The
 supervisor, not the app, holds the process's PTY and stdin and appends everything it prints to
 an output spool addressed by byte offset, so a process outlives the app and can be re-adopted
 with its whole output. A backend therefore only has to move bytes between the app and that run

@@ -11,16 +11,18 @@ byte-range read plus a new follower.
 from __future__ import annotations
 
 import contextlib
+import json
 import shlex
 import threading
 import time
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 
+from backends import rundir
 from backends.base import (
     Backend,
     BackendError,
+    DuplicateIdError,
     ExitStatus,
     OutputSink,
     Probe,
@@ -32,7 +34,7 @@ from backends.base import (
     Subscription,
 )
 
-SUPERVISOR = (Path(__file__).parent / "data" / "supervisor.sh").read_text()
+SUPERVISOR = rundir.SUPERVISOR_PATH.read_text()
 FOLLOW_POLL = 0.2
 
 
@@ -96,10 +98,11 @@ class ShellBackend(Backend):
     def spawn(self, spec: SpawnSpec) -> ProcHandle:
         supervisor = self._install_supervisor()
         run_dir = f"{self.run_root}/{spec.proc_id}"
-        command = spec.argv[2] if list(spec.argv[:2]) == ["/bin/sh", "-c"] else shlex.join(
-            spec.argv)
-        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in spec.env.items())
         q = shlex.quote
+        # The environment goes into `cmd` (0600 in a 0700 directory): the exec primitives
+        # carry no environment of their own.
+        exports = "".join(f"export {k}={q(v)}\n" for k, v in spec.env.items())
+        info = json.dumps({**dict(spec.metadata), "argv": list(spec.argv), "pty": spec.pty})
         checks = []
         if spec.workdir:
             checks.append(f"[ -d {q(spec.workdir)} ] || {{ echo 'working directory does not "
@@ -111,32 +114,37 @@ class ShellBackend(Backend):
         if list(spec.argv[:2]) != ["/bin/sh", "-c"]:
             checks.append(f"command -v {q(spec.argv[0])} >/dev/null || {{ echo \"cannot run "
                           f"'{spec.argv[0]}': No such file or directory\"; exit 126; }}")
-        files = [*checks, f"mkdir -m 700 {q(run_dir)} || exit 17",
-                 f"printf %s {q(exports + command)} > {q(run_dir)}/cmd",
-                 f"printf %s {q(spec.workdir or '.')} > {q(run_dir)}/workdir"]
+        files = [*checks, f"mkdir -m 700 {q(run_dir)} || exit 17", f"cd {q(run_dir)}",
+                 f"printf %s {q(exports + rundir.command_text(spec.argv))} > cmd",
+                 f"printf %s {q(info)} > info.json"]
+        if spec.workdir:
+            files.append(f"printf %s {q(spec.workdir)} > workdir")
         if spec.pty:
-            files.append(f"echo {spec.rows} {spec.cols} > {q(run_dir)}/size")
+            files.append(f"echo {spec.rows} {spec.cols} > size")
+        # The supervisor starts where foreground commands start (`cd -`), so a process without
+        # a workdir runs there too.
         launch = (
-            f"setsid sh {q(supervisor)} {q(run_dir)} </dev/null >/dev/null 2>&1 & "
-            f"i=0; while [ ! -f {q(run_dir)}/pid ] && [ $i -lt 200 ]; do sleep 0.05; "
-            f"i=$((i+1)); done; cat {q(run_dir)}/pid"
+            f"cd - >/dev/null; setsid setsid sh {q(supervisor)} {q(run_dir)} </dev/null "
+            f">/dev/null 2>&1; cd {q(run_dir)}; i=0; while [ ! -f pid ] && [ ! -s error ] "
+            "&& [ ! -f exit ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; "
+            "cat pid 2>/dev/null || { cat error; tail -c 500 out; exit 126; }"
         )
         code, output = self.exec("; ".join(files) + "; " + launch)
+        text = output.decode(errors="replace").strip()
         if code == 126:
-            raise SpawnError(output.decode(errors="replace").strip())
+            raise SpawnError(text or "the process supervisor did not start the command")
         if code == 17:
-            from backends.base import DuplicateIdError
-
             raise DuplicateIdError(f"run directory already exists: {run_dir}")
-        fields = output.decode(errors="replace").split()
-        if code != 0 or len(fields) < 2:
+        record = rundir.parse_pid(text)
+        if code != 0 or record is None:
             raise SpawnError(f"cannot start the supervisor in the {self.kind} environment: "
-                             f"{output.decode(errors='replace').strip() or code}")
-        pid, ticks = int(fields[0]), int(fields[1])
-        boot = fields[2] if len(fields) > 2 else ""
-        return ProcHandle(proc_id=spec.proc_id, backend=self.kind, run_dir=run_dir, pid=pid,
-                          start_ticks=ticks, supervisor_pid=pid, supervisor_start_ticks=ticks,
-                          boot_id=boot, nonce="", pty=spec.pty, sandbox=self.sandbox_ref())
+                             f"{text or code}")
+        return ProcHandle(proc_id=spec.proc_id, backend=self.kind, run_dir=run_dir,
+                          pid=record.pid, start_ticks=record.ticks,
+                          supervisor_pid=record.supervisor_pid,
+                          supervisor_start_ticks=record.supervisor_ticks,
+                          boot_id=record.boot_id, nonce="", pty=spec.pty,
+                          sandbox=self.sandbox_ref())
 
     def sandbox_ref(self) -> dict[str, str]:
         """What identifies the environment in checkpoints (host, container id...)."""
@@ -166,7 +174,8 @@ class ShellBackend(Backend):
                 f"d={d}; if [ ! -d $d ]; then echo gone 0 - -; echo; else "
                 f"s=$(stat -c %s $d/out 2>/dev/null || echo 0); "
                 f"g=$(cat $d/signalled 2>/dev/null | tr '\\n' , ); "
-                f"if [ -f $d/exit ]; then echo ended $s $(cat $d/exit) ${{g:--}}; "
+                f"if [ -f $d/exit ]; then echo ended $s $(cat $d/exit) ${{g:--}} "
+                f"$(date -r $d/exit +%s 2>/dev/null); "
                 f"elif {self._alive_test(handle)}; then echo running $s - -; "
                 f"else echo lost $s - -; fi; "
                 f"cat $d/kill 2>/dev/null | tr -d '\\n'; echo; fi")
@@ -177,12 +186,10 @@ class ShellBackend(Backend):
             reason = lines[2 * index + 1].strip() if 2 * index + 1 < len(lines) else ""
             state, size = fields[0], int(fields[1]) if fields[1].isdigit() else 0
             if state == "ended" and fields[2].lstrip("-").isdigit():
-                sent = {int(n) for n in fields[3].split(",") if n.isdigit()}
-                code = int(fields[2])
-                if code > 128 and code - 128 in sent:
-                    code = -(code - 128)  # sh reports a death by signal N as 128+N
-                probes.append(Probe("ended", ExitStatus(code, time.time(), reason or None),
-                                    size))
+                ended_at = float(fields[4]) if fields[4].isdigit() else time.time()
+                status = rundir.exit_status(fields[2], rundir.signals_sent(fields[3]), reason,
+                                            ended_at)
+                probes.append(Probe("ended", status, size))
             elif state == "running":
                 probes.append(Probe("running", output_size=size))
             else:
@@ -204,8 +211,7 @@ class ShellBackend(Backend):
         return len(data)
 
     def _pty_path(self, handle: ProcHandle) -> str:
-        return (f"$(readlink /proc/$(cut -d' ' -f1 /proc/{handle.pid}/task/{handle.pid}/children"
-                f")/fd/0)")
+        return f"$(readlink /proc/{handle.pid}/fd/0)"
 
     def resize(self, handle: ProcHandle, rows: int, cols: int) -> None:
         if not handle.pty:
@@ -218,12 +224,9 @@ class ShellBackend(Backend):
             raise BackendError(output.decode(errors="replace").strip())
 
     def signal(self, handle: ProcHandle, sig: int) -> None:
-        # Under a PTY the command is in script's child session: signal both groups.
-        child = (f"c=$(cut -d' ' -f1 /proc/{handle.pid}/task/{handle.pid}/children); "
-                 f"[ -n \"$c\" ] && kill -{sig} -$c 2>/dev/null; ") if handle.pty else ""
         # sh reports a death by signal N as exit 128+N; the note tells the two apart.
-        note = f"echo {sig} > {shlex.quote(handle.run_dir)}/signalled; "
-        code, _ = self.exec(f"{self._alive_test(handle)} || exit 3; {note}{child}"
+        note = f"echo {sig} >> {shlex.quote(handle.run_dir)}/signalled; "
+        code, _ = self.exec(f"{self._alive_test(handle)} || exit 3; {note}"
                             f"kill -{sig} -{handle.pid}")
         if code == 3:
             raise ProcessGoneError(f"process {handle.proc_id} has ended")

@@ -9,12 +9,10 @@ followed from the end of their spool, so nothing printed while hermes-tui was do
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backends import BackendError, ProcHandle
+from backends import BackendError
 from registry.buffer import OutputBuffer
 from registry.events import ProcessStarted
 from registry.session import ProcessSession, ProcessStatus
@@ -33,7 +31,7 @@ def recover(registry: ProcessRegistry) -> RecoveryReport:
     records = registry.checkpoint.load()
     report.warnings.extend(registry.checkpoint.warnings)
     registry.checkpoint.warnings.clear()
-    for proc_id, record in scan_local_runs(registry.state_dir / "runs").items():
+    for proc_id, record in scan_local_runs(registry).items():
         records.setdefault(proc_id, record)
 
     changed: list[ProcessSession] = []
@@ -101,38 +99,26 @@ def recover(registry: ProcessRegistry) -> RecoveryReport:
     return report
 
 
-def scan_local_runs(run_root: Path) -> dict[str, dict[str, Any]]:
-    """Rebuild checkpoint records from local run directories (``spec.json`` + ``meta.json``)."""
+def scan_local_runs(registry: ProcessRegistry) -> dict[str, dict[str, Any]]:
+    """Rebuild checkpoint records from the local backend's run directories."""
+    from backends.local import LocalBackend
+
+    backend = registry.backend("local")
+    if not isinstance(backend, LocalBackend):
+        return {}
     records: dict[str, dict[str, Any]] = {}
-    if not run_root.is_dir():
-        return records
-    for run_dir in run_root.iterdir():
-        try:
-            spec = json.loads((run_dir / "spec.json").read_text())
-            meta = json.loads((run_dir / "meta.json").read_text())
-        except (OSError, ValueError):
-            continue  # never started, or not one of ours
-        info = spec.get("metadata") or {}
-        try:
-            handle = ProcHandle(
-                proc_id=run_dir.name, backend="local", run_dir=str(run_dir), pid=meta["pid"],
-                start_ticks=meta["start_ticks"], supervisor_pid=meta["supervisor_pid"],
-                supervisor_start_ticks=meta["supervisor_start_ticks"],
-                boot_id=meta["boot_id"], nonce=spec["nonce"], pty=bool(spec.get("pty")),
-                tty=meta.get("tty"),
-            )
-        except (KeyError, TypeError):
-            continue
-        records[run_dir.name] = {
-            "id": run_dir.name,
+    for handle, info in backend.scan():
+        argv = [str(a) for a in info.get("argv") or []]
+        records[handle.proc_id] = {
+            "id": handle.proc_id,
             "name": info.get("name"),
-            "command": info.get("command") or " ".join(spec.get("argv", [])),
-            "argv": spec.get("argv", []),
+            "command": info.get("command") or " ".join(argv),
+            "argv": argv,
             "backend": "local",
-            "workdir": spec.get("workdir") or "",
-            "pty": bool(spec.get("pty")),
+            "workdir": info.get("workdir") or "",
+            "pty": handle.pty,
             "session_key": info.get("session_key") or "default",
-            "started_at": info.get("started_at") or meta.get("started_at") or 0.0,
+            "started_at": info.get("started_at") or 0.0,
             "status": "running",
             "handle": handle.to_dict(),
         }

@@ -253,7 +253,7 @@ def test_state_files_are_private(registry: ProcessRegistry) -> None:
 
     run_dir = Path(session.handle.run_dir)
     assert run_dir.stat().st_mode & 0o777 == 0o700
-    for name in ("spec.json", "meta.json", "out", "exit.json"):
+    for name in ("cmd", "workdir", "info.json", "pid", "out", "exit"):
         assert (run_dir / name).stat().st_mode & 0o777 == 0o600, name
 
 
