@@ -88,10 +88,12 @@ def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: bytes
     key_name = {b"\x1e": "ctrl+^"}.get(detach_key, f"ctrl+{chr(detach_key[0] + 64)}")
     ended = False
     try:
+        # Raw before the banner, and without flushing: keys typed as soon as the banner shows
+        # must reach the process, not be discarded by a later TCSAFLUSH.
+        tty.setraw(0, termios.TCSANOW)
         _resize_to_terminal(registry, session)
         os.write(1, f"[attached to {session.id}; {key_name} detaches]\r\n".encode())
         os.write(1, _replay(session.output.snapshot()))
-        tty.setraw(0)
         while not ended:
             ready, _, _ = select.select([0, wake_r], [], [])
             if 0 in ready:

@@ -37,7 +37,8 @@ class CliError(Exception):
     """Reported as ``hermes-tui: error: <message>`` with exit code 1."""
 
 
-def _registry(config_path: Path | None = None) -> ProcessRegistry:
+def _registry(config_path: Path | None = None, *, recover: bool = False) -> ProcessRegistry:
+    """The shared registry, as loaded (read-only); ``recover`` also re-adopts everything."""
     from hermes_tui.settings import load_config
     from registry import startup_report
 
@@ -46,10 +47,22 @@ def _registry(config_path: Path | None = None) -> ProcessRegistry:
         print(f"hermes-tui: warning: {problem}", file=sys.stderr)
     registry = get_registry(backend_options=config.backends)
     registry.max_wait = float("inf")  # a person at a shell may wait as long as they like
-    report = startup_report()
+    report = registry.recover() if recover else startup_report()
     for warning in report.warnings if report else []:
         print(f"hermes-tui: warning: {warning}", file=sys.stderr)
     return registry
+
+
+def _target(config_path: Path | None, ident: str) -> tuple[ProcessRegistry, ProcessSession]:
+    """The registry and one process, re-adopted (probed, followed) if it still runs: only
+    the process a command steers is touched, never every backend."""
+    registry = _registry(config_path)
+    session = registry.get(ident)
+    if session.is_running:
+        for warning in registry.recover([session.id]).warnings:
+            print(f"hermes-tui: warning: {warning}", file=sys.stderr)
+        session = registry.get(session.id)
+    return registry, session
 
 
 def _status_text(session: ProcessSession) -> str:
@@ -90,13 +103,17 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    registry = _registry(args.config)
-    session = registry.get(args.id)
+    if args.follow:
+        registry, session = _target(args.config, args.id)
+    else:
+        registry = _registry(args.config)
+        session = registry.get(args.id)
     out = sys.stdout.buffer
     events: queue.SimpleQueue[RegistryEvent] = queue.SimpleQueue()
     if args.follow:
         registry.subscribe(lambda e: events.put(e) if e.session is session else None)
-    shown = session.output.total if session.is_running else None
+    # Only a followed process has a live buffer; otherwise the spool is read to its end.
+    shown = session.output.total if args.follow and session.is_running else None
     if args.tail is not None:
         lines = registry.output(session.id).splitlines(keepends=True)
         out.write(b"".join(lines[-args.tail :] if args.tail else []))
@@ -104,7 +121,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
         offset = 0
         end = shown
         while end is None or offset < end:
-            chunk = registry.read_spool(session.id, offset, CHUNK)
+            want = CHUNK if end is None else min(CHUNK, end - offset)
+            chunk = registry.read_spool(session.id, offset, want)
             if not chunk:
                 break
             out.write(chunk)
@@ -125,8 +143,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    registry = _registry(args.config)
-    session = registry.get(args.id)
+    registry, session = _target(args.config, args.id)
     if not session.is_running:
         raise CliError(f"process {session.id} is not running ({_status_text(session)})")
     if args.signal is None:
@@ -147,8 +164,8 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    registry = _registry(args.config)
-    result = registry.wait(args.id, args.timeout)
+    registry, session = _target(args.config, args.id)
+    result = registry.wait(session.id, args.timeout)
     session = result.session
     if result.status == "timeout":
         raise CliError(f"{session.id} still running after {result.waited:.0f}s")
@@ -157,9 +174,10 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    registry = _registry(args.config)
+    registry, session = _target(args.config, args.id)
     text = args.text
-    count = registry.submit(args.id, text) if args.enter else registry.write(args.id, text)
+    count = (registry.submit(session.id, text) if args.enter
+             else registry.write(session.id, text))
     print(f"{count} bytes sent")
     return 0
 
@@ -171,8 +189,8 @@ def cmd_attach(args: argparse.Namespace) -> int:
         key = parse_key(args.detach_key)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    registry = _registry(args.config)
-    return attach(registry, registry.get(args.id), key)
+    registry, session = _target(args.config, args.id)
+    return attach(registry, session, key)
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -196,7 +214,7 @@ def cmd_tool(args: argparse.Namespace) -> int:
         json.loads(args.arguments)
     except json.JSONDecodeError as exc:
         raise CliError(f"arguments are not valid JSON: {exc.msg} at position {exc.pos}") from None
-    registry = _registry(args.config)
+    registry = _registry(args.config, recover=True)
     registry.max_wait = 600.0  # the tool behaves exactly as it does for the agent
     ctx = ToolContext(registry=registry, session_key=args.session, backend=args.backend)
     result = run_tool(args.name, args.arguments, ctx)

@@ -25,11 +25,14 @@ def make_app(
     themes, theme_problems = load_themes()
     if registry is None:
         registry = get_registry(backend_options=config.backends)
-        report = startup_report()
+        loaded = startup_report()
     else:
         for kind, options in config.backends.items():
             registry.configure_backend(kind, options)
-        report = registry.recover()
+        loaded = None
+    report = registry.recover()
+    if loaded is not None:
+        report.warnings[:0] = loaded.warnings
     registry.max_wait = config.processes.max_wait
     return HermesApp(registry, config, themes, report=report,
                      problems=[*problems, *theme_problems], config_path=config_path,

@@ -1,120 +1,75 @@
-"""Crash recovery: find the processes of earlier runs and take them back.
+"""Crash recovery *finds*: records plus probes become verdicts and the report for the user.
 
-Sources, merged: the checkpoint (``processes.json``) and, for the local backend, the run
-directories themselves, so a lost or corrupt checkpoint loses no local process. Each process
-is probed through its backend (local: pid alive *and* the same start time and boot, so a reused
-pid is never adopted). Live ones are re-adopted with the last 200 KB of their output and
-followed from the end of their spool, so nothing printed while hermes-tui was down is missed.
+Sources, merged: the checkpoint (``processes.json``) and the run directories the local backend
+scans (so a lost or corrupt checkpoint loses no local process). Each process that was running
+is probed through its backend (local: pid alive *and* the same start time and boot, so a
+reused pid is never adopted). Nothing here changes any state: the registry applies the
+verdicts (adopts, refills buffers from the spool, follows from the spool's end).
 """
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from backends import BackendError
-from registry.buffer import OutputBuffer
-from registry.events import ProcessStarted
+from backends import BackendError, Probe, ProcHandle
 from registry.session import ProcessSession, ProcessStatus
 
-if TYPE_CHECKING:
-    from registry.registry import ProcessRegistry, RecoveryReport
-
-log = logging.getLogger(__name__)
-
-
-def recover(registry: ProcessRegistry) -> RecoveryReport:
-    """Re-adopt every process recorded in ``registry``'s state dir that it does not know yet."""
-    from registry.registry import RecoveryReport
-
-    report = RecoveryReport()
-    records = registry.checkpoint.load()
-    report.warnings.extend(registry.checkpoint.warnings)
-    registry.checkpoint.warnings.clear()
-    for proc_id, record in scan_local_runs(registry).items():
-        records.setdefault(proc_id, record)
-
-    changed: list[ProcessSession] = []
-    to_probe: dict[tuple[str, str], list[ProcessSession]] = {}
-    for proc_id, record in records.items():
-        if registry.known(proc_id):
-            continue
-        try:
-            session = ProcessSession.from_record(record)
-        except ValueError as exc:
-            report.warnings.append(f"skipped checkpoint entry {proc_id}: {exc}")
-            continue
-        session.output = OutputBuffer(registry.buffer_limit)
-        session.output_loaded = False
-        if not session.is_running:
-            registry._adopt(session)  # history: output is read from the spool when asked for
-        elif session.handle is None:
-            session.status = ProcessStatus.LOST
-            session.note = "no handle was recorded for it"
-            session.ended.set()
-            registry._adopt(session)
-            report.lost.append(session)
-            changed.append(session)
-        else:
-            to_probe.setdefault((session.backend, session.session_key), []).append(session)
-
-    for (kind, sandbox), sessions in to_probe.items():
-        try:
-            backend = registry.backend(kind, sandbox)
-            probes = backend.probe([s.handle for s in sessions if s.handle is not None])
-        except BackendError as exc:
-            report.warnings.append(
-                f"could not look for {len(sessions)} {kind} process(es): {exc}; "
-                "they are listed as they were last seen"
-            )
-            for session in sessions:
-                registry._adopt(session)
-            continue
-        for session, probe in zip(sessions, probes, strict=True):
-            session.recovered = True
-            if probe.state == "running":
-                registry._refill(session, backend, probe.output_size)
-                session.output_loaded = True
-                registry._adopt(session)
-                registry._follow(session, offset=probe.output_size)
-                report.adopted.append(session)
-            elif probe.state == "ended" and probe.exit is not None:
-                session.finish(probe.exit)
-                registry._adopt(session)
-                report.ended.append(session)
-            else:
-                session.status = ProcessStatus.LOST
-                session.note = probe.detail or "it could not be found"
-                session.ended.set()
-                registry._adopt(session)
-                report.lost.append(session)
-            changed.append(session)
-
-    if changed:
-        registry._save(*changed)
-        report.warnings.extend(registry.checkpoint.warnings)
-        registry.checkpoint.warnings.clear()
-    for session in report.adopted:
-        registry._emit(ProcessStarted(session))
-    return report
+Record = dict[str, Any]
+Prober = Callable[[str, str, list[ProcHandle]], list[Probe]]
+"""``(backend kind, sandbox key, handles) -> probes``, one round trip per backend."""
+Action = Literal["history", "adopt", "ended", "lost", "unprobed"]
 
 
-def scan_local_runs(registry: ProcessRegistry) -> dict[str, dict[str, Any]]:
-    """Rebuild checkpoint records from the local backend's run directories."""
-    from backends.local import LocalBackend
+@dataclass
+class RecoveryReport:
+    """What crash recovery found on start."""
 
-    backend = registry.backend("local")
-    if not isinstance(backend, LocalBackend):
-        return {}
-    records: dict[str, dict[str, Any]] = {}
-    for handle, info in backend.scan():
+    adopted: list[ProcessSession] = field(default_factory=list)
+    """Still running: re-adopted with their output."""
+    ended: list[ProcessSession] = field(default_factory=list)
+    """Were running when hermes-tui stopped, and ended meanwhile."""
+    lost: list[ProcessSession] = field(default_factory=list)
+    """Were running, and could not be found (never guessed)."""
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for the user; empty when there was nothing to recover."""
+        parts = []
+        if self.adopted:
+            parts.append(f"re-adopted {len(self.adopted)} running process(es)")
+        if self.ended:
+            parts.append(f"{len(self.ended)} ended while hermes-tui was not running")
+        if self.lost:
+            parts.append(f"{len(self.lost)} could not be found")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with one recorded process."""
+
+    session: ProcessSession
+    """Rebuilt from its record; for ``ended`` and ``lost`` already carrying its end."""
+    action: Action
+    """``history``: it had ended before; ``adopt``: running, follow it from ``output_size``;
+    ``ended``/``lost``: it ended meanwhile / cannot be found; ``unprobed``: its backend could
+    not be asked, keep it as last seen."""
+    output_size: int = 0
+
+
+def records_from_scan(found: Iterable[tuple[ProcHandle, Mapping[str, Any]]]) -> dict[str, Record]:
+    """Checkpoint records rebuilt from scanned run directories (handle + ``info.json``)."""
+    records: dict[str, Record] = {}
+    for handle, info in found:
         argv = [str(a) for a in info.get("argv") or []]
         records[handle.proc_id] = {
             "id": handle.proc_id,
             "name": info.get("name"),
             "command": info.get("command") or " ".join(argv),
             "argv": argv,
-            "backend": "local",
+            "backend": handle.backend,
             "workdir": info.get("workdir") or "",
             "pty": handle.pty,
             "session_key": info.get("session_key") or "default",
@@ -123,3 +78,62 @@ def scan_local_runs(registry: ProcessRegistry) -> dict[str, dict[str, Any]]:
             "handle": handle.to_dict(),
         }
     return records
+
+
+def find(records: Mapping[str, Record], probe: Prober,
+         kinds: Collection[str] | None = None) -> tuple[list[Verdict], RecoveryReport]:
+    """Judge every record, probing the running ones (only on backends of ``kinds``, if
+    given: the others are kept as last seen)."""
+    report = RecoveryReport()
+    verdicts: list[Verdict] = []
+    to_probe: dict[tuple[str, str], list[ProcessSession]] = {}
+    for proc_id, record in records.items():
+        try:
+            session = ProcessSession.from_record(record)
+        except ValueError as exc:
+            report.warnings.append(f"skipped checkpoint entry {proc_id}: {exc}")
+            continue
+        session.output_loaded = False
+        if not session.is_running:
+            verdicts.append(Verdict(session, "history"))
+        elif session.handle is None:
+            _lose(session, "no handle was recorded for it")
+            verdicts.append(Verdict(session, "lost"))
+            report.lost.append(session)
+        elif kinds is not None and session.backend not in kinds:
+            verdicts.append(Verdict(session, "unprobed"))
+        else:
+            to_probe.setdefault((session.backend, session.session_key), []).append(session)
+    for (kind, sandbox), sessions in to_probe.items():
+        handles = [s.handle for s in sessions if s.handle is not None]
+        try:
+            probes: Sequence[Probe] = probe(kind, sandbox, handles)
+        except BackendError as exc:
+            report.warnings.append(
+                f"could not look for {len(sessions)} {kind} process(es): {exc}; "
+                "they are listed as they were last seen")
+            verdicts.extend(Verdict(s, "unprobed") for s in sessions)
+            continue
+        for session, found in zip(sessions, probes, strict=True):
+            verdicts.append(judge(session, found))
+            session.recovered = True
+            {"adopt": report.adopted, "ended": report.ended, "lost": report.lost}[
+                verdicts[-1].action].append(session)
+    return verdicts, report
+
+
+def judge(session: ProcessSession, probe: Probe) -> Verdict:
+    """The verdict for a session that was running, from what its backend found."""
+    if probe.state == "running":
+        return Verdict(session, "adopt", probe.output_size)
+    if probe.state == "ended" and probe.exit is not None:
+        session.finish(probe.exit)
+        return Verdict(session, "ended", probe.output_size)
+    _lose(session, probe.detail or "it could not be found")
+    return Verdict(session, "lost", probe.output_size)
+
+
+def _lose(session: ProcessSession, why: str) -> None:
+    session.status = ProcessStatus.LOST
+    session.note = why
+    session.ended.set()

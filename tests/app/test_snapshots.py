@@ -49,7 +49,7 @@ def snapshot_app(state_dir: Path, theme: str) -> HermesApp:
                  status=ProcessStatus.KILLED, exit_code=-15, ended_at=T0 + 90,
                  kill_reason="SIGTERM by user"),
     ):
-        registry._adopt(session)
+        registry.adopt(session)
     themes, _ = load_themes([])
     return HermesApp(registry, Config(theme=theme), themes,
                      config_path=state_dir / "config.toml")

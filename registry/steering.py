@@ -1,0 +1,120 @@
+"""Steering running processes: input, terminal size, signals, kills."""
+
+from __future__ import annotations
+
+import signal as _signal
+import threading
+from abc import abstractmethod
+
+from backends import Backend, BackendError, ProcessGoneError, signal_name
+from registry.errors import RegistryError
+from registry.session import ProcessSession
+
+KILL_GRACE = 3.0
+ENDING_SIGNALS = frozenset({_signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGTERM,
+                            _signal.SIGKILL})
+
+
+class Steering:
+    """The steering half of :class:`registry.ProcessRegistry` (a mixin: it provides the rest)."""
+
+    @abstractmethod
+    def get(self, proc_id: str) -> ProcessSession:
+        """Return the process with this id."""
+
+    @abstractmethod
+    def processes(self, session_key: str | None = None, *, include_finished: bool = True
+                  ) -> list[ProcessSession]:
+        """Return processes, oldest first."""
+
+    @abstractmethod
+    def _backend_or_error(self, kind: str, sandbox: str = "default") -> Backend:
+        """Return a backend or raise :class:`RegistryError`."""
+
+    def _running(self, proc_id: str) -> tuple[ProcessSession, Backend]:
+        session = self.get(proc_id)
+        if not session.is_running or session.handle is None:
+            raise RegistryError(f"process {session.id} is not running ({session.status.value})")
+        return session, self._backend_or_error(session.backend, session.session_key)
+
+    def write(self, proc_id: str, data: bytes | str) -> int:
+        """Send ``data`` to the process's stdin (or PTY) as is."""
+        session, backend = self._running(proc_id)
+        payload = data.encode() if isinstance(data, str) else data
+        assert session.handle is not None
+        try:
+            return backend.write(session.handle, payload)
+        except BackendError as exc:
+            raise RegistryError(str(exc)) from None
+
+    def submit(self, proc_id: str, data: bytes | str = "") -> int:
+        """Send ``data`` then Enter: CR under a PTY (what a terminal sends), LF otherwise."""
+        session = self.get(proc_id)
+        payload = data.encode() if isinstance(data, str) else data
+        return self.write(session.id, payload + (b"\r" if session.pty else b"\n"))
+
+    def resize(self, proc_id: str, rows: int, cols: int) -> None:
+        """Resize the process's PTY."""
+        if rows < 1 or cols < 1:
+            raise RegistryError("rows and cols must be positive")
+        session, backend = self._running(proc_id)
+        assert session.handle is not None
+        try:
+            backend.resize(session.handle, rows, cols)
+        except BackendError as exc:
+            raise RegistryError(str(exc)) from None
+
+    def send_signal(self, proc_id: str, sig: int, *, by: str = "user") -> None:
+        """Send ``sig`` to the process's whole process group.
+
+        A signal meant to end the process (HUP, INT, QUIT, TERM, KILL) is recorded so that the
+        process shows as killed, with the reason.
+        """
+        session, backend = self._running(proc_id)
+        assert session.handle is not None
+        try:
+            if sig in ENDING_SIGNALS:
+                backend.record_kill(session.handle, f"{signal_name(sig)} by {by}")
+            backend.signal(session.handle, sig)
+        except ProcessGoneError:
+            pass  # it ended on its own meanwhile; its exit arrives through the follower
+        except BackendError as exc:
+            raise RegistryError(str(exc)) from None
+
+    def kill(self, proc_id: str, *, grace: float = KILL_GRACE, by: str = "user"
+             ) -> ProcessSession:
+        """Stop a process: TERM to its group, then KILL if it is still there after ``grace``.
+
+        Returns the session once it has ended (or after the KILL, if the end is slow to show).
+        """
+        session = self.get(proc_id)
+        if not session.is_running:
+            return session
+        self.send_signal(session.id, _signal.SIGTERM, by=by)
+        if not session.ended.wait(grace) and session.is_running:
+            try:
+                self.send_signal(session.id, _signal.SIGKILL, by=f"{by} (after SIGTERM)")
+            except RegistryError:
+                pass
+            session.ended.wait(KILL_GRACE)
+        return session
+
+    def stop_on_quit(self) -> list[ProcessSession]:
+        """Kill the running processes whose lifetime ends with the app; return them."""
+        return self._kill_all([s for s in self.processes() if s.is_running and s.stop_on_quit],
+                              by="quit")
+
+    def cleanup(self, session_key: str) -> list[ProcessSession]:
+        """Kill every running process of a chat session (e.g. at the end of an RL episode)."""
+        return self._kill_all([s for s in self.processes(session_key) if s.is_running],
+                              by="cleanup")
+
+    def _kill_all(self, sessions: list[ProcessSession], by: str) -> list[ProcessSession]:
+        """Kill ``sessions`` in parallel (each may take a grace period) and wait for all."""
+        threads = [threading.Thread(target=self.kill, args=(s.id,), kwargs={"by": by})
+                   for s in sessions]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return sessions
