@@ -20,7 +20,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 
 class BackendError(Exception):
@@ -45,20 +45,6 @@ class ProcessGoneError(BackendError):
 
 class CommandTimeoutError(BackendError, TimeoutError):
     """A foreground command ran past its timeout and was killed."""
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a backend can do beyond the common interface."""
-
-    pty: bool = True
-    """Background processes can run under a pseudo-terminal."""
-    resize: bool = True
-    """The PTY of a running process can be resized."""
-    signals: bool = True
-    """Arbitrary signals reach the process group."""
-    reattach: bool = True
-    """Processes are found again after the app restarts."""
 
 
 @dataclass(frozen=True)
@@ -163,12 +149,15 @@ class ExitStatus:
         return -self.exit_code if self.exit_code is not None and self.exit_code < 0 else None
 
 
+ProbeState = Literal["running", "ended", "lost"]
+
+
 @dataclass(frozen=True)
 class Probe:
     """What a backend found when looking for a process from its handle."""
 
-    state: str
-    """``"running"``, ``"ended"`` or ``"lost"`` (no trace of it: never guessed)."""
+    state: ProbeState
+    """Running, ended (``exit`` says how) or lost (no trace of it: never guessed)."""
     exit: ExitStatus | None = None
     output_size: int = 0
     detail: str = ""
@@ -228,7 +217,6 @@ class Backend(ABC):
     """
 
     kind: ClassVar[str]
-    capabilities: ClassVar[Capabilities] = Capabilities()
 
     # -- foreground -------------------------------------------------------------------------
     @abstractmethod
