@@ -142,6 +142,8 @@ class ExitStatus:
     """Wall-clock time of the end, when known."""
     killed_by: str | None = None
     """Why the process was killed, when hermes-tui killed it (e.g. ``"SIGTERM by user"``)."""
+    detail: str | None = None
+    """Why the end could not be observed, when ``exit_code`` is None."""
 
     @property
     def signal(self) -> int | None:
@@ -284,6 +286,24 @@ class Backend(ABC):
         Raises:
             ProcessGoneError: when the process has ended or is not the one we started.
         """
+
+    def kill_tree(self, handle: ProcHandle, sig: int) -> int:
+        """Send ``sig`` to the process group and to every process it ever started, wherever
+        it went (another session, an interactive shell's job, outliving the leader).
+
+        Works after the leader has ended. Returns how many processes outside the group were
+        found (the base implementation knows only the group).
+        """
+        try:
+            self.signal(handle, sig)
+        except ProcessGoneError:
+            pass
+        return 0
+
+    def descendants(self, handle: ProcHandle) -> int:
+        """How many processes the process started still run (the leader included while it
+        runs); the base implementation cannot tell and says 0."""
+        return 0
 
     @abstractmethod
     def record_kill(self, handle: ProcHandle, reason: str) -> None:

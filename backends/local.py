@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from backends import rundir
+from backends import rundir, sweep
 from backends._follow import get_follower
 from backends.atomic import write_private
 from backends.base import (
@@ -124,7 +124,8 @@ class LocalBackend(Backend):
     kind: ClassVar[str] = "local"
 
     def __init__(self, run_root: Path, env: Mapping[str, str] | None = None) -> None:
-        self.run_root = Path(run_root)
+        # Absolute: it is also the marker every process of a run carries (HERMES_RUN).
+        self.run_root = Path(run_root).absolute()
         self.env = dict(env or {})
 
     def environment(self, extra: Mapping[str, str] | None = None, *, pty: bool = False
@@ -366,6 +367,17 @@ class LocalBackend(Backend):
             os.killpg(handle.pid, sig)
         except ProcessLookupError:
             raise ProcessGoneError(f"process {handle.proc_id} has ended") from None
+
+    def kill_tree(self, handle: ProcHandle, sig: int) -> int:
+        with contextlib.suppress(OSError):
+            rundir.note_signal(Path(handle.run_dir), sig)
+        if is_same_process(handle.pid, handle.start_ticks, handle.boot_id):
+            with contextlib.suppress(OSError):
+                os.killpg(handle.pid, sig)
+        return sweep.signal_marked(handle, sig)
+
+    def descendants(self, handle: ProcHandle) -> int:
+        return sum(1 for _ in sweep.marked(handle))
 
     def record_kill(self, handle: ProcHandle, reason: str) -> None:
         with contextlib.suppress(OSError):

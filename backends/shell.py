@@ -36,6 +36,10 @@ from backends.base import (
 
 SUPERVISOR = rundir.SUPERVISOR_PATH.read_text()
 FOLLOW_POLL = 0.2
+FOLLOW_RETRIES = 8
+"""A follower that cannot reach the environment this many times in a row (about 30 s with the
+back-off) reports the process lost, with the error."""
+FOLLOW_BACKOFF = 0.25
 
 
 class ShellBackend(Backend):
@@ -155,6 +159,13 @@ class ShellBackend(Backend):
         return (f"[ \"$(sed 's/^.*) //' /proc/{handle.pid}/stat 2>/dev/null | cut -d' ' -f20)\""
                 f" = {handle.start_ticks} ]")
 
+    def _running_test(self, handle: ProcHandle) -> str:
+        """Shell test that is true while the process or its supervisor runs (the supervisor
+        outlives the command until its exit is recorded, e.g. on a full disk)."""
+        supervisor = (f"[ \"$(sed 's/^.*) //' /proc/{handle.supervisor_pid}/stat 2>/dev/null "
+                      f"| cut -d' ' -f20)\" = {handle.supervisor_start_ticks} ]")
+        return f"{{ {self._alive_test(handle)} || {supervisor}; }}"
+
     def read_output(self, handle: ProcHandle, offset: int, max_bytes: int) -> bytes:
         if max_bytes <= 0:
             return b""
@@ -176,7 +187,7 @@ class ShellBackend(Backend):
                 f"g=$(cat $d/signalled 2>/dev/null | tr '\\n' , ); "
                 f"if [ -f $d/exit ]; then echo ended $s $(cat $d/exit) ${{g:--}} "
                 f"$(date -r $d/exit +%s 2>/dev/null); "
-                f"elif {self._alive_test(handle)}; then echo running $s - -; "
+                f"elif {self._running_test(handle)}; then echo running $s - -; "
                 f"else echo lost $s - -; fi; "
                 f"cat $d/kill 2>/dev/null | tr -d '\\n'; echo; fi")
         lines = self.exec("; ".join(parts))[1].decode(errors="replace").split("\n")
@@ -231,6 +242,27 @@ class ShellBackend(Backend):
         if code == 3:
             raise ProcessGoneError(f"process {handle.proc_id} has ended")
 
+    def _sweep(self, handle: ProcHandle, action: str) -> str:
+        """Shell text that runs ``action`` (with ``$p``) for every live process carrying the
+        run's marker (``HERMES_RUN``, see ``backends/sweep.py``) except the supervisor and its
+        helpers, and prints how many there were."""
+        sup, run = handle.supervisor_pid, shlex.quote(handle.run_dir)
+        return (f"n=0; for d in /proc/[0-9]*; do p=${{d#/proc/}}; [ $p = {sup} ] && continue; "
+                f"tr '\\0' '\\n' < $d/environ 2>/dev/null | grep -qxF HERMES_RUN={run} "
+                f"|| continue; set -- $(sed 's/^.*) //' $d/stat 2>/dev/null); "
+                f"[ \"${{1:-Z}}\" = Z ] && continue; "
+                f"[ \"$2\" = {sup} ] && [ $p != {handle.pid} ] && continue; "
+                f"{action}; n=$((n+1)); done; echo $n")
+
+    def kill_tree(self, handle: ProcHandle, sig: int) -> int:
+        note = f"echo {sig} >> {shlex.quote(handle.run_dir)}/signalled 2>/dev/null; "
+        leader = f"{self._alive_test(handle)} && kill -{sig} -{handle.pid} 2>/dev/null; "
+        output = self._ok(note + leader + self._sweep(handle, f"kill -{sig} $p 2>/dev/null"))
+        return _last_number(output)
+
+    def descendants(self, handle: ProcHandle) -> int:
+        return _last_number(self._ok(self._sweep(handle, ":")))
+
     def record_kill(self, handle: ProcHandle, reason: str) -> None:
         with contextlib.suppress(BackendError):
             self.exec(f"printf %s {shlex.quote(reason)} > {shlex.quote(handle.run_dir)}/kill")
@@ -238,6 +270,11 @@ class ShellBackend(Backend):
     def remove_run_dir(self, handle: ProcHandle) -> None:
         with contextlib.suppress(BackendError):
             self.exec(f"rm -rf {shlex.quote(handle.run_dir)}")
+
+
+def _last_number(output: bytes) -> int:
+    words = output.split()
+    return int(words[-1]) if words and words[-1].isdigit() else 0
 
 
 class _ShellFollower:
@@ -259,30 +296,38 @@ class _ShellFollower:
             self.sink.on_output(data)
 
     def _run(self) -> None:
-        h = self.handle
-        d = shlex.quote(h.run_dir)
         failures = 0
         while not self.closed:
-            script = (f"cd {d} || exit 0; tail -c +{self.offset + 1} -f out & t=$!; "
-                      f"while {self.backend._alive_test(h)}; do sleep {FOLLOW_POLL}; done; "
-                      f"sleep {FOLLOW_POLL}; kill $t")
             try:
-                for chunk in self.backend.stream(script):
-                    if self.closed:
-                        return
-                    self._deliver(chunk)
-                break  # the process has ended
-            except BackendError:
+                self._follow_to_the_end()
+                return
+            except BackendError as exc:
                 failures += 1
-                if failures > 30:
-                    self.sink.on_exit(ExitStatus(None))
+                if failures > FOLLOW_RETRIES:
+                    # Never "running" forever: lost, with the reason.
+                    self.sink.on_exit(ExitStatus(None, detail=(
+                        f"following it failed {failures} times in a row; the last error: "
+                        f"{exc}")))
                     return
-                time.sleep(min(5.0, 0.2 * failures))
+                time.sleep(min(5.0, FOLLOW_BACKOFF * 2 ** failures))
+
+    def _follow_to_the_end(self) -> None:
+        """Stream, catch up, report the end; resumable from ``self.offset`` at every step.
+
+        Raises:
+            BackendError: the environment could not be reached (the caller retries).
+        """
+        h = self.handle
+        d = shlex.quote(h.run_dir)
+        script = (f"cd {d} || exit 0; tail -c +{self.offset + 1} -f out & t=$!; "
+                  f"while {self.backend._running_test(h)}; do sleep {FOLLOW_POLL}; done; "
+                  f"sleep {FOLLOW_POLL}; kill $t")
+        for chunk in self.backend.stream(script):
+            if self.closed:
+                return
+            self._deliver(chunk)
         while not self.closed:  # catch up with whatever tail had not shown yet
-            try:
-                rest = self.backend.read_output(h, self.offset, 1 << 20)
-            except BackendError:
-                break
+            rest = self.backend.read_output(h, self.offset, 1 << 20)
             if not rest:
                 break
             self._deliver(rest)
@@ -295,4 +340,4 @@ class _ShellFollower:
                 return
             time.sleep(0.1)
         if not self.closed:
-            self.sink.on_exit(ExitStatus(None))
+            self.sink.on_exit(ExitStatus(None, detail="it ended without an exit record"))

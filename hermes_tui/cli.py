@@ -66,10 +66,7 @@ def _target(config_path: Path | None, ident: str) -> tuple[ProcessRegistry, Proc
 
 
 def _status_text(session: ProcessSession) -> str:
-    text = session.status.value
-    if session.exit_code is not None and not session.is_running:
-        text += f" {session.exit_code}"
-    return text
+    return session.status_text
 
 
 # -- subcommands -----------------------------------------------------------------------------
@@ -144,9 +141,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 def cmd_kill(args: argparse.Namespace) -> int:
     registry, session = _target(args.config, args.id)
-    if not session.is_running:
+    if not session.is_running and not session.survivors:
         raise CliError(f"process {session.id} is not running ({_status_text(session)})")
-    if args.signal is None:
+    if args.signal is None or not session.is_running:
         session = registry.kill(session.id)
     else:
         try:

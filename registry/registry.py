@@ -211,11 +211,18 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering):
 
     # -- the end of a process ---------------------------------------------------------------
     def _on_exit(self, session: ProcessSession, status: ExitStatus) -> None:
+        survivors = 0
+        if session.handle is not None:
+            try:  # what it started and left running (setsid, shell jobs, the rest of its group)
+                survivors = self._backend_for(session).descendants(session.handle)
+            except BackendError:
+                pass
         with self._lock:
             self._subscriptions.pop(session.id, None)
             if not session.is_running:
                 return
             session.finish(status, notify=False)
+            session.survivors = survivors
         self._save(session)  # before waking waiters: once wait() returns, the end is on disk
         session.mark_ended()
         self._emit(ProcessExited(session))
@@ -294,6 +301,10 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering):
         self._emit(ProcessUpdated(session))
         return session
 
+    def _updated(self, session: ProcessSession) -> None:
+        self._save(session)
+        self._emit(ProcessUpdated(session))
+
     def set_lifetime(self, proc_id: str, *, stop_on_quit: bool) -> ProcessSession:
         """Choose whether a process is killed when the app quits."""
         session = self.get(proc_id)
@@ -337,6 +348,13 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering):
         """
         verdicts, report = find(self._unknown_records(), self._probe, kinds=("local",))
         self._apply(verdicts, report, follow=False)
+        for verdict in verdicts:  # did what a local process left behind end since?
+            session = verdict.session
+            if session.survivors and session.backend == "local" and session.handle:
+                try:
+                    session.survivors = self.backend("local").descendants(session.handle)
+                except BackendError:
+                    pass
         return report
 
     def recover(self, proc_ids: Collection[str] | None = None) -> RecoveryReport:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal as _signal
 import threading
+import time
 from abc import abstractmethod
 
 from backends import Backend, BackendError, ProcessGoneError, signal_name
@@ -30,6 +31,10 @@ class Steering:
     @abstractmethod
     def _backend_or_error(self, kind: str, sandbox: str = "default") -> Backend:
         """Return a backend or raise :class:`RegistryError`."""
+
+    @abstractmethod
+    def _updated(self, session: ProcessSession) -> None:
+        """Save a changed session and tell the subscribers."""
 
     def _running(self, proc_id: str) -> tuple[ProcessSession, Backend]:
         session = self.get(proc_id)
@@ -75,7 +80,11 @@ class Steering:
         try:
             if sig in ENDING_SIGNALS:
                 backend.record_kill(session.handle, f"{signal_name(sig)} by {by}")
-            backend.signal(session.handle, sig)
+                # Every process it started, not only its group: setsid children, the jobs of
+                # an interactive shell, whatever outlives the leader.
+                backend.kill_tree(session.handle, sig)
+            else:
+                backend.signal(session.handle, sig)
         except ProcessGoneError:
             pass  # it ended on its own meanwhile; its exit arrives through the follower
         except BackendError as exc:
@@ -83,21 +92,49 @@ class Steering:
 
     def kill(self, proc_id: str, *, grace: float = KILL_GRACE, by: str = "user"
              ) -> ProcessSession:
-        """Stop a process: TERM to its group, then KILL if it is still there after ``grace``.
+        """Stop a process: TERM to its group and everything it started, then KILL whatever is
+        still there after ``grace``. A process that has ended but left processes running
+        (``survivors``) gets the same for those.
 
         Returns the session once it has ended (or after the KILL, if the end is slow to show).
         """
         session = self.get(proc_id)
-        if not session.is_running:
-            return session
-        self.send_signal(session.id, _signal.SIGTERM, by=by)
-        if not session.ended.wait(grace) and session.is_running:
-            try:
-                self.send_signal(session.id, _signal.SIGKILL, by=f"{by} (after SIGTERM)")
-            except RegistryError:
-                pass
-            session.ended.wait(KILL_GRACE)
+        if session.is_running:
+            self.send_signal(session.id, _signal.SIGTERM, by=by)
+            if not session.ended.wait(grace) and session.is_running:
+                try:
+                    self.send_signal(session.id, _signal.SIGKILL, by=f"{by} (after SIGTERM)")
+                except RegistryError:
+                    pass
+                session.ended.wait(KILL_GRACE)
+        if not session.is_running and session.handle is not None:
+            self._end_the_rest(session, grace)
         return session
+
+    def _end_the_rest(self, session: ProcessSession, grace: float) -> None:
+        """After the leader: TERM what it left running, KILL what is still there after
+        ``grace``, and record how many remain (normally none)."""
+        assert session.handle is not None
+        try:
+            backend = self._backend_or_error(session.backend, session.session_key)
+            left = backend.descendants(session.handle)
+            if left:
+                backend.kill_tree(session.handle, _signal.SIGTERM)
+                deadline = time.monotonic() + grace
+                while left and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    left = backend.descendants(session.handle)
+            if left:
+                backend.kill_tree(session.handle, _signal.SIGKILL)
+                deadline = time.monotonic() + KILL_GRACE
+                while left and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    left = backend.descendants(session.handle)
+        except (BackendError, RegistryError):
+            return  # its environment is gone, and with it everything it started
+        if left != session.survivors:
+            session.survivors = left
+            self._updated(session)
 
     def stop_on_quit(self) -> list[ProcessSession]:
         """Kill the running processes whose lifetime ends with the app; return them."""
@@ -106,8 +143,8 @@ class Steering:
 
     def cleanup(self, session_key: str) -> list[ProcessSession]:
         """Kill every running process of a chat session (e.g. at the end of an RL episode)."""
-        return self._kill_all([s for s in self.processes(session_key) if s.is_running],
-                              by="cleanup")
+        return self._kill_all([s for s in self.processes(session_key)
+                                if s.is_running or s.survivors], by="cleanup")
 
     def _kill_all(self, sessions: list[ProcessSession], by: str) -> list[ProcessSession]:
         """Kill ``sessions`` in parallel (each may take a grace period) and wait for all."""

@@ -43,6 +43,10 @@ def _ended_fields(session: ProcessSession) -> JSONDict:
         fields["kill_reason"] = session.kill_reason
     if session.note:
         fields["note"] = session.note
+    if not session.is_running and session.survivors:
+        fields["still_running"] = session.survivors
+        fields["note"] = (f"it ended, but {session.survivors} process(es) it started still "
+                          "run; 'kill' ends them")
     return fields
 
 
@@ -106,7 +110,7 @@ def _wait(args: JSONDict, ctx: ToolContext) -> JSONDict:
 
 def _kill(args: JSONDict, ctx: ToolContext) -> JSONDict:
     before = ctx.registry.get(args["session_id"])
-    if not before.is_running:
+    if not before.is_running and not before.survivors:
         return {"session_id": before.id, **_ended_fields(before),
                 "note": "the process had already ended"}
     session = ctx.registry.kill(before.id, by="agent")
