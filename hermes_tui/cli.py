@@ -320,3 +320,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _close_registry()
+
+
+def _close_registry() -> None:
+    """Stop the followers and let a checkpoint write in progress finish before exiting (a
+    write cut short by the interpreter's exit would leave ``processes.json.<pid>.tmp``)."""
+    from registry import shared_registry
+
+    registry = shared_registry()
+    if registry is not None:
+        registry.close()

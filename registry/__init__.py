@@ -50,6 +50,11 @@ def get_registry(state: Path | None = None,
         return _shared
 
 
+def shared_registry() -> ProcessRegistry | None:
+    """The shared registry if one was created (never creates it)."""
+    return _shared
+
+
 def startup_report() -> RecoveryReport | None:
     """What loading found when the shared registry was created (checkpoint warnings...)."""
     return _shared_report
@@ -84,6 +89,7 @@ __all__ = [
     "WaitResult",
     "get_registry",
     "set_registry",
+    "shared_registry",
     "startup_report",
     "state_dir",
 ]

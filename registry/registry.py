@@ -332,12 +332,14 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering):
                           stop_on_quit=old.stop_on_quit)
 
     def close(self) -> None:
-        """Stop following output. Processes keep running (they are re-adopted next time)."""
+        """Stop following output and writing the checkpoint (a write in progress finishes).
+        Processes keep running (they are re-adopted next time)."""
         with self._lock:
             subscriptions = list(self._subscriptions.values())
             self._subscriptions.clear()
         for subscription in subscriptions:
             subscription.close()
+        self.checkpoint.close()
 
     # -- crash recovery -----------------------------------------------------------------------
     def load(self) -> RecoveryReport:
