@@ -19,7 +19,7 @@ from typing import Any
 
 from backends.base import ExitStatus, OutputSink, ProcHandle
 from backends.procinfo import is_same_process
-from backends.rundir import EXIT, OUT, read_exit
+from backends.rundir import EXIT, OUT, cap_spool, read_dropped, read_exit
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ class _Followed:
     """Looked at on a timer: no inotify watch, or no supervisor left to report the end."""
     closed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cap: int = 0
+    """Spool cap in bytes (0: none); the follower drops the oldest bytes beyond it."""
+    dropped: tuple[int, int] = (0, 0)
 
     def close(self) -> None:
         self.follower.remove(self)
@@ -78,9 +81,12 @@ class LocalFollower:
         self._thread.start()
 
     # -- called from any thread ------------------------------------------------------------
-    def add(self, handle: ProcHandle, offset: int, sink: OutputSink) -> _Followed:
-        """Start following ``handle`` from byte ``offset``."""
-        followed = _Followed(handle, Path(handle.run_dir), offset, sink, self)
+    def add(self, handle: ProcHandle, offset: int, sink: OutputSink, cap: int = 0
+            ) -> _Followed:
+        """Start following ``handle`` from byte ``offset``, capping its spool at ``cap``."""
+        run_dir = Path(handle.run_dir)
+        followed = _Followed(handle, run_dir, offset, sink, self, cap=cap,
+                             dropped=read_dropped(run_dir))
         with self._lock:
             if self._inotify is not None:
                 mask = self._flags.MODIFY | self._flags.MOVED_TO | self._flags.CLOSE_WRITE
@@ -208,6 +214,13 @@ class LocalFollower:
             followed.offset += len(data)
             total += len(data)
             followed.sink.on_output(data)
+        if followed.cap and followed.offset - followed.dropped[0] > followed.cap * 5 // 4:
+            try:
+                followed.dropped = cap_spool(followed.run_dir, followed.offset, followed.cap,
+                                             followed.dropped)
+            except OSError as exc:  # e.g. a file system without holes: keep it all
+                log.warning("cannot cap the spool of %s: %s", followed.handle.proc_id, exc)
+                followed.cap = 0
         return total
 
     def _service(self, followed: _Followed) -> None:

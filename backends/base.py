@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
+DEFAULT_SPOOL_CAP = 64 << 20
+
 
 class BackendError(Exception):
     """Root of every error a backend raises; the message is meant for the user."""
@@ -163,6 +165,10 @@ class Probe:
     exit: ExitStatus | None = None
     output_size: int = 0
     detail: str = ""
+    dropped: int = 0
+    """Bytes at the start of the spool dropped by its cap (offsets stay absolute)."""
+    dropped_lines: int = 0
+    """Newlines in the dropped bytes (line numbers stay absolute)."""
 
 
 class OutputSink(Protocol):
@@ -219,6 +225,10 @@ class Backend(ABC):
     """
 
     kind: ClassVar[str]
+    spool_cap: int = DEFAULT_SPOOL_CAP
+    """Bytes of output kept on disk per process (0: everything). Older bytes are dropped (the
+    spool keeps its size, so offsets and line numbers stay absolute) and counted. Set with the
+    backend option ``spool_cap_mb``."""
 
     # -- foreground -------------------------------------------------------------------------
     @abstractmethod

@@ -265,7 +265,7 @@ class LocalBackend(Backend):
         return found
 
     def follow(self, handle: ProcHandle, offset: int, sink: OutputSink) -> Subscription:
-        return get_follower().add(handle, offset, sink)
+        return get_follower().add(handle, offset, sink, self.spool_cap)
 
     def read_output(self, handle: ProcHandle, offset: int, max_bytes: int) -> bytes:
         try:
@@ -290,15 +290,14 @@ class LocalBackend(Backend):
         if not run_dir.is_dir():
             return Probe("lost", detail=f"its run directory {run_dir} is gone")
         size = self.output_size(handle)
+        dropped, lines = rundir.read_dropped(run_dir)
         status = read_exit(run_dir)
+        if status is None and self._alive(handle):
+            return Probe("running", output_size=size, dropped=dropped, dropped_lines=lines)
+        status = status or read_exit(run_dir)  # it may have ended between the two looks
         if status is not None:
-            return Probe("ended", status, size)
-        if self._alive(handle):
-            return Probe("running", output_size=size)
-        status = read_exit(run_dir)  # it may have ended between the two looks
-        if status is not None:
-            return Probe("ended", status, size)
-        return Probe("lost", output_size=size,
+            return Probe("ended", status, size, dropped=dropped, dropped_lines=lines)
+        return Probe("lost", output_size=size, dropped=dropped, dropped_lines=lines,
                      detail="neither the process nor its supervisor is running, and no exit "
                             "status was recorded")
 

@@ -6,12 +6,14 @@ others read the same files through their shell.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from backends.atomic import write_private
 from backends.base import ExitStatus
 
 SUPERVISOR_PATH = Path(__file__).parent / "data" / "supervisor.sh"
@@ -98,3 +100,58 @@ def note_signal(run_dir: Path, sig: int) -> None:
         os.write(fd, f"{sig}\n".encode())
     finally:
         os.close(fd)
+
+
+DROPPED = "dropped"
+"""``BYTES LINES``: the first BYTES of ``out`` (holding LINES newlines) were dropped by the cap
+(punched out: the file keeps its size, so offsets stay absolute)."""
+PUNCH_ALIGN = 1 << 16
+
+
+def read_dropped(run_dir: Path) -> tuple[int, int]:
+    """The ``dropped`` record of a local run directory: (bytes, lines), (0, 0) if none."""
+    fields = read_text(run_dir / DROPPED).split()
+    if len(fields) == 2 and all(f.isdigit() for f in fields):
+        return int(fields[0]), int(fields[1])
+    return 0, 0
+
+
+def _punch_hole(fd: int, offset: int, length: int) -> None:
+    """Free ``length`` bytes at ``offset`` of ``fd`` without changing the file's size."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fallocate = libc.fallocate
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    keep_size_punch_hole = 0x01 | 0x02
+    if fallocate(fd, keep_size_punch_hole, offset, length) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def cap_spool(run_dir: Path, size: int, cap: int, dropped: tuple[int, int]
+              ) -> tuple[int, int]:
+    """Keep about ``cap`` bytes of a local spool of ``size`` bytes: once it holds a quarter
+    more, drop the oldest bytes down to ``cap``, counting their lines first. Returns the new
+    ``dropped`` record."""
+    held = size - dropped[0]
+    if cap <= 0 or held <= cap + cap // 4:
+        return dropped
+    upto = (size - cap) // PUNCH_ALIGN * PUNCH_ALIGN
+    if upto <= dropped[0]:
+        return dropped
+    lines = dropped[1]
+    fd = os.open(run_dir / OUT, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        position = dropped[0]
+        while position < upto:
+            chunk = os.pread(fd, min(1 << 20, upto - position), position)
+            if not chunk:
+                break
+            lines += chunk.count(b"\n")
+            position += len(chunk)
+        record = (upto, lines)
+        # The record first: a hole nobody knows of would read as zeros.
+        write_private(run_dir / DROPPED, f"{upto} {lines}\n".encode())
+        _punch_hole(fd, dropped[0], upto - dropped[0])
+    finally:
+        os.close(fd)
+    return record

@@ -11,6 +11,7 @@ byte-range read plus a new follower.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shlex
 import threading
@@ -174,38 +175,41 @@ class ShellBackend(Backend):
         return self.exec(script)[1]
 
     def probe(self, handles: Sequence[ProcHandle]) -> list[Probe]:
-        """One round trip for all handles: two lines each ("STATE SIZE CODE SIGNALS", then
-        the kill reason), so re-adopting many processes stays fast."""
+        """One round trip for all handles: three lines each ("STATE SIZE CODE SIGNALS MTIME",
+        the kill reason, the ``dropped`` record), so re-adopting many processes stays fast."""
         if not handles:
             return []
         parts = []
         for handle in handles:
             d = shlex.quote(handle.run_dir)
             parts.append(
-                f"d={d}; if [ ! -d $d ]; then echo gone 0 - -; echo; else "
+                f"d={d}; if [ ! -d $d ]; then echo gone 0 - -; echo; echo; else "
                 f"s=$(stat -c %s $d/out 2>/dev/null || echo 0); "
                 f"g=$(cat $d/signalled 2>/dev/null | tr '\\n' , ); "
                 f"if [ -f $d/exit ]; then echo ended $s $(cat $d/exit) ${{g:--}} "
                 f"$(date -r $d/exit +%s 2>/dev/null); "
                 f"elif {self._running_test(handle)}; then echo running $s - -; "
                 f"else echo lost $s - -; fi; "
-                f"cat $d/kill 2>/dev/null | tr -d '\\n'; echo; fi")
+                f"cat $d/kill 2>/dev/null | tr -d '\\n'; echo; "
+                f"echo $(cat $d/{rundir.DROPPED} 2>/dev/null); fi")
         lines = self.exec("; ".join(parts))[1].decode(errors="replace").split("\n")
+        lines += [""] * (3 * len(handles) - len(lines))
         probes = []
         for index in range(len(handles)):
-            fields = (lines[2 * index].split() if 2 * index < len(lines) else []) + ["-"] * 4
-            reason = lines[2 * index + 1].strip() if 2 * index + 1 < len(lines) else ""
+            fields = lines[3 * index].split() + ["-"] * 5
+            reason = lines[3 * index + 1].strip()
+            dropped = [int(f) for f in lines[3 * index + 2].split() if f.isdigit()] + [0, 0]
             state, size = fields[0], int(fields[1]) if fields[1].isdigit() else 0
+            probe = Probe("lost", None, size, "neither the process nor an exit record was found",
+                          dropped[0], dropped[1])
             if state == "ended" and fields[2].lstrip("-").isdigit():
                 ended_at = float(fields[4]) if fields[4].isdigit() else time.time()
                 status = rundir.exit_status(fields[2], rundir.signals_sent(fields[3]), reason,
                                             ended_at)
-                probes.append(Probe("ended", status, size))
+                probe = dataclasses.replace(probe, state="ended", exit=status, detail="")
             elif state == "running":
-                probes.append(Probe("running", output_size=size))
-            else:
-                probes.append(Probe("lost", output_size=size,
-                                    detail="neither the process nor an exit record was found"))
+                probe = dataclasses.replace(probe, state="running", detail="")
+            probes.append(probe)
         return probes
 
     def follow(self, handle: ProcHandle, offset: int, sink: OutputSink) -> Subscription:
@@ -285,6 +289,9 @@ class _ShellFollower:
                  sink: OutputSink) -> None:
         self.backend, self.handle, self.offset, self.sink = backend, handle, offset, sink
         self.closed = False
+        self.cap = backend.spool_cap
+        self.dropped = (0, 0)
+        self.dropped_known = False
         threading.Thread(target=self._run, name=f"follow-{handle.proc_id}", daemon=True).start()
 
     def close(self) -> None:
@@ -294,6 +301,33 @@ class _ShellFollower:
         if data and not self.closed:
             self.offset += len(data)
             self.sink.on_output(data)
+            if self.cap and self.offset - self.dropped[0] > self.cap * 5 // 4:
+                self._cap()
+
+    def _cap(self) -> None:
+        """Drop the oldest bytes of the spool beyond the cap (see ``rundir.cap_spool``), with
+        util-linux ``fallocate`` in the environment; without it, everything is kept."""
+        d = shlex.quote(self.handle.run_dir)
+        if not self.dropped_known:
+            words = self.backend.exec(f"cat {d}/{rundir.DROPPED} 2>/dev/null")[1].split()
+            if len(words) == 2 and all(w.isdigit() for w in words):
+                self.dropped = (int(words[0]), int(words[1]))
+            self.dropped_known = True
+        start, lines = self.dropped
+        upto = (self.offset - self.cap) // rundir.PUNCH_ALIGN * rundir.PUNCH_ALIGN
+        if upto <= start:
+            return
+        code, output = self.backend.exec(
+            f"cd {d} && {{ command -v fallocate >/dev/null || exit 3; }}; "
+            f"n=$(tail -c +{start + 1} out | head -c {upto - start} | tr -dc '\\n' | wc -c); "
+            f"echo {upto} $(({lines} + n)) > {rundir.DROPPED}.tmp && "
+            f"mv -f {rundir.DROPPED}.tmp {rundir.DROPPED} && "
+            f"fallocate -p -o {start} -l {upto - start} out && cat {rundir.DROPPED}")
+        words = output.split()
+        if code == 0 and len(words) == 2 and all(w.isdigit() for w in words):
+            self.dropped = (int(words[0]), int(words[1]))
+        else:
+            self.cap = 0  # no fallocate or no holes here: keep everything
 
     def _run(self) -> None:
         failures = 0
@@ -301,7 +335,7 @@ class _ShellFollower:
             try:
                 self._follow_to_the_end()
                 return
-            except BackendError as exc:
+            except Exception as exc:  # any failure of the transport, not only BackendError
                 failures += 1
                 if failures > FOLLOW_RETRIES:
                     # Never "running" forever: lost, with the reason.

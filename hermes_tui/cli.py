@@ -115,7 +115,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
         lines = registry.output(session.id).splitlines(keepends=True)
         out.write(b"".join(lines[-args.tail :] if args.tail else []))
     else:
-        offset = 0
+        offset, gone_lines = registry.spool_dropped(session.id)
+        if offset:
+            print(f"hermes-tui: the first {offset} bytes ({gone_lines} lines) of its output were "
+                  "dropped (the spool's cap)", file=sys.stderr)
         end = shown
         while end is None or offset < end:
             want = CHUNK if end is None else min(CHUNK, end - offset)

@@ -8,7 +8,7 @@ import time
 from abc import abstractmethod
 from typing import cast
 
-from backends import Backend, BackendError
+from backends import Backend, BackendError, Probe
 from registry.cancel import CancelToken
 from registry.errors import RegistryError
 from registry.results import LogResult, PollResult, WaitResult, WaitStatus
@@ -35,6 +35,17 @@ class OutputQueries:
         """Return the retained raw output of a process (the last 200 KB)."""
         return self._loaded(self.get(proc_id)).output.snapshot()
 
+    def spool_dropped(self, proc_id: str) -> tuple[int, int]:
+        """Bytes and lines dropped from the start of the process's spool by its cap."""
+        session = self.get(proc_id)
+        if session.handle is None:
+            return 0, 0
+        try:
+            probe = self._backend_for(session).probe([session.handle])[0]
+        except BackendError as exc:
+            raise RegistryError(str(exc)) from None
+        return probe.dropped, probe.dropped_lines
+
     def read_spool(self, proc_id: str, offset: int, max_bytes: int) -> bytes:
         """Read the process's full output spool (everything it ever printed) from ``offset``."""
         session = self.get(proc_id)
@@ -53,23 +64,27 @@ class OutputQueries:
             if not session.output_loaded:
                 try:
                     backend = self._backend_for(session)
-                    size = backend.probe([session.handle])[0].output_size
-                    self._refill(session, backend, size)
+                    self._refill(session, backend, backend.probe([session.handle])[0])
                 except BackendError as exc:
                     session.note = f"output unavailable: {exc}"
                 session.output_loaded = True
         return session
 
-    def _refill(self, session: ProcessSession, backend: Backend, size: int) -> None:
+    def _refill(self, session: ProcessSession, backend: Backend, probe: Probe) -> None:
+        """Fill the buffer with the end of the spool; line numbers count from the first line
+        ever printed, dropped ones (the spool's cap) included."""
         assert session.handle is not None
-        start = max(0, size - self.buffer_limit)
+        size = probe.output_size
+        start = max(0, probe.dropped, size - self.buffer_limit)
         data = backend.read_output(session.handle, start, size - start)
         start_line = None
         mid_line = False
         if start:
             mid_line = backend.read_output(session.handle, start - 1, 1) != b"\n"
-            if start <= 16 << 20:  # numbering lines costs a read of everything before
-                start_line = backend.read_output(session.handle, 0, start).count(b"\n")
+            if start - probe.dropped <= 16 << 20:  # numbering lines reads what is before
+                counted = backend.read_output(session.handle, probe.dropped,
+                                              start - probe.dropped)
+                start_line = probe.dropped_lines + counted.count(b"\n")
         session.output.preload(data, start, start_line, mid_line)
 
     def poll(self, proc_id: str, reader: str = "agent") -> PollResult:

@@ -53,10 +53,11 @@ class Verdict:
     session: ProcessSession
     """Rebuilt from its record; for ``ended`` and ``lost`` already carrying its end."""
     action: Action
-    """``history``: it had ended before; ``adopt``: running, follow it from ``output_size``;
+    """``history``: it had ended before; ``adopt``: running, follow it from the end of its spool;
     ``ended``/``lost``: it ended meanwhile / cannot be found; ``unprobed``: its backend could
     not be asked, keep it as last seen."""
-    output_size: int = 0
+    probe: Probe | None = None
+    """What the backend found (``adopt``: where the spool ends, what its cap dropped)."""
 
 
 def records_from_scan(found: Iterable[tuple[ProcHandle, Mapping[str, Any]]]) -> dict[str, Record]:
@@ -125,12 +126,12 @@ def find(records: Mapping[str, Record], probe: Prober,
 def judge(session: ProcessSession, probe: Probe) -> Verdict:
     """The verdict for a session that was running, from what its backend found."""
     if probe.state == "running":
-        return Verdict(session, "adopt", probe.output_size)
+        return Verdict(session, "adopt", probe)
     if probe.state == "ended" and probe.exit is not None:
         session.finish(probe.exit)
-        return Verdict(session, "ended", probe.output_size)
+        return Verdict(session, "ended", probe)
     _lose(session, probe.detail or "it could not be found")
-    return Verdict(session, "lost", probe.output_size)
+    return Verdict(session, "lost", probe)
 
 
 def _lose(session: ProcessSession, why: str) -> None:

@@ -397,9 +397,9 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering):
         for verdict in verdicts:
             session = verdict.session
             session.output = self._new_buffer()
-            if verdict.action == "adopt" and follow:
+            if verdict.action == "adopt" and follow and verdict.probe is not None:
                 try:
-                    self._refill(session, self._backend_for(session), verdict.output_size)
+                    self._refill(session, self._backend_for(session), verdict.probe)
                     session.output_loaded = True
                 except BackendError as exc:
                     session.note = f"output unavailable: {exc}"
@@ -409,8 +409,8 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering):
                     self._unfollowed.add(session.id)
                 else:
                     self._unfollowed.discard(session.id)
-            if verdict.action == "adopt" and follow:
-                self._follow(session, offset=verdict.output_size)
+            if verdict.action == "adopt" and follow and verdict.probe is not None:
+                self._follow(session, offset=verdict.probe.output_size)
                 adopted.append(session)
             if verdict.action in ("adopt", "ended", "lost"):
                 changed.append(session)
