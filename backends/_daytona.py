@@ -11,19 +11,28 @@ import contextlib
 import shlex
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from backends.base import (
     BackendError,
     BackendUnavailableError,
     ExitStatus,
     OutputSink,
+    Probe,
     ProcHandle,
 )
 
-if TYPE_CHECKING:
-    from backends.daytona import DaytonaBackend
+
+class StreamingShell(Protocol):
+    """What the follower needs of :class:`backends.daytona.DaytonaBackend` (named by this
+    protocol, not imported: that module imports this one)."""
+
+    def _alive_test(self, handle: ProcHandle) -> str: ...
+
+    def stream_lines(self, command: str) -> Iterator[bytes]: ...
+
+    def probe(self, handles: Sequence[ProcHandle]) -> list[Probe]: ...
 
 FOLLOW_CHUNK = 2 << 20
 """The most one follower line carries: big reads under a flood, few processes per MB."""
@@ -156,7 +165,7 @@ class SpoolFollower:
     """
 
     def __init__(
-        self, backend: DaytonaBackend, handle: ProcHandle, offset: int, sink: OutputSink
+        self, backend: StreamingShell, handle: ProcHandle, offset: int, sink: OutputSink
     ) -> None:
         self.backend, self.handle, self.offset, self.sink = backend, handle, offset, sink
         self.closed = False

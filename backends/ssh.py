@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from backends.base import BackendError, BackendUnavailableError, Capabilities
+from backends.base import BackendError, BackendUnavailableError
 from backends.shell import ShellBackend
 
 
@@ -32,7 +32,6 @@ class SSHBackend(ShellBackend):
     """
 
     kind: ClassVar[str] = "ssh"
-    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, run_root: Path, *, host: str, port: int = 22, user: str | None = None,
                  key_file: str | None = None, known_hosts: str | None = None,

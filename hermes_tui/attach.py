@@ -68,8 +68,8 @@ def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: Detac
     old_winch = signal.signal(signal.SIGWINCH, on_winch)
     ended = False
     try:
-        # Raw mode first, and without flushing: keys typed as soon as the banner shows are
-        # neither echoed by the line discipline nor discarded.
+        # Raw before the banner, and without flushing: keys typed as soon as the banner shows
+        # are neither echoed by the line discipline nor discarded by a later TCSAFLUSH.
         tty.setraw(0, termios.TCSANOW)
         _resize_to_terminal(registry, session)
         os.write(1, f"[attached to {session.id}; {detach_key.spec} detaches]\r\n".encode())

@@ -1,7 +1,7 @@
 """Terminal emulation for the terminal pane, behind a small interface (pyte today).
 
-Two rules from the measurements in ``shared/notes/performance-figures.md``: pyte is fed only
-from the UI's budgeted tick, never on the read path, and every feed is guarded because pyte
+Two rules, from measuring pyte under floods (``benchmarks/app_responsiveness.py``): it is fed
+only from the UI's budgeted tick, never on the read path, and every feed is guarded because pyte
 raises on some malformed sequences. ``FastScreen`` speeds up pyte's per-character ``draw``
 for runs of plain ASCII (the common case in logs) with cell-for-cell identical results.
 """

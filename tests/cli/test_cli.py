@@ -222,3 +222,26 @@ def test_attach_refuses_a_process_without_a_terminal(state_dir: Path) -> None:
     result = hermes("attach", proc_id, check=False)
     assert result.returncode == 1
     assert "has no terminal" in result.stderr
+
+
+def test_read_only_commands_touch_no_backend_and_write_nothing(state_dir: Path) -> None:
+    # A process recorded on an SSH host that cannot be reached: `ps` and `logs` list it as last
+    # seen, without connecting (no probe, no follower) and without rewriting the checkpoint.
+    handle = {"proc_id": "proc_remote", "backend": "ssh", "run_dir": "/nowhere", "pid": 1,
+              "start_ticks": 1, "supervisor_pid": 1, "supervisor_start_ticks": 1,
+              "boot_id": "", "nonce": "", "pty": False,
+              "sandbox": {"host": "127.0.0.1", "port": "1", "user": ""}}
+    record = {"id": "proc_remote", "command": "make", "argv": ["make"], "backend": "ssh",
+              "workdir": "", "pty": False, "session_key": "default", "started_at": 1.0,
+              "status": "running", "handle": handle}
+    state_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = state_dir / "processes.json"
+    checkpoint.write_text(json.dumps({"version": 1, "processes": {"proc_remote": record}}))
+    before = checkpoint.read_bytes()
+    listed = hermes("ps")
+    assert "proc_remote" in listed.stdout and "running" in listed.stdout
+    assert listed.stderr == ""  # no "could not look for 1 ssh process(es)": nothing was asked
+    assert hermes("ps", "--all", "--json").stderr == ""
+    assert checkpoint.read_bytes() == before
+    record["status"] = "exited"
+    checkpoint.write_text(json.dumps({"version": 1, "processes": {"proc_remote": record}}))

@@ -100,3 +100,27 @@ def test_an_interrupt_stops_waiting_for_a_silent_command(docker_image: str,
         assert time.monotonic() - started < 10
     finally:
         backend.cleanup()
+
+
+def test_a_follower_that_loses_its_sandbox_reports_lost_with_the_reason(
+    docker_image: str, tmp_path: Path, make_registry: Callable[..., ProcessRegistry],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import backends.shell
+
+    monkeypatch.setattr(backends.shell, "FOLLOW_RETRIES", 2)
+    monkeypatch.setattr(backends.shell, "FOLLOW_BACKOFF", 0.01)
+    options = {"docker": {"image": docker_image, "session": f"gone-{tmp_path.name}"}}
+    registry = make_registry(backend_options=options)
+    session = registry.spawn("sleep 300", backend="docker")
+    import docker
+
+    client = docker.from_env()
+    try:  # the sandbox disappears under the follower's feet
+        client.containers.get(f"hermes-gone-{tmp_path.name}").remove(force=True)
+    finally:
+        client.close()
+    result = registry.wait(session.id, 30)
+    assert result.status == "lost"
+    assert session.note is not None and "following it failed" in session.note
+    assert "docker" in session.note

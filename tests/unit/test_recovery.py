@@ -99,10 +99,10 @@ def test_a_reused_pid_is_never_adopted(
         record["handle"]["pid"] = stranger.pid
         record["handle"]["supervisor_pid"] = stranger.pid
         first.checkpoint.update({session.id: record})
-        meta_path = Path(session.handle.run_dir) / "meta.json"
-        meta = json.loads(meta_path.read_text())
-        meta["pid"] = meta["supervisor_pid"] = stranger.pid
-        meta_path.write_text(json.dumps(meta))
+        pid_path = Path(session.handle.run_dir) / "pid"
+        fields = pid_path.read_text().split()
+        fields[0] = fields[3] = str(stranger.pid)
+        pid_path.write_text(" ".join(fields) + "\n")
 
         second = make_registry()
         report = second.recover()

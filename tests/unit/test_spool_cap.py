@@ -1,0 +1,59 @@
+"""The spool on disk is capped: the oldest bytes are dropped (punched out, so offsets stay
+absolute), counted in bytes and lines, and reading, recovery and line numbers still work."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry import ProcessRegistry
+
+LINES = 400_000  # `seq` prints about 2.7 MB: over twice the cap
+CAP_MB = 1.0
+
+
+@pytest.fixture(params=["local", "ssh"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def options(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, object]:
+    if kind == "ssh":
+        return {**request.getfixturevalue("sshd").options(),
+                "remote_root": str(tmp_path / "remote-runs"), "spool_cap_mb": CAP_MB}
+    return {"spool_cap_mb": CAP_MB}
+
+
+def test_a_flood_keeps_about_the_cap_on_disk_with_absolute_lines(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path,
+    make_registry: Callable[..., ProcessRegistry],
+) -> None:
+    backend_options = {kind: options(kind, request, tmp_path)}
+    registry = make_registry(backend_options=backend_options)
+    session = registry.spawn(f"seq 1 {LINES}", backend=kind)
+    assert registry.wait(session.id, 60).status == "exited"
+    assert session.handle is not None
+    out = Path(session.handle.run_dir) / "out"  # ssh runs on this host: same file system
+    content = "".join(f"{n}\n" for n in range(1, LINES + 1)).encode()
+    total = len(content)
+    assert out.stat().st_size == total  # offsets stay absolute
+    on_disk = out.stat().st_blocks * 512
+    assert on_disk <= CAP_MB * (1 << 20) * 1.25 + (1 << 17), f"{on_disk} bytes on disk"
+    dropped, dropped_lines = registry.spool_dropped(session.id)
+    assert dropped >= total - CAP_MB * (1 << 20) * 1.25
+    assert dropped_lines == content[:dropped].count(b"\n")
+    # The kept part reads back exactly, from its absolute offset.
+    tail = registry.read_spool(session.id, total - 7, 100)
+    assert tail == f"{LINES}\n".encode()[-7:]
+
+    # A new registry (after a restart) numbers the lines from the first line ever printed.
+    registry.close()
+    second = make_registry(backend_options=backend_options)
+    second.recover()
+    page = second.log(session.id, limit=1)
+    assert page.lines == [str(LINES)]
+    assert page.first_line == LINES - 1
+    assert os.path.exists(out)
