@@ -56,4 +56,30 @@ def test_a_flood_keeps_about_the_cap_on_disk_with_absolute_lines(
     page = second.log(session.id, limit=1)
     assert page.lines == [str(LINES)]
     assert page.first_line == LINES - 1
+    # Asking for the first lines pages into the spool past what the cap punched out (never
+    # reading holes as text) and says which lines are gone.
+    old = second.log(session.id, offset=0, limit=2)
+    assert old.from_spool
+    assert old.gone_lines == old.first_line
+    assert old.first_line in (dropped_lines, dropped_lines + 1)  # a line the cap cut is skipped
+    assert old.lines == [str(old.first_line + 1), str(old.first_line + 2)]
     assert os.path.exists(out)
+
+
+def test_the_log_tool_says_which_lines_the_cap_dropped(
+    make_registry: Callable[..., ProcessRegistry],
+) -> None:
+    import json
+
+    from hermes_tui.tools import ToolContext, run_tool
+
+    registry = make_registry(backend_options={"local": {"spool_cap_mb": CAP_MB}})
+    session = registry.spawn(f"seq 1 {LINES}")
+    assert registry.wait(session.id, 60).status == "exited"
+    ctx = ToolContext(registry=registry)
+    page = json.loads(run_tool("process", json.dumps(
+        {"action": "log", "session_id": session.id, "offset": 0, "limit": 1}), ctx))
+    gone = page["dropped_lines"]
+    assert gone > 0 and f"lines 0-{gone - 1} are gone" in page["dropped_note"]
+    assert page["output"] == str(gone + 1)
+    assert page["showing"].startswith(f"lines {gone}-{gone} of {LINES}")
