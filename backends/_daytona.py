@@ -37,11 +37,17 @@ class StreamingShell(Protocol):
 FOLLOW_CHUNK = 2 << 20
 """The most one follower line carries: big reads under a flood, few processes per MB."""
 
+TRAILER = "echo ---"
+"""Printed after every base64 line. Why: the SDK's log demux holds back a trailing piece shorter
+than its 3-byte stream marker until more data arrives, so a line whose newline came in a
+write of its own would wait for the next output (seen: 12 s). The trailer is one 4-byte write;
+readers skip lines starting with ``-`` (not in the base64 alphabet)."""
+
 # Encodes stdin chunk by chunk: dd does one read per call (what the pipe has), so output is
 # streamed as it arrives, one base64 line per chunk.
 ENCODER = (
     "while :; do c=$(dd bs=65536 count=1 2>/dev/null | base64 | tr -d '\\n'); "
-    '[ -n "$c" ] || break; echo "$c"; done'
+    f'[ -n "$c" ] || break; echo "$c"; {TRAILER}; done'
 )
 
 
@@ -180,7 +186,8 @@ class SpoolFollower:
             f"cd {shlex.quote(self.handle.run_dir)} || exit 0; o={self.offset}; while :; do "
             f's={size}; if [ "$s" -gt "$o" ]; then n=$((s-o)); '
             f'[ "$n" -gt {FOLLOW_CHUNK} ] && n={FOLLOW_CHUNK}; '
-            "tail -c +$((o+1)) out | head -c $n | base64 | tr -d '\\n'; echo; o=$((o+n)); "
+            "tail -c +$((o+1)) out | head -c $n | base64 | tr -d '\\n'; echo; "
+            f"{TRAILER}; o=$((o+n)); "
             f"elif {self.backend._alive_test(self.handle)}; then sleep 0.2; "
             f'elif [ "{size}" -le "$o" ]; then break; fi; done'
         )

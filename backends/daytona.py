@@ -334,7 +334,7 @@ class DaytonaBackend(ShellBackend):
                 parts.append(text[:end])
                 line, text = "".join(parts), text[end + 1 :]
                 parts.clear()
-                if line:
+                if line and not line.startswith("-"):  # "-": TRAILER lines
                     chunks.put(base64.b64decode(line))
             if text:
                 parts.append(text)

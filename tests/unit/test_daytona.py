@@ -167,8 +167,7 @@ def test_a_per_task_image_and_a_sandbox_per_session(
 OWNER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
-    from backends.shell import ShellBackend
-from registry import ProcessRegistry
+    from registry import ProcessRegistry
 
     options = json.loads(sys.argv[2])
     registry = ProcessRegistry(Path(sys.argv[1]), backend_options={"daytona": options})
@@ -201,15 +200,17 @@ def owner(
                 daytona_options["session"],
             ],
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": os.getcwd()},
         )
         started.append(proc)
-        assert proc.stdout is not None
-        ids: dict[str, str] = json.loads(proc.stdout.readline())
+        assert proc.stdout is not None and proc.stderr is not None
+        line = proc.stdout.readline()
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        proc.stdout.close()
+        assert line, f"the app stand-in failed: {proc.stderr.read()}"
+        ids: dict[str, str] = json.loads(line)
         return ids
 
     yield run
@@ -217,6 +218,9 @@ def owner(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def _ticks(registry: ProcessRegistry, proc_id: str) -> list[bytes]:
@@ -351,3 +355,17 @@ def test_a_broken_log_stream_resumes_without_gaps_or_repeats(
     assert fake_daytona.break_log_streams == 0  # the streams did break
     assert bytes(sink.data) == b"".join(b"line %d\n" % i for i in range(1, 61))
     assert sink.exit is not None and sink.exit.exit_code == 0
+
+
+def test_a_line_followed_by_silence_arrives_at_once(backend: Backend) -> None:
+    # The SDK holds back a trailing piece shorter than its stream marker until more data
+    # comes: a newline written on its own used to wait for the process's next output.
+    handle = backend.spawn(
+        SpawnSpec(proc_id="quiet", argv=backend.shell_argv("sleep 0.5; echo first; sleep 30"))
+    )
+    sink = Collector()
+    backend.follow(handle, 0, sink)
+    try:
+        wait_for(lambda: bytes(sink.data) == b"first\n", timeout=5, what="the first line")
+    finally:
+        backend.signal(handle, signal.SIGKILL)
