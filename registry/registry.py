@@ -212,7 +212,9 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering):
     # -- the end of a process ---------------------------------------------------------------
     def _on_exit(self, session: ProcessSession, status: ExitStatus) -> None:
         survivors = 0
-        if session.handle is not None:
+        # A kill counts what is left itself, once its grace is over (counting now would catch
+        # processes still dying of the same signal).
+        if session.handle is not None and not status.killed_by:
             try:  # what it started and left running (setsid, shell jobs, the rest of its group)
                 survivors = self._backend_for(session).descendants(session.handle)
             except BackendError:
@@ -224,9 +226,24 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering):
             session.finish(status, notify=False)
             session.survivors = survivors
         self._save(session)  # before waking waiters: once wait() returns, the end is on disk
+        if status.killed_by and session.handle is not None:
+            timer = threading.Timer(1.0, self._recount_survivors, args=(session,))
+            timer.daemon = True
+            timer.start()
         session.mark_ended()
         self._emit(ProcessExited(session))
         self._prune()
+
+    def _recount_survivors(self, session: ProcessSession) -> None:
+        """A moment after a kill (from the kill menu too): anything it left running?"""
+        assert session.handle is not None
+        try:
+            left = self._backend_for(session).descendants(session.handle)
+        except BackendError:
+            return
+        if left != session.survivors:
+            session.survivors = left
+            self._updated(session)
 
     def _save(self, *sessions: ProcessSession) -> None:
         self.checkpoint.update({s.id: s.to_record() for s in sessions})
