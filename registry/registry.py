@@ -8,7 +8,7 @@ import secrets
 import shlex
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,11 @@ from backends import (
     BackendError,
     DuplicateIdError,
     ExitStatus,
-    Probe,
-    ProcHandle,
     SpawnSpec,
     Subscription,
     backend_class,
 )
+from registry.adoption import Adoption
 from registry.buffer import DEFAULT_LIMIT, OutputBuffer
 from registry.checkpoint import Checkpoint
 from registry.cursors import CursorStore
@@ -36,7 +35,6 @@ from registry.events import (
 from registry.paths import ensure_private_dir
 from registry.pool import BackendPool
 from registry.reading import OutputQueries
-from registry.recovery import Record, RecoveryReport, Verdict, find, records_from_scan
 from registry.results import UnknownProcessError
 from registry.session import ProcessSession
 from registry.steering import Steering
@@ -65,7 +63,7 @@ class _Sink:
         self.registry._on_exit(self.session, status)
 
 
-class ProcessRegistry(BackendPool, OutputQueries, Steering):
+class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
     """Starts, tracks, steers and re-adopts background processes.
 
     One instance per app process (see :func:`registry.get_registry`); the chat agent, the UI,
@@ -215,7 +213,9 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering):
     # -- the end of a process ---------------------------------------------------------------
     def _on_exit(self, session: ProcessSession, status: ExitStatus) -> None:
         survivors = 0
-        if session.handle is not None:
+        # A kill counts what is left itself, once its grace is over (counting now would catch
+        # processes still dying of the same signal).
+        if session.handle is not None and not status.killed_by:
             try:  # what it started and left running (setsid, shell jobs, the rest of its group)
                 survivors = self._backend_for(session).descendants(session.handle)
             except BackendError:
@@ -227,9 +227,24 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering):
             session.finish(status, notify=False)
             session.survivors = survivors
         self._save(session)  # before waking waiters: once wait() returns, the end is on disk
+        if status.killed_by and session.handle is not None:
+            timer = threading.Timer(1.0, self._recount_survivors, args=(session,))
+            timer.daemon = True
+            timer.start()
         session.mark_ended()
         self._emit(ProcessExited(session))
         self._prune()
+
+    def _recount_survivors(self, session: ProcessSession) -> None:
+        """A moment after a kill (from the kill menu too): anything it left running?"""
+        assert session.handle is not None
+        try:
+            left = self._backend_for(session).descendants(session.handle)
+        except BackendError:
+            return
+        if left != session.survivors:
+            session.survivors = left
+            self._updated(session)
 
     def _save(self, *sessions: ProcessSession) -> None:
         self.checkpoint.update({s.id: s.to_record() for s in sessions})
@@ -356,86 +371,6 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering):
         for subscription in subscriptions:
             subscription.close()
         self.checkpoint.close()
-
-    # -- crash recovery -----------------------------------------------------------------------
-    def load(self) -> RecoveryReport:
-        """Know the processes of earlier runs without touching them (read-only commands).
-
-        Local processes are probed (reading ``/proc``: cheap, no side effect); the others are
-        listed as last seen. Nothing is followed and nothing is written.
-        """
-        verdicts, report = find(self._unknown_records(), self._probe, kinds=("local",))
-        self._apply(verdicts, report, follow=False)
-        for verdict in verdicts:  # did what a local process left behind end since?
-            session = verdict.session
-            if session.survivors and session.backend == "local" and session.handle:
-                try:
-                    session.survivors = self.backend("local").descendants(session.handle)
-                except BackendError:
-                    pass
-        return report
-
-    def recover(self, proc_ids: Collection[str] | None = None) -> RecoveryReport:
-        """Re-adopt the processes of earlier runs (or only ``proc_ids``): probe each on its
-        backend, take back the running ones with their output and follow them, record the
-        ends found (see :mod:`registry.recovery`)."""
-        records = self._unknown_records()
-        if proc_ids is not None:
-            records = {k: v for k, v in records.items() if k in proc_ids}
-        verdicts, report = find(records, self._probe)
-        self._apply(verdicts, report, follow=True)
-        return report
-
-    def _unknown_records(self) -> dict[str, Record]:
-        """Records of processes not yet tracked (or tracked but not yet followed)."""
-        records = self.checkpoint.load()
-        try:
-            local = self.backend("local")
-            scan = getattr(local, "scan", None)
-            found = scan() if callable(scan) else []
-        except BackendError:
-            found = []
-        for proc_id, record in records_from_scan(found).items():
-            records.setdefault(proc_id, record)
-        with self._lock:
-            return {k: v for k, v in records.items()
-                    if k not in self._sessions or k in self._unfollowed}
-
-    def _probe(self, kind: str, sandbox: str, handles: list[ProcHandle]) -> list[Probe]:
-        return self.backend(kind, sandbox).probe(handles)
-
-    def _apply(self, verdicts: list[Verdict], report: RecoveryReport, *, follow: bool) -> None:
-        """Take the verdicts of :func:`registry.recovery.find` into the registry."""
-        report.warnings[:0] = self.checkpoint.warnings
-        self.checkpoint.warnings.clear()
-        changed: list[ProcessSession] = []
-        adopted: list[ProcessSession] = []
-        for verdict in verdicts:
-            session = verdict.session
-            session.output = self._new_buffer()
-            if verdict.action == "adopt" and follow and verdict.probe is not None:
-                try:
-                    self._refill(session, self._backend_for(session), verdict.probe)
-                    session.output_loaded = True
-                except BackendError as exc:
-                    session.note = f"output unavailable: {exc}"
-            with self._lock:
-                self._sessions[session.id] = session
-                if verdict.action != "history" and not follow:
-                    self._unfollowed.add(session.id)
-                else:
-                    self._unfollowed.discard(session.id)
-            if verdict.action == "adopt" and follow and verdict.probe is not None:
-                self._follow(session, offset=verdict.probe.output_size)
-                adopted.append(session)
-            if verdict.action in ("adopt", "ended", "lost"):
-                changed.append(session)
-        if changed and follow:  # a read-only load writes nothing
-            self._save(*changed)
-            report.warnings.extend(self.checkpoint.warnings)
-            self.checkpoint.warnings.clear()
-        for session in adopted:
-            self._emit(ProcessStarted(session))
 
     def adopt(self, session: ProcessSession) -> None:
         """Track an existing session as it is, without probing or following it (embedding,

@@ -71,6 +71,7 @@ mkfifo in || exit 1
 # Holding the FIFO read-write keeps a writer, so the command never sees EOF on stdin.
 exec 3<>in
 printf '%-20s\n' '' > exit.pre || exit 1
+: > died || exit 1
 if [ -f workdir ]; then workdir=$(cat workdir); else workdir=$start_dir; fi
 if [ ! -d "$workdir" ]; then
     echo "working directory does not exist: $workdir" >&2
@@ -78,7 +79,7 @@ if [ ! -d "$workdir" ]; then
 fi
 export HERMES_RUN="$run" HERMES_SUPERVISOR="$$ $(ticks $$)" HERMES_SUPERVISOR_SH="$self"
 
-# A signal sent to the supervisor must not end it before the command: it is noted, and the
+# A signal sent to the supervisor must not end it before the command: it waits on, and the
 # command's end is still recorded.
 trap : TERM INT HUP QUIT
 if [ -f size ]; then
@@ -99,13 +100,13 @@ else
     # sh reports a death by signal N as 128+N, like an exit with that status, but it also
     # prints the signal's name on its stderr (for all but INT and PIPE): that tells them apart.
     # (Not `{ ...; } 2>died`: dash then drops the subshell's own redirections.)
-    exec 2>died
+    exec 2>died  # created above: truncating it needs no space
     (cd "$workdir" && exec setsid sh "$self" --exec "$run") <&3 3<&- >out 2>&1
     code=$?
     exec 2>>error
     [ -s died ] && [ "$code" -gt 128 ] && code=$((128 - code))
-    rm -f died
 fi
+rm -f died
 
 # exit.pre's block was reserved at the start: overwriting it in place and renaming it needs no
 # new space. If even that fails, keep trying: the code must not be lost.

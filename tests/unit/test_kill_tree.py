@@ -68,3 +68,20 @@ def test_what_outlives_the_leader_is_reported_and_killed(
     registry.kill(session.id, grace=1.0)
     assert not running(registry, session, "sleep 77710")
     assert session.status_text == "exited 0"
+
+
+def test_a_signal_from_the_kill_menu_reports_what_survived_it(
+    where: tuple[ProcessRegistry, str],
+) -> None:
+    import signal
+
+    registry, kind = where
+    session = registry.spawn("sh -c 'trap \"\" TERM; exec sleep 777105' & sleep 300",
+                             backend=kind)
+    wait_for(lambda: running(registry, session, "sleep 777105"), what="the child")
+    registry.send_signal(session.id, signal.SIGTERM)
+    wait_for(lambda: session.survivors == 1, what="the survivor to be counted")
+    assert session.status_text == "killed -15, 1 still running"
+    registry.kill(session.id, grace=0.5)
+    assert not running(registry, session, "sleep 777105")
+    assert session.survivors == 0
