@@ -213,7 +213,7 @@ class ShellBackend(Backend):
         return probes
 
     def follow(self, handle: ProcHandle, offset: int, sink: OutputSink) -> Subscription:
-        return _ShellFollower(self, handle, offset, sink)
+        return ShellFollower(self, handle, offset, sink)
 
     def write(self, handle: ProcHandle, data: bytes) -> int:
         d = shlex.quote(handle.run_dir)
@@ -281,9 +281,11 @@ def _last_number(output: bytes) -> int:
     return int(words[-1]) if words and words[-1].isdigit() else 0
 
 
-class _ShellFollower:
+class ShellFollower:
     """Streams a spool with ``tail -f`` until the process dies, then catches up and
-    reports the exit; a dropped connection resumes from the last offset."""
+    reports the exit; a dropped connection resumes from the last offset. Keeps the spool
+    under the backend's cap; a transport that keeps failing makes the process lost, with the
+    reason. Backends with a faster stream override :meth:`_follow_to_the_end`."""
 
     def __init__(self, backend: ShellBackend, handle: ProcHandle, offset: int,
                  sink: OutputSink) -> None:

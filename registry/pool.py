@@ -78,6 +78,17 @@ class BackendPool:
                     self._creating.pop(key, None)
             return backend
 
+    def _open_backend(self, kind: str, sandbox: str) -> Backend | None:
+        """The backend of ``kind`` for ``sandbox`` if it exists; never creates one (a released
+        sandbox must not come back for a late look)."""
+        with self._lock:
+            if kind in self._installed:
+                return self._installed[kind]
+            for key in ((kind, sandbox), (kind, "")):
+                if key in self._backends:
+                    return self._backends[key]
+        return None
+
     def _backend_for(self, session: ProcessSession) -> Backend:
         return self.backend(session.backend, session.session_key)
 

@@ -238,13 +238,20 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
     def _recount_survivors(self, session: ProcessSession) -> None:
         """A moment after a kill (from the kill menu too): anything it left running?"""
         assert session.handle is not None
+        backend = self._open_backend(session.backend, session.session_key)
+        if backend is None or not self._tracked(session):
+            return  # forgotten meanwhile (a released sandbox): nothing to count or save
         try:
-            left = self._backend_for(session).descendants(session.handle)
+            left = backend.descendants(session.handle)
         except BackendError:
             return
-        if left != session.survivors:
+        if left != session.survivors and self._tracked(session):
             session.survivors = left
             self._updated(session)
+
+    def _tracked(self, session: ProcessSession) -> bool:
+        with self._lock:
+            return self._sessions.get(session.id) is session
 
     def _save(self, *sessions: ProcessSession) -> None:
         self.checkpoint.update({s.id: s.to_record() for s in sessions})
