@@ -69,9 +69,14 @@ def _launch(run_dir: Path, env: Mapping[str, str]) -> rundir.PidRecord:
         SpawnError: the command could not be started (the supervisor's message).
     """
     subprocess.run(
-        ["setsid", "sh", str(rundir.SUPERVISOR_PATH), str(run_dir)], env=dict(env),
-        cwd=run_dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True, check=False,
+        ["setsid", "sh", str(rundir.SUPERVISOR_PATH), str(run_dir)],
+        env=dict(env),
+        cwd=run_dir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        check=False,
     )
     deadline = time.monotonic() + LAUNCH_TIMEOUT
     pause = 0.001
@@ -128,8 +133,9 @@ class LocalBackend(Backend):
         self.run_root = Path(run_root).absolute()
         self.env = dict(env or {})
 
-    def environment(self, extra: Mapping[str, str] | None = None, *, pty: bool = False
-                    ) -> dict[str, str]:
+    def environment(
+        self, extra: Mapping[str, str] | None = None, *, pty: bool = False
+    ) -> dict[str, str]:
         """Return the environment a command gets."""
         env = dict(os.environ)
         # Background output goes to a file, where Python would buffer it for minutes.
@@ -163,8 +169,13 @@ class LocalBackend(Backend):
         with tempfile.TemporaryFile() as out:
             try:
                 proc = subprocess.Popen(
-                    list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    cwd=cwd, env=self.environment(env), start_new_session=True,
+                    list(argv),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=cwd,
+                    env=self.environment(env),
+                    start_new_session=True,
                 )
             except OSError as exc:
                 raise BackendError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
@@ -218,8 +229,9 @@ class LocalBackend(Backend):
             raise SpawnError(f"cannot create {run_dir}: {exc.strerror}") from None
         info = {**dict(spec.metadata), "argv": argv, "pty": spec.pty}
         try:
-            write_private(run_dir / rundir.CMD,
-                          rundir.command_text(argv, self.shell_argv("")[:2]).encode())
+            write_private(
+                run_dir / rundir.CMD, rundir.command_text(argv, self.shell_argv("")[:2]).encode()
+            )
             write_private(run_dir / rundir.WORKDIR, workdir.encode())
             if spec.pty:
                 write_private(run_dir / rundir.SIZE, f"{spec.rows} {spec.cols}\n".encode())
@@ -227,16 +239,23 @@ class LocalBackend(Backend):
             record = _launch(run_dir, env)
         except OSError as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
-            raise SpawnError(f"cannot start the process supervisor: {exc.strerror or exc}"
-                             ) from None
+            raise SpawnError(
+                f"cannot start the process supervisor: {exc.strerror or exc}"
+            ) from None
         except SpawnError:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         return ProcHandle(
-            proc_id=spec.proc_id, backend=self.kind, run_dir=str(run_dir), pid=record.pid,
-            start_ticks=record.ticks, supervisor_pid=record.supervisor_pid,
-            supervisor_start_ticks=record.supervisor_ticks, boot_id=record.boot_id,
-            nonce="", pty=spec.pty,
+            proc_id=spec.proc_id,
+            backend=self.kind,
+            run_dir=str(run_dir),
+            pid=record.pid,
+            start_ticks=record.ticks,
+            supervisor_pid=record.supervisor_pid,
+            supervisor_start_ticks=record.supervisor_ticks,
+            boot_id=record.boot_id,
+            nonce="",
+            pty=spec.pty,
         )
 
     def scan(self) -> list[tuple[ProcHandle, dict[str, Any]]]:
@@ -256,10 +275,16 @@ class LocalBackend(Backend):
                 continue
             info.setdefault("workdir", workdir)
             handle = ProcHandle(
-                proc_id=run_dir.name, backend=self.kind, run_dir=str(run_dir), pid=record.pid,
-                start_ticks=record.ticks, supervisor_pid=record.supervisor_pid,
-                supervisor_start_ticks=record.supervisor_ticks, boot_id=record.boot_id,
-                nonce="", pty=bool(info.get("pty")),
+                proc_id=run_dir.name,
+                backend=self.kind,
+                run_dir=str(run_dir),
+                pid=record.pid,
+                start_ticks=record.ticks,
+                supervisor_pid=record.supervisor_pid,
+                supervisor_start_ticks=record.supervisor_ticks,
+                boot_id=record.boot_id,
+                nonce="",
+                pty=bool(info.get("pty")),
             )
             found.append((handle, info))
         return found
@@ -297,14 +322,19 @@ class LocalBackend(Backend):
         status = status or read_exit(run_dir)  # it may have ended between the two looks
         if status is not None:
             return Probe("ended", status, size, dropped=dropped, dropped_lines=lines)
-        return Probe("lost", output_size=size, dropped=dropped, dropped_lines=lines,
-                     detail="neither the process nor its supervisor is running, and no exit "
-                            "status was recorded")
+        return Probe(
+            "lost",
+            output_size=size,
+            dropped=dropped,
+            dropped_lines=lines,
+            detail="neither the process nor its supervisor is running, and no exit "
+            "status was recorded",
+        )
 
     def _alive(self, handle: ProcHandle) -> bool:
         return is_same_process(handle.pid, handle.start_ticks, handle.boot_id) or (
-            is_same_process(handle.supervisor_pid, handle.supervisor_start_ticks,
-                            handle.boot_id))
+            is_same_process(handle.supervisor_pid, handle.supervisor_start_ticks, handle.boot_id)
+        )
 
     def _check_running(self, handle: ProcHandle) -> None:
         if read_exit(Path(handle.run_dir)) is not None or not is_same_process(
@@ -315,8 +345,9 @@ class LocalBackend(Backend):
     def write(self, handle: ProcHandle, data: bytes) -> int:
         self._check_running(handle)
         try:
-            fd = os.open(Path(handle.run_dir) / rundir.IN,
-                         os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = os.open(
+                Path(handle.run_dir) / rundir.IN, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC
+            )
         except OSError as exc:
             if exc.errno in (errno.ENXIO, errno.ENOENT):
                 raise ProcessGoneError(f"process {handle.proc_id} has no stdin any more") from None
@@ -326,7 +357,7 @@ class LocalBackend(Backend):
             deadline = time.monotonic() + WRITE_TIMEOUT
             while view:
                 try:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 except BlockingIOError:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:

@@ -76,8 +76,10 @@ def main() -> None:
         base_latency, base_rate = results["local"]
         for kind, (latency, rate) in results.items():
             note = " (stand-in apptainer CLI)" if kind == "singularity" else ""
-            print(f"{kind:12s} spawn {latency * 1000:6.1f} ms ({latency / base_latency:4.1f}x "
-                  f"local)  throughput {rate:7.1f} MB/s ({rate / base_rate:4.2f}x local){note}")
+            print(
+                f"{kind:12s} spawn {latency * 1000:6.1f} ms ({latency / base_latency:4.1f}x "
+                f"local)  throughput {rate:7.1f} MB/s ({rate / base_rate:4.2f}x local){note}"
+            )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,13 @@ from hermes_tui.widgets.process_list import ProcessList
 from registry import ProcessRegistry, ProcessSession, RecoveryReport, RegistryError
 
 NO_AGENT_NOTICE = HOW_TO_CONFIGURE
-_KEY_NAMES = {"^": "circumflex_accent", "]": "right_square_bracket", "\\": "backslash",
-              "_": "underscore", "@": "at"}
+_KEY_NAMES = {
+    "^": "circumflex_accent",
+    "]": "right_square_bracket",
+    "\\": "backslash",
+    "_": "underscore",
+    "@": "at",
+}
 
 
 def textual_key(spec: str) -> str:
@@ -151,10 +156,12 @@ class HermesApp(App[None]):
         self.config_path = config_path
         self.backend = backend or config.backend
         self.endpoint = endpoint
-        self.sessions = ChatSessions(registry,
-                                     idle_timeout=config.processes.idle_timeout_hours * 3600)
-        self.watchers = WatcherManager(registry, self._post_watcher_update,
-                                       min_interval=watcher_min_interval)
+        self.sessions = ChatSessions(
+            registry, idle_timeout=config.processes.idle_timeout_hours * 3600
+        )
+        self.watchers = WatcherManager(
+            registry, self._post_watcher_update, min_interval=watcher_min_interval
+        )
         self._ticks = 0
         self.detach_key = textual_key(config.detach_key)
         self.attached_id: str | None = None
@@ -185,8 +192,12 @@ class HermesApp(App[None]):
         first = self.selected()
         if first is not None:
             self.terminal.show(first.output, pty=first.pty)
-        self.chat.set_completions([*(f"/theme {name}" for name in sorted(self.hermes_themes)),
-                                   *(f"/backend {kind}" for kind in BACKEND_KINDS)])
+        self.chat.set_completions(
+            [
+                *(f"/theme {name}" for name in sorted(self.hermes_themes)),
+                *(f"/backend {kind}" for kind in BACKEND_KINDS),
+            ]
+        )
         self.terminal.send = self._send_to_attached
         self.terminal.detach_key = self.config.detach_key
         self._apply_palette()
@@ -200,16 +211,17 @@ class HermesApp(App[None]):
             self.say(problem, "warning")
         report = self.report
         if report is not None and report.summary():
-            self.say(f"Recovered from the previous run: {report.summary()}. "
-                          "Press w for details.", "notice")
+            self.say(
+                f"Recovered from the previous run: {report.summary()}. Press w for details.",
+                "notice",
+            )
             if report.ended or report.lost:
                 self.push_screen(AwayScreen(report))
         for warning in report.warnings if report else []:
             self.say(warning, "warning")
         if self.endpoint is not None and self.endpoint.usable:
             where = self.endpoint.base_url or "api.openai.com"
-            self.say(f"Model {self.endpoint.model} at {where}. Esc interrupts the agent.",
-                          "notice")
+            self.say(f"Model {self.endpoint.model} at {where}. Esc interrupts the agent.", "notice")
         else:
             self.say(NO_AGENT_NOTICE, "notice")
 
@@ -259,8 +271,10 @@ class HermesApp(App[None]):
         except NoMatches:
             return  # the app is closing: the panes are already gone
         if not session.is_running and session.id == self.attached_id:
-            self._end_attach(f"{session.id} {session.status.value}"
-                         + ("" if session.exit_code is None else f" ({session.exit_code})"))
+            self._end_attach(
+                f"{session.id} {session.status.value}"
+                + ("" if session.exit_code is None else f" ({session.exit_code})")
+            )
 
     def on_unmount(self) -> None:
         if self._bridge is not None:
@@ -369,12 +383,17 @@ class HermesApp(App[None]):
 
     def action_filter(self) -> None:
         """Filter the process list by text."""
+
         def apply(text: str | None) -> None:
             if text is not None:
                 self.process_list.filter_text = text.strip()
 
-        self.push_screen(TextPrompt("Show processes containing (empty shows all):",
-                                    self.process_list.filter_text), apply)
+        self.push_screen(
+            TextPrompt(
+                "Show processes containing (empty shows all):", self.process_list.filter_text
+            ),
+            apply,
+        )
 
     # -- actions: processes -----------------------------------------------------------
     def action_attach(self) -> None:
@@ -395,8 +414,7 @@ class HermesApp(App[None]):
         rows, cols = terminal.size.height, terminal.size.width
         if session.pty and rows > 0 and cols > 0:
             self._resize_process(session.id, rows, cols)
-        self.notify(f"Attached to {session.id}: {self.config.detach_key} detaches",
-                    timeout=3)
+        self.notify(f"Attached to {session.id}: {self.config.detach_key} detaches", timeout=3)
 
     def action_detach(self) -> None:
         """Give the keyboard back to hermes-tui."""
@@ -467,8 +485,10 @@ class HermesApp(App[None]):
         if session is None:
             return
         self.registry.set_lifetime(session.id, stop_on_quit=not session.stop_on_quit)
-        self.notify(f"{session.id} will {'stop' if session.stop_on_quit else 'keep running'} "
-                    "when hermes-tui quits")
+        self.notify(
+            f"{session.id} will {'stop' if session.stop_on_quit else 'keep running'} "
+            "when hermes-tui quits"
+        )
 
     def action_save_log(self) -> None:
         """Save the selected process's whole output to a file."""
@@ -480,8 +500,9 @@ class HermesApp(App[None]):
             if path:
                 self._save_log(session.id, Path(path).expanduser())
 
-        self.push_screen(TextPrompt(f"Save the output of {session.id} to:",
-                                    f"{session.id}.log"), save)
+        self.push_screen(
+            TextPrompt(f"Save the output of {session.id} to:", f"{session.id}.log"), save
+        )
 
     @work(thread=True, group="save", exit_on_error=False)
     def _save_log(self, proc_id: str, path: Path) -> None:
@@ -518,8 +539,12 @@ class HermesApp(App[None]):
         size = self.terminal.size
         try:
             session = self.registry.spawn(
-                command, backend=self.backend, pty=True, rows=max(size.height, 5),
-                cols=max(size.width, 20), session_key=self.sessions.current.key,
+                command,
+                backend=self.backend,
+                pty=True,
+                rows=max(size.height, 5),
+                cols=max(size.width, 20),
+                session_key=self.sessions.current.key,
             )
         except RegistryError as exc:
             self.call_from_thread(self.say, f"Could not start {command!r}: {exc}", "error")
@@ -527,8 +552,11 @@ class HermesApp(App[None]):
         self.call_from_thread(self._started_from_chat, session)
 
     def _started_from_chat(self, session: ProcessSession) -> None:
-        self.say(f"Started {session.id}: {session.command} (attached; "
-                      f"{self.config.detach_key} detaches)", "notice")
+        self.say(
+            f"Started {session.id}: {session.command} (attached; "
+            f"{self.config.detach_key} detaches)",
+            "notice",
+        )
         self.process_list.update_process(session)
         self.process_list.move_cursor(row=self.process_list.get_row_index(session.id))
         self.action_attach()
@@ -546,9 +574,11 @@ class HermesApp(App[None]):
         elif name == "/toolsets":
             self._set_toolsets(argument)
         elif name == "/sessions":
-            lines = [f"{'*' if s is self.sessions.current else ' '} {key}: "
-                     f"{self.sessions.running_processes(key)} running process(es)"
-                     for key, s in self.sessions.sessions.items()]
+            lines = [
+                f"{'*' if s is self.sessions.current else ' '} {key}: "
+                f"{self.sessions.running_processes(key)} running process(es)"
+                for key, s in self.sessions.sessions.items()
+            ]
             self.say("Chat sessions (/switch KEY):\n" + "\n".join(lines), "notice")
         elif name == "/switch":
             if argument in self.sessions.sessions:
@@ -565,8 +595,9 @@ class HermesApp(App[None]):
                 self.backend = argument
                 self.say(f"New processes start on the {argument} backend.", "notice")
             else:
-                self.say(f"Backend is {self.backend}; choose from: "
-                              f"{', '.join(BACKEND_KINDS)}", "notice")
+                self.say(
+                    f"Backend is {self.backend}; choose from: {', '.join(BACKEND_KINDS)}", "notice"
+                )
         else:
             self.say(f"Unknown command {name}; try /help", "warning")
 
@@ -586,14 +617,22 @@ class HermesApp(App[None]):
     def _agent_for(self, session: ChatSession) -> Agent:
         if session.agent is None:
             assert self.endpoint is not None
-            ctx = ToolContext(registry=self.registry, session_key=session.key,
-                              backend=self.backend, cancel=session.cancel,
-                              start_watcher=self._start_watcher_from_thread,
-                              watcher_min_interval=self.watchers.min_interval,
-                              max_foreground_timeout=self.registry.max_wait)
-            session.agent = Agent(make_client(self.endpoint), self.endpoint.model,
-                                  tools_in(session.toolsets), ctx,
-                                  max_iterations=int(self.config.model.max_iterations))
+            ctx = ToolContext(
+                registry=self.registry,
+                session_key=session.key,
+                backend=self.backend,
+                cancel=session.cancel,
+                start_watcher=self._start_watcher_from_thread,
+                watcher_min_interval=self.watchers.min_interval,
+                max_foreground_timeout=self.registry.max_wait,
+            )
+            session.agent = Agent(
+                make_client(self.endpoint),
+                self.endpoint.model,
+                tools_in(session.toolsets),
+                ctx,
+                max_iterations=int(self.config.model.max_iterations),
+            )
         return session.agent
 
     @work(exclusive=True, group="agent", exit_on_error=False)
@@ -613,8 +652,11 @@ class HermesApp(App[None]):
         session = self.sessions.current
         names = [n.strip() for n in argument.replace(",", " ").split() if n.strip()]
         if not names:
-            self.say(f"Toolsets of {session.key}: {', '.join(session.toolsets)}; choose from "
-                     f"{', '.join(TOOLSETS)}", "notice")
+            self.say(
+                f"Toolsets of {session.key}: {', '.join(session.toolsets)}; choose from "
+                f"{', '.join(TOOLSETS)}",
+                "notice",
+            )
             return
         try:
             tools = tools_in(names)
@@ -649,14 +691,26 @@ class HermesApp(App[None]):
                 return
             old = self.sessions.current
             self._show_session(self.sessions.new())
-            self.say(f"New chat session {self.sessions.current.key}."
-                          + (f" {old.key} keeps its {running} running process(es); "
-                             f"/switch {old.key} to go back." if running else ""), "notice")
+            self.say(
+                f"New chat session {self.sessions.current.key}."
+                + (
+                    f" {old.key} keeps its {running} running process(es); "
+                    f"/switch {old.key} to go back."
+                    if running
+                    else ""
+                ),
+                "notice",
+            )
 
         if running:
-            self.push_screen(Confirm(f"Chat session {self.sessions.current.key} owns {running} "
-                                     "running process(es). They keep running. Start a new "
-                                     "chat session?"), start)
+            self.push_screen(
+                Confirm(
+                    f"Chat session {self.sessions.current.key} owns {running} "
+                    "running process(es). They keep running. Start a new "
+                    "chat session?"
+                ),
+                start,
+            )
         else:
             start(True)
 

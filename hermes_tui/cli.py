@@ -73,8 +73,14 @@ def _status_text(session: ProcessSession) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     command: str | list[str] = args.command[0] if len(args.command) == 1 else args.command
     session = _registry(args.config).spawn(
-        command, backend=args.backend, workdir=args.workdir, pty=args.pty, rows=args.rows,
-        cols=args.cols, session_key=CLI_SESSION_KEY, name=args.name,
+        command,
+        backend=args.backend,
+        workdir=args.workdir,
+        pty=args.pty,
+        rows=args.rows,
+        cols=args.cols,
+        session_key=CLI_SESSION_KEY,
+        name=args.name,
     )
     print(session.id)
     return 0
@@ -90,12 +96,22 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     rows = [("ID", "STATUS", "PID", "BACKEND", "RUNTIME", "NAME", "COMMAND")]
     for s in sessions:
-        rows.append((s.id, _status_text(s), str(s.pid or "-"), s.backend,
-                     format_runtime(s.runtime()), s.name or "-", s.command))
+        rows.append(
+            (
+                s.id,
+                _status_text(s),
+                str(s.pid or "-"),
+                s.backend,
+                format_runtime(s.runtime()),
+                s.name or "-",
+                s.command,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  "
-              + row[6])
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[6]
+        )
     return 0
 
 
@@ -117,8 +133,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
     else:
         offset, gone_lines = registry.spool_dropped(session.id)
         if offset:
-            print(f"hermes-tui: the first {offset} bytes ({gone_lines} lines) of its output were "
-                  "dropped (the spool's cap)", file=sys.stderr)
+            print(
+                f"hermes-tui: the first {offset} bytes ({gone_lines} lines) of its output were "
+                "dropped (the spool's cap)",
+                file=sys.stderr,
+            )
         end = shown
         while end is None or offset < end:
             want = CHUNK if end is None else min(CHUNK, end - offset)
@@ -135,7 +154,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     while True:
         event = events.get()
         if isinstance(event, ProcessOutput) and event.end > shown:
-            out.write(event.data[max(0, len(event.data) - (event.end - shown)):])
+            out.write(event.data[max(0, len(event.data) - (event.end - shown)) :])
             out.flush()
             shown = event.end
         elif isinstance(event, ProcessExited):
@@ -158,8 +177,10 @@ def cmd_kill(args: argparse.Namespace) -> int:
     if session.is_running:
         print(f"{session.id}: signal sent; still running")
     else:
-        print(f"{session.id}: {_status_text(session)}"
-              + (f" ({session.kill_reason})" if session.kill_reason else ""))
+        print(
+            f"{session.id}: {_status_text(session)}"
+            + (f" ({session.kill_reason})" if session.kill_reason else "")
+        )
     return 0
 
 
@@ -176,8 +197,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
 def cmd_send(args: argparse.Namespace) -> int:
     registry, session = _target(args.config, args.id)
     text = args.text
-    count = (registry.submit(session.id, text) if args.enter
-             else registry.write(session.id, text))
+    count = registry.submit(session.id, text) if args.enter else registry.write(session.id, text)
     print(f"{count} bytes sent")
     return 0
 
@@ -199,8 +219,9 @@ def run_app(args: argparse.Namespace) -> int:
         raise CliError("the app needs a terminal; the subcommands (see --help) work without one")
     from hermes_tui.launch import make_app
 
-    app = make_app(config_path=args.config, backend=args.app_backend, model=args.model,
-                   base_url=args.base_url)
+    app = make_app(
+        config_path=args.config, backend=args.app_backend, model=args.model, base_url=args.base_url
+    )
     app.run()
     return 0
 
@@ -237,15 +258,20 @@ def build_parser() -> argparse.ArgumentParser:
         "background processes from any shell.",
     )
     parser.add_argument("--version", action="version", version=f"hermes-tui {__version__}")
-    parser.add_argument("--backend", dest="app_backend", choices=BACKEND_KINDS,
-                        help="backend for new processes in the app (default: from config)")
+    parser.add_argument(
+        "--backend",
+        dest="app_backend",
+        choices=BACKEND_KINDS,
+        help="backend for new processes in the app (default: from config)",
+    )
     parser.add_argument("--model", help="model name for the agent")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint for the agent")
     parser.add_argument("--config", type=Path, help="config file (default: the user config)")
     sub = parser.add_subparsers(dest="subcommand", parser_class=_Parser)
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str
-            ) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         return p
@@ -257,8 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", help="working directory")
     p.add_argument("--backend", default="local", choices=BACKEND_KINDS)
     p.add_argument("--name", help="a name to show in lists and to use instead of the id")
-    p.add_argument("command", nargs="+", metavar="CMD",
-                   help="one argument is a shell command line; several are an argv")
+    p.add_argument(
+        "command",
+        nargs="+",
+        metavar="CMD",
+        help="one argument is a shell command line; several are an argv",
+    )
 
     p = add("ps", cmd_ps, "list background processes")
     p.add_argument("--all", action="store_true", help="include finished processes")
@@ -284,9 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("attach", cmd_attach, "use this terminal as the process's terminal")
     p.add_argument("id")
-    p.add_argument("--detach-key", default="ctrl+^",
-                   help="the key that detaches (default ctrl+^, i.e. ctrl+6); it never "
-                        "reaches the process")
+    p.add_argument(
+        "--detach-key",
+        default="ctrl+^",
+        help="the key that detaches (default ctrl+^, i.e. ctrl+6); it never reaches the process",
+    )
 
     p = add("tool", cmd_tool, "run one agent tool call and print its JSON result")
     p.add_argument("name", help="tool name (terminal, process)")
@@ -318,8 +350,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("HERMES_DEBUG"):
             raise
-        print(f"hermes-tui: internal error: {type(exc).__name__}: {exc} "
-              "(set HERMES_DEBUG=1 for details)", file=sys.stderr)
+        print(
+            f"hermes-tui: internal error: {type(exc).__name__}: {exc} "
+            "(set HERMES_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_DFL)

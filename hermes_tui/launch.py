@@ -34,6 +34,13 @@ def make_app(
     if loaded is not None:
         report.warnings[:0] = loaded.warnings
     registry.max_wait = config.processes.max_wait
-    return HermesApp(registry, config, themes, report=report,
-                     problems=[*problems, *theme_problems], config_path=config_path,
-                     backend=backend, endpoint=endpoint)
+    return HermesApp(
+        registry,
+        config,
+        themes,
+        report=report,
+        problems=[*problems, *theme_problems],
+        config_path=config_path,
+        backend=backend,
+        endpoint=endpoint,
+    )

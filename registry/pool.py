@@ -48,8 +48,11 @@ class BackendPool:
         key = (kind, sandbox if per_sandbox else "")
         with self._lock:
             if key not in self._backends:
-                options = {**per_sandbox, **self._backend_options.get(kind, {}),
-                           **self._sandbox_options.get((kind, sandbox), {})}
+                options = {
+                    **per_sandbox,
+                    **self._backend_options.get(kind, {}),
+                    **self._sandbox_options.get((kind, sandbox), {}),
+                }
                 self._backends[key] = create_backend(kind, state_dir=self.state_dir, **options)
             return self._backends[key]
 
@@ -61,4 +64,3 @@ class BackendPool:
             return self.backend(kind, sandbox)
         except BackendError as exc:
             raise RegistryError(str(exc)) from None
-

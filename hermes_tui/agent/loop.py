@@ -120,8 +120,13 @@ class Agent:
             message: dict[str, Any] = {"role": "assistant", "content": content or None}
             if calls:
                 message["tool_calls"] = [
-                    {"id": c.id, "type": "function",
-                     "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments},
+                    }
+                    for c in calls
+                ]
             self.messages.append(message)
             if self.cancelled:
                 listener.on_notice("Interrupted.", "warning")
@@ -136,43 +141,50 @@ class Agent:
                 listener.on_tool_call(call.name, call.arguments)
                 result = await self._run_tool(call)
                 listener.on_tool_result(call.name, call.arguments, result)
-                self.messages.append({"role": "tool", "tool_call_id": call.id,
-                                      "content": result})
+                self.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
             if self.cancelled:
                 listener.on_notice("Interrupted.", "warning")
                 return ""
-        listener.on_notice(f"Stopped after {self.max_iterations} model calls in one turn.",
-                           "warning")
+        listener.on_notice(
+            f"Stopped after {self.max_iterations} model calls in one turn.", "warning"
+        )
         return ""
 
     def _close_unanswered(self, calls: Sequence[_ToolCall]) -> None:
         """Every tool call needs an answer, or the next request is invalid."""
         for call in calls:
-            self.messages.append({"role": "tool", "tool_call_id": call.id,
-                                  "content": json.dumps({"error": "interrupted by the user"})})
+            self.messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": call.id,
+                    "content": json.dumps({"error": "interrupted by the user"}),
+                }
+            )
 
     async def _run_tool(self, call: _ToolCall) -> str:
         tool = self._by_name.get(call.name)
         if tool is None:
-            result = json.dumps({"error": f"unknown tool {call.name!r}; available: "
-                                          f"{', '.join(self._by_name)}"})
+            result = json.dumps(
+                {"error": f"unknown tool {call.name!r}; available: {', '.join(self._by_name)}"}
+            )
         elif inspect.iscoroutinefunction(tool.handler):
             try:
-                result = json.dumps(await tool.handler(json.loads(call.arguments or "{}"),
-                                                       self.ctx))
+                result = json.dumps(
+                    await tool.handler(json.loads(call.arguments or "{}"), self.ctx)
+                )
             except Exception as exc:
                 result = json.dumps({"error": f"{type(exc).__name__}: {exc}"})
         else:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(_POOL, call_tool, tool, call.arguments,
-                                                self.ctx)
+            result = await loop.run_in_executor(_POOL, call_tool, tool, call.arguments, self.ctx)
         try:
             error = json.loads(result).get("error")
         except (ValueError, AttributeError):
             error = None
         if error:
-            self.tool_errors.append(ToolError(call.name, call.arguments[:200], str(error),
-                                              self.turns))
+            self.tool_errors.append(
+                ToolError(call.name, call.arguments[:200], str(error), self.turns)
+            )
         return result
 
     async def _complete(self, listener: AgentListener) -> tuple[str, list[_ToolCall]]:
@@ -183,22 +195,30 @@ class Agent:
         for attempt in range(self.max_retries + 1):
             try:
                 return await self._stream(schemas, listener)
-            except (openai.RateLimitError, openai.InternalServerError,
-                    openai.APIConnectionError) as exc:
+            except (
+                openai.RateLimitError,
+                openai.InternalServerError,
+                openai.APIConnectionError,
+            ) as exc:
                 if attempt == self.max_retries:
                     raise AgentError(_describe(exc, self.client)) from None
                 delay = self.backoff * 2**attempt
-                listener.on_notice(f"{_describe(exc, self.client)} Retrying in {delay:g}s "
-                                   f"({attempt + 1}/{self.max_retries}).", "warning")
+                listener.on_notice(
+                    f"{_describe(exc, self.client)} Retrying in {delay:g}s "
+                    f"({attempt + 1}/{self.max_retries}).",
+                    "warning",
+                )
                 await asyncio.sleep(delay)
             except openai.APIStatusError as exc:
                 raise AgentError(_describe(exc, self.client)) from None
         raise AgentError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    async def _stream(self, schemas: list[dict[str, Any]], listener: AgentListener
-                      ) -> tuple[str, list[_ToolCall]]:
+    async def _stream(
+        self, schemas: list[dict[str, Any]], listener: AgentListener
+    ) -> tuple[str, list[_ToolCall]]:
         stream = await self.client.chat.completions.create(
-            model=self.model, messages=self.messages, tools=schemas or None, stream=True)
+            model=self.model, messages=self.messages, tools=schemas or None, stream=True
+        )
         content: list[str] = []
         calls: dict[int, _ToolCall] = {}
         iterator = stream.__aiter__()
@@ -238,11 +258,15 @@ def _describe(exc: Exception, client: Any) -> str:
 
     where = str(getattr(client, "base_url", "the endpoint"))
     if isinstance(exc, openai.AuthenticationError):
-        return (f"The API key was rejected by {where} (401). Check the key in "
-                "OPENAI_API_KEY (or the variable named by model.api_key_env).")
+        return (
+            f"The API key was rejected by {where} (401). Check the key in "
+            "OPENAI_API_KEY (or the variable named by model.api_key_env)."
+        )
     if isinstance(exc, openai.NotFoundError):
-        return (f"{where} does not know that model or path (404). Check --model / "
-                "model.name and --base-url.")
+        return (
+            f"{where} does not know that model or path (404). Check --model / "
+            "model.name and --base-url."
+        )
     if isinstance(exc, openai.RateLimitError):
         return f"{where} is rate limiting (429)."
     if isinstance(exc, openai.InternalServerError):

@@ -21,8 +21,9 @@ Post = Callable[[str, str], None]
 class WatcherManager:
     """Runs the watchers of one app."""
 
-    def __init__(self, registry: ProcessRegistry, post: Post, *, min_interval: float = 30.0
-                 ) -> None:
+    def __init__(
+        self, registry: ProcessRegistry, post: Post, *, min_interval: float = 30.0
+    ) -> None:
         self.registry = registry
         self.post = post
         self.min_interval = min_interval
@@ -68,11 +69,18 @@ class WatcherManager:
             new = clean_output(self.registry.poll(session.id, reader).new_output).strip()
             if ended:
                 code = session.exit_code
-                text = (f"[{session.id} {session.status.value}"
-                        f"{'' if code is None else f' with exit code {code}'}]")
-                self.post(session.session_key,
-                          text + (f" Final output:\n{tail_text(new, 1000)}" if new else ""))
+                text = (
+                    f"[{session.id} {session.status.value}"
+                    f"{'' if code is None else f' with exit code {code}'}]"
+                )
+                self.post(
+                    session.session_key,
+                    text + (f" Final output:\n{tail_text(new, 1000)}" if new else ""),
+                )
                 return
-            self.post(session.session_key,
-                      f"[{session.id} still running] New output:\n{tail_text(new, 500)}"
-                      if new else f"[{session.id} still running] No new output.")
+            self.post(
+                session.session_key,
+                f"[{session.id} still running] New output:\n{tail_text(new, 500)}"
+                if new
+                else f"[{session.id} still running] No new output.",
+            )

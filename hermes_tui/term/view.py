@@ -35,11 +35,30 @@ from registry import OutputBuffer
 TICK = 1 / 30
 FEED_BUDGET = 0.004
 LOG_TAIL_BYTES = 64 * 1024
-DEFAULT_PALETTE = ("#000000", "#cd3131", "#0dbc79", "#e5e510", "#2472c8", "#bc3fbc",
-                   "#11a8cd", "#e5e5e5", "#666666", "#f14c4c", "#23d18b", "#f5f543",
-                   "#3b8eea", "#d670d6", "#29b8db", "#ffffff")
-_DETACH_ALIASES = {"ctrl+^": "ctrl+circumflex_accent", "ctrl+6": "ctrl+circumflex_accent",
-                   "ctrl+]": "ctrl+right_square_bracket", "ctrl+\\": "ctrl+backslash"}
+DEFAULT_PALETTE = (
+    "#000000",
+    "#cd3131",
+    "#0dbc79",
+    "#e5e510",
+    "#2472c8",
+    "#bc3fbc",
+    "#11a8cd",
+    "#e5e5e5",
+    "#666666",
+    "#f14c4c",
+    "#23d18b",
+    "#f5f543",
+    "#3b8eea",
+    "#d670d6",
+    "#29b8db",
+    "#ffffff",
+)
+_DETACH_ALIASES = {
+    "ctrl+^": "ctrl+circumflex_accent",
+    "ctrl+6": "ctrl+circumflex_accent",
+    "ctrl+]": "ctrl+right_square_bracket",
+    "ctrl+\\": "ctrl+backslash",
+}
 
 
 class TerminalView(Widget, can_focus=True):
@@ -158,8 +177,9 @@ class TerminalView(Widget, can_focus=True):
     def watch_attached(self, attached: bool) -> None:
         self.set_class(attached, "-attached")
         self._scroll_lines = None
-        self.border_title = (f"Terminal — ATTACHED ({self.detach_key} detaches)" if attached
-                             else "Terminal")
+        self.border_title = (
+            f"Terminal — ATTACHED ({self.detach_key} detaches)" if attached else "Terminal"
+        )
         self.refresh_bindings()
         self._strips.clear()
         self.refresh()
@@ -211,8 +231,10 @@ class TerminalView(Widget, can_focus=True):
         if rows <= 0 or cols <= 0:
             return
         self._strips.clear()
-        if self._emulator is not None and (rows, cols) != (self._emulator.rows,
-                                                           self._emulator.cols):
+        if self._emulator is not None and (rows, cols) != (
+            self._emulator.rows,
+            self._emulator.cols,
+        ):
             self._emulator.resize(rows, cols)
         elif self._scheduler is None and self._buffer is not None:
             self._refresh_log()
@@ -233,18 +255,29 @@ class TerminalView(Widget, can_focus=True):
             return Color.parse(default)
 
     def _style(self, cell: Any, cursor: bool = False) -> Style:
-        key = (cell.fg, cell.bg, cell.bold, cell.italics, cell.underscore,
-               cell.strikethrough, cell.reverse != cursor)
+        key = (
+            cell.fg,
+            cell.bg,
+            cell.bold,
+            cell.italics,
+            cell.underscore,
+            cell.strikethrough,
+            cell.reverse != cursor,
+        )
         style = self._styles.get(key)
         if style is None:
             fg = self._color(cell.fg, self._fg)
             bg = self._color(cell.bg, self._bg)
             if key[-1]:
                 fg, bg = bg, fg
-            style = self._styles[key] = Style(color=fg, bgcolor=bg, bold=cell.bold,
-                                              italic=cell.italics,
-                                              underline=cell.underscore,
-                                              strike=cell.strikethrough)
+            style = self._styles[key] = Style(
+                color=fg,
+                bgcolor=bg,
+                bold=cell.bold,
+                italic=cell.italics,
+                underline=cell.underscore,
+                strike=cell.strikethrough,
+            )
         return style
 
     def _emulated_line(self, y: int, width: int) -> Strip:
@@ -254,8 +287,9 @@ class TerminalView(Widget, can_focus=True):
             return Strip.blank(width, Style(bgcolor=Color.parse(self._bg)))
         line = emulator.line(y)
         cursor_x, cursor_y = emulator.cursor
-        show_cursor = (y == cursor_y and emulator.cursor_visible
-                       and (self.has_focus or self.attached))
+        show_cursor = (
+            y == cursor_y and emulator.cursor_visible and (self.has_focus or self.attached)
+        )
         segments: list[Segment] = []
         run: list[str] = []
         run_style: Style | None = None

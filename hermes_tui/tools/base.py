@@ -83,8 +83,12 @@ def parse_arguments(raw: str | Mapping[str, Any] | None) -> JSONDict:
     return value
 
 
-_TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a number",
-               "boolean": "a boolean"}
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+}
 
 
 def _coerce(name: str, value: Any, prop: Mapping[str, Any]) -> Any:
@@ -117,8 +121,9 @@ def _coerce(name: str, value: Any, prop: Mapping[str, Any]) -> Any:
         if not isinstance(value, bool):
             raise ToolError(f"'{name}' must be true or false")
     if "enum" in prop and value not in prop["enum"]:
-        raise ToolError(f"'{name}' must be one of: {', '.join(map(str, prop['enum']))}; "
-                        f"got {value!r}")
+        raise ToolError(
+            f"'{name}' must be one of: {', '.join(map(str, prop['enum']))}; got {value!r}"
+        )
     return value
 
 
@@ -131,8 +136,10 @@ def check_arguments(tool: Tool, args: Mapping[str, Any]) -> JSONDict:
     props: Mapping[str, Any] = tool.parameters.get("properties", {})
     unknown = sorted(set(args) - set(props))
     if unknown:
-        raise ToolError(f"unknown argument(s) for {tool.name}: {', '.join(unknown)}; "
-                        f"accepted: {', '.join(props)}")
+        raise ToolError(
+            f"unknown argument(s) for {tool.name}: {', '.join(unknown)}; "
+            f"accepted: {', '.join(props)}"
+        )
     checked = {name: _coerce(name, value, props[name]) for name, value in args.items()}
     for name in tool.parameters.get("required", []):
         if checked.get(name) is None:

@@ -23,11 +23,13 @@ PARAMETERS: JSONDict = {
     "type": "object",
     "properties": {
         "action": {"type": "string", "enum": list(ACTIONS)},
-        "session_id": {"type": "string", "description": "The process id (all actions but "
-                       "list)."},
+        "session_id": {"type": "string", "description": "The process id (all actions but list)."},
         "data": {"type": "string", "description": "Text to send (write, submit)."},
-        "timeout": {"type": "integer", "minimum": 0, "description": "wait: seconds to block "
-                    "(capped by the configured maximum)."},
+        "timeout": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "wait: seconds to block (capped by the configured maximum).",
+        },
         "offset": {"type": "integer", "minimum": 0, "description": "log: first line number."},
         "limit": {"type": "integer", "minimum": 1, "description": "log: number of lines."},
     },
@@ -45,17 +47,22 @@ def _ended_fields(session: ProcessSession) -> JSONDict:
         fields["note"] = session.note
     if not session.is_running and session.survivors:
         fields["still_running"] = session.survivors
-        fields["note"] = (f"it ended, but {session.survivors} process(es) it started still "
-                          "run; 'kill' ends them")
+        fields["note"] = (
+            f"it ended, but {session.survivors} process(es) it started still run; 'kill' ends them"
+        )
     return fields
 
 
 def _list(args: JSONDict, ctx: ToolContext) -> JSONDict:
     processes = []
     for session in ctx.registry.processes(ctx.session_key):
-        entry: JSONDict = {"session_id": session.id, "command": session.command[:200],
-                           "uptime_seconds": round(session.runtime()), "pid": session.pid,
-                           "pty": session.pty}
+        entry: JSONDict = {
+            "session_id": session.id,
+            "command": session.command[:200],
+            "uptime_seconds": round(session.runtime()),
+            "pid": session.pid,
+            "pty": session.pty,
+        }
         if session.name:
             entry["name"] = session.name
         entry.update(_ended_fields(session))
@@ -67,8 +74,12 @@ def _poll(args: JSONDict, ctx: ToolContext) -> JSONDict:
     result = ctx.registry.poll(args["session_id"])
     session = result.session
     text = tail_text(clean_output(result.new_output), POLL_CHARS)
-    out: JSONDict = {"session_id": session.id, "command": session.command,
-                     "uptime_seconds": round(session.runtime()), "new_output": text}
+    out: JSONDict = {
+        "session_id": session.id,
+        "command": session.command,
+        "uptime_seconds": round(session.runtime()),
+        "new_output": text,
+    }
     out.update(_ended_fields(session))
     if result.omitted:
         out["omitted_bytes"] = result.omitted
@@ -76,19 +87,24 @@ def _poll(args: JSONDict, ctx: ToolContext) -> JSONDict:
 
 
 def _log(args: JSONDict, ctx: ToolContext) -> JSONDict:
-    page = ctx.registry.log(args["session_id"], args.get("offset"),
-                            args.get("limit") or LOG_LIMIT)
+    page = ctx.registry.log(args["session_id"], args.get("offset"), args.get("limit") or LOG_LIMIT)
     session = ctx.registry.get(args["session_id"])
     last = page.first_line + len(page.lines)
-    out: JSONDict = {"session_id": session.id, "output": "\n".join(page.lines),
-                     "total_lines": page.total_lines,
-                     "showing": f"lines {page.first_line}-{max(page.first_line, last - 1)} of "
-                                f"{page.total_lines}" if page.lines else "no lines"}
+    out: JSONDict = {
+        "session_id": session.id,
+        "output": "\n".join(page.lines),
+        "total_lines": page.total_lines,
+        "showing": f"lines {page.first_line}-{max(page.first_line, last - 1)} of {page.total_lines}"
+        if page.lines
+        else "no lines",
+    }
     out.update(_ended_fields(session))
     if page.dropped_lines:
         out["dropped_lines"] = page.dropped_lines
-        out["dropped_note"] = (f"lines 0-{page.dropped_lines - 1} are no longer held (only the "
-                               "last 200 KB of output is kept)")
+        out["dropped_note"] = (
+            f"lines 0-{page.dropped_lines - 1} are no longer held (only the "
+            "last 200 KB of output is kept)"
+        )
     return out
 
 
@@ -96,8 +112,11 @@ def _wait(args: JSONDict, ctx: ToolContext) -> JSONDict:
     timeout = args.get("timeout")
     result = ctx.registry.wait(args["session_id"], timeout, ctx.cancel)
     session = result.session
-    out: JSONDict = {"session_id": session.id, "status": result.status,
-                     "waited_seconds": round(result.waited, 1)}
+    out: JSONDict = {
+        "session_id": session.id,
+        "status": result.status,
+        "waited_seconds": round(result.waited, 1),
+    }
     if not session.is_running:
         out["exit_code"] = session.exit_code
     if session.kill_reason:
@@ -111,8 +130,11 @@ def _wait(args: JSONDict, ctx: ToolContext) -> JSONDict:
 def _kill(args: JSONDict, ctx: ToolContext) -> JSONDict:
     before = ctx.registry.get(args["session_id"])
     if not before.is_running and not before.survivors:
-        return {"session_id": before.id, **_ended_fields(before),
-                "note": "the process had already ended"}
+        return {
+            "session_id": before.id,
+            **_ended_fields(before),
+            "note": "the process had already ended",
+        }
     session = ctx.registry.kill(before.id, by="agent")
     return {"session_id": session.id, **_ended_fields(session)}
 
@@ -123,8 +145,11 @@ def _write(args: JSONDict, ctx: ToolContext, enter: bool) -> JSONDict:
         raise ToolError("'data' is required for write")
     send = ctx.registry.submit if enter else ctx.registry.write
     count = send(args["session_id"], data or "")
-    return {"session_id": ctx.registry.get(args["session_id"]).id, "status": "ok",
-            "bytes_written": count}
+    return {
+        "session_id": ctx.registry.get(args["session_id"]).id,
+        "status": "ok",
+        "bytes_written": count,
+    }
 
 
 _HANDLERS: dict[str, Callable[[JSONDict, ToolContext], JSONDict]] = {

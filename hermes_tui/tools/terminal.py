@@ -28,15 +28,26 @@ PARAMETERS: JSONDict = {
     "type": "object",
     "properties": {
         "command": {"type": "string", "description": "The shell command line to run."},
-        "background": {"type": "boolean", "description": "Start in the background and return "
-                       "at once (default false)."},
-        "timeout": {"type": "integer", "minimum": 1, "description": "Foreground only: seconds "
-                    f"before the command is killed (default {DEFAULT_TIMEOUT})."},
+        "background": {
+            "type": "boolean",
+            "description": "Start in the background and return at once (default false).",
+        },
+        "timeout": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Foreground only: seconds "
+            f"before the command is killed (default {DEFAULT_TIMEOUT}).",
+        },
         "workdir": {"type": "string", "description": "Working directory for this command."},
-        "pty": {"type": "boolean", "description": "Run under a pseudo-terminal (interactive "
-                "programs). Background only."},
-        "check_interval": {"type": "integer", "minimum": 1, "description": "Background only: "
-                           "post a progress update every N seconds (minimum 30)."},
+        "pty": {
+            "type": "boolean",
+            "description": "Run under a pseudo-terminal (interactive programs). Background only.",
+        },
+        "check_interval": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Background only: post a progress update every N seconds (minimum 30).",
+        },
     },
     "required": ["command"],
 }
@@ -52,14 +63,17 @@ def terminal(args: JSONDict, ctx: ToolContext) -> JSONDict:
     timeout = float(args.get("timeout") or DEFAULT_TIMEOUT)
     notes = []
     if timeout > ctx.max_foreground_timeout:
-        notes.append(f"timeout {timeout:g}s was clamped to {ctx.max_foreground_timeout:g}s; "
-                     "use background=true for longer commands")
+        notes.append(
+            f"timeout {timeout:g}s was clamped to {ctx.max_foreground_timeout:g}s; "
+            "use background=true for longer commands"
+        )
         timeout = ctx.max_foreground_timeout
     if args.get("pty"):
         notes.append("pty applies to background processes; ran without a terminal")
     backend = ctx.registry.backend(ctx.backend, ctx.session_key)
-    run = backend.run(backend.shell_argv(command), workdir=workdir, timeout=timeout,
-                      cancel=ctx.cancel.event)
+    run = backend.run(
+        backend.shell_argv(command), workdir=workdir, timeout=timeout, cancel=ctx.cancel.event
+    )
     result["output"] = truncate_middle(clean_output(run.output).strip(), MAX_OUTPUT_CHARS)
     result["exit_code"] = run.exit_code
     if run.timed_out:
@@ -71,11 +85,15 @@ def terminal(args: JSONDict, ctx: ToolContext) -> JSONDict:
     return result
 
 
-def _background(command: str, workdir: str | None, args: JSONDict, ctx: ToolContext
-                ) -> JSONDict:
+def _background(command: str, workdir: str | None, args: JSONDict, ctx: ToolContext) -> JSONDict:
     session = ctx.registry.spawn(
-        command, backend=ctx.backend, workdir=workdir, pty=bool(args.get("pty")),
-        rows=PTY_ROWS, cols=PTY_COLS, session_key=ctx.session_key,
+        command,
+        backend=ctx.backend,
+        workdir=workdir,
+        pty=bool(args.get("pty")),
+        rows=PTY_ROWS,
+        cols=PTY_COLS,
+        session_key=ctx.session_key,
     )
     result: JSONDict = {"session_id": session.id, "pid": session.pid, "status": "running"}
     interval = args.get("check_interval")
@@ -83,10 +101,13 @@ def _background(command: str, workdir: str | None, args: JSONDict, ctx: ToolCont
         effective = max(float(interval), ctx.watcher_min_interval)
         if effective != interval:
             result["check_interval_note"] = (
-                f"Requested {interval}s raised to the minimum of {ctx.watcher_min_interval:g}s")
+                f"Requested {interval}s raised to the minimum of {ctx.watcher_min_interval:g}s"
+            )
         if ctx.start_watcher is None:
-            result["check_interval_note"] = ("no progress updates here: watchers run inside the "
-                                             "hermes-tui app; use process poll instead")
+            result["check_interval_note"] = (
+                "no progress updates here: watchers run inside the "
+                "hermes-tui app; use process poll instead"
+            )
         else:
             ctx.start_watcher(session, effective)
             result["check_interval"] = effective

@@ -12,8 +12,16 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Collapsible, Input, Static
 
-SLASH_COMMANDS = ("/help", "/new", "/clear", "/theme ", "/backend ", "/sessions", "/switch ",
-                  "/toolsets ")
+SLASH_COMMANDS = (
+    "/help",
+    "/new",
+    "/clear",
+    "/theme ",
+    "/backend ",
+    "/sessions",
+    "/switch ",
+    "/toolsets ",
+)
 
 
 class ChatMessage(Static):
@@ -110,7 +118,8 @@ class ChatPane(Vertical):
     def set_completions(self, extra: list[str]) -> None:
         """Complete these too (e.g. ``/theme dusk``), besides the slash commands."""
         self.query_one("#chat-input", Input).suggester = SuggestFromList(
-            [*SLASH_COMMANDS, *extra], case_sensitive=False)
+            [*SLASH_COMMANDS, *extra], case_sensitive=False
+        )
 
     @property
     def log_view(self) -> VerticalScroll:
@@ -144,8 +153,11 @@ class ChatPane(Vertical):
             pretty = json.dumps(json.loads(result), indent=2, ensure_ascii=False)
         except ValueError:
             pretty = result
-        block = Collapsible(Static(escape(f"{arguments}\n→ {pretty}")),
-                            title=f"{name}({arguments[:60]})", collapsed=True)
+        block = Collapsible(
+            Static(escape(f"{arguments}\n→ {pretty}")),
+            title=f"{name}({arguments[:60]})",
+            collapsed=True,
+        )
         self._mount(block)
         return block
 

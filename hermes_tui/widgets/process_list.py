@@ -85,8 +85,11 @@ class ProcessList(DataTable[str | Text]):
 
     def on_mount(self) -> None:
         self.border_title = "Processes"
-        for key, label in zip(COLUMNS, ("ID", "Status", "Runtime", "Name / command",
-                                        "Backend", "Last output"), strict=True):
+        for key, label in zip(
+            COLUMNS,
+            ("ID", "Status", "Runtime", "Name / command", "Backend", "Last output"),
+            strict=True,
+        ):
             self.add_column(label, key=key)
 
     @property
@@ -103,13 +106,20 @@ class ProcessList(DataTable[str | Text]):
         name = session.name or session.command
         if len(name) > NAME_WIDTH:
             name = name[: NAME_WIDTH - 1] + "…"
-        return (session.id, status_label(session), format_runtime(session.runtime(now)), name,
-                session.backend, last_line(session))
+        return (
+            session.id,
+            status_label(session),
+            format_runtime(session.runtime(now)),
+            name,
+            session.backend,
+            last_line(session),
+        )
 
     def _visible(self, session: ProcessSession) -> bool:
         needle = self.filter_text.lower()
-        return not needle or any(needle in (field or "").lower()
-                                 for field in (session.id, session.name, session.command))
+        return not needle or any(
+            needle in (field or "").lower() for field in (session.id, session.name, session.command)
+        )
 
     def update_process(self, session: ProcessSession) -> None:
         """Add, update or (when filtered out) hide one process's row."""
@@ -123,8 +133,10 @@ class ProcessList(DataTable[str | Text]):
                 del self._shown[session.id]
             return
         row = self._row(session, now)
-        cells = [Text(c, style=STATUS_STYLES[session.status]) if key == "status" else c
-                 for key, c in zip(COLUMNS, row, strict=True)]
+        cells = [
+            Text(c, style=STATUS_STYLES[session.status]) if key == "status" else c
+            for key, c in zip(COLUMNS, row, strict=True)
+        ]
         old = self._shown.get(session.id)
         if old is None:
             self.add_row(*cells, key=session.id)
@@ -153,8 +165,9 @@ class ProcessList(DataTable[str | Text]):
         with self.app.batch_update():
             for session in self._sessions.values():
                 self._sync_row(session, now)
-        self.border_title = (f"Processes — filter: {self.filter_text}" if self.filter_text
-                             else "Processes")
+        self.border_title = (
+            f"Processes — filter: {self.filter_text}" if self.filter_text else "Processes"
+        )
 
     def action_cycle_sort(self) -> None:
         """Switch to the next sort order."""
@@ -170,5 +183,9 @@ class ProcessList(DataTable[str | Text]):
         elif self.sort_key == "status":
             self.sort("status", "id", key=lambda cells: (str(cells[0]), str(cells[1])))
         else:
-            self.sort("id", key=lambda pid: self._sessions[str(pid)].started_at
-                      if str(pid) in self._sessions else 0.0)
+            self.sort(
+                "id",
+                key=lambda pid: (
+                    self._sessions[str(pid)].started_at if str(pid) in self._sessions else 0.0
+                ),
+            )

@@ -47,12 +47,18 @@ class Recorder:
         self.notices.append((level, text))
 
 
-def make_agent(server: ScriptedModel, registry: ProcessRegistry, *, key: str = "sk-test",
-               tools: list[Tool] | None = None) -> Agent:
+def make_agent(
+    server: ScriptedModel,
+    registry: ProcessRegistry,
+    *,
+    key: str = "sk-test",
+    tools: list[Tool] | None = None,
+) -> Agent:
     client = make_client(Endpoint(model="scripted", base_url=server.url, api_key=key))
     ctx = ToolContext(registry=registry, session_key="chat-1")
-    return Agent(client, "scripted", tools if tools is not None else tools_in(["all"]), ctx,
-                 backoff=0.05)
+    return Agent(
+        client, "scripted", tools if tools is not None else tools_in(["all"]), ctx, backoff=0.05
+    )
 
 
 @pytest.fixture
@@ -61,7 +67,8 @@ def recorder() -> Recorder:
 
 
 async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
-    registry: ProcessRegistry, recorder: Recorder,
+    registry: ProcessRegistry,
+    recorder: Recorder,
 ) -> None:
     def sid(messages: list[dict[str, Any]]) -> str:
         for message in messages:
@@ -70,11 +77,12 @@ async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
         raise AssertionError("no session id yet")
 
     script: list[Step] = [
-        tool_call("terminal", {"command": "echo ready; read line; echo got $line; sleep 60",
-                               "background": True}),
+        tool_call(
+            "terminal",
+            {"command": "echo ready; read line; echo got $line; sleep 60", "background": True},
+        ),
         lambda m: tool_call("process", {"action": "poll", "session_id": sid(m)}),
-        lambda m: tool_call("process", {"action": "submit", "session_id": sid(m),
-                                        "data": "hello"}),
+        lambda m: tool_call("process", {"action": "submit", "session_id": sid(m), "data": "hello"}),
         lambda m: tool_call("process", {"action": "wait", "session_id": sid(m), "timeout": 1}),
         lambda m: tool_call("process", {"action": "kill", "session_id": sid(m)}),
         Reply(text="All done: the process printed got hello."),
@@ -86,8 +94,13 @@ async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
         assert await agent.run_turn("thanks", Recorder()) == "You are welcome."
     assert answer == "All done: the process printed got hello."
     assert "".join(recorder.text) == answer
-    assert [name for name, _ in recorder.calls] == ["terminal", "process", "process",
-                                                    "process", "process"]
+    assert [name for name, _ in recorder.calls] == [
+        "terminal",
+        "process",
+        "process",
+        "process",
+        "process",
+    ]
     started, polled, submitted, waited, killed = recorder.results
     assert "ready" in polled["new_output"]
     assert started["status"] == "running"
@@ -106,18 +119,26 @@ async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
     assert second_turn[: len(first_turn)] == first_turn
     assert second_turn[-2:] == [
         {"role": "assistant", "content": "All done: the process printed got hello."},
-        {"role": "user", "content": "thanks"}]
+        {"role": "user", "content": "thanks"},
+    ]
     assert server.requests[0]["auth"] == "Bearer sk-test"
     assert {t["function"]["name"] for t in server.requests[0]["body"]["tools"]} >= {
-        "terminal", "process", "read_file", "search_files"}
+        "terminal",
+        "process",
+        "read_file",
+        "search_files",
+    }
 
 
 async def test_malformed_tool_arguments_become_an_error_the_model_sees(
-    registry: ProcessRegistry, recorder: Recorder,
+    registry: ProcessRegistry,
+    recorder: Recorder,
 ) -> None:
-    script = [tool_call("terminal", '{"command": "echo hi", '),
-              tool_call("no_such_tool", {}),
-              Reply(text="Sorry, fixed.")]
+    script = [
+        tool_call("terminal", '{"command": "echo hi", '),
+        tool_call("no_such_tool", {}),
+        Reply(text="Sorry, fixed."),
+    ]
     with ScriptedModel(script) as server:
         agent = make_agent(server, registry)
         assert await agent.run_turn("go", recorder) == "Sorry, fixed."
@@ -129,7 +150,8 @@ async def test_malformed_tool_arguments_become_an_error_the_model_sees(
 
 
 async def test_a_server_error_is_retried_with_a_notice(
-    registry: ProcessRegistry, recorder: Recorder,
+    registry: ProcessRegistry,
+    recorder: Recorder,
 ) -> None:
     with ScriptedModel([Reply(status=500), Reply(status=429), Reply(text="ok now")]) as server:
         agent = make_agent(server, registry)
@@ -142,7 +164,8 @@ async def test_a_server_error_is_retried_with_a_notice(
 
 
 async def test_401_and_unknown_model_give_clear_messages(
-    registry: ProcessRegistry, recorder: Recorder,
+    registry: ProcessRegistry,
+    recorder: Recorder,
 ) -> None:
     with ScriptedModel([Reply(status=401), Reply(status=404)]) as server:
         agent = make_agent(server, registry, key="sk-wrong")
@@ -158,8 +181,7 @@ async def test_unreachable_endpoint(registry: ProcessRegistry, recorder: Recorde
     url = server.url
     server.server.server_close()  # nothing listens there any more
     client = make_client(Endpoint(model="m", base_url=url, api_key="k"))
-    agent = Agent(client, "m", [], ToolContext(registry=registry), backoff=0.01,
-                  max_retries=1)
+    agent = Agent(client, "m", [], ToolContext(registry=registry), backoff=0.01, max_retries=1)
     with pytest.raises(AgentError, match="Cannot reach"):
         await agent.run_turn("hi", recorder)
     assert len(recorder.notices) == 1
@@ -179,9 +201,13 @@ async def test_interrupt_during_a_stream(registry: ProcessRegistry, recorder: Re
 
 
 async def test_interrupt_during_a_wait(registry: ProcessRegistry, recorder: Recorder) -> None:
-    script: list[Step] = [tool_call("terminal", {"command": "sleep 60", "background": True}),
-              lambda m: tool_call("process", {"action": "wait", "timeout": 60,
-                                              "session_id": last_tool_result(m)["session_id"]})]
+    script: list[Step] = [
+        tool_call("terminal", {"command": "sleep 60", "background": True}),
+        lambda m: tool_call(
+            "process",
+            {"action": "wait", "timeout": 60, "session_id": last_tool_result(m)["session_id"]},
+        ),
+    ]
     with ScriptedModel(script) as server:
         agent = make_agent(server, registry)
         cancel_when_waiting = threading.Timer(1.0, agent.ctx.cancel.cancel)
@@ -194,7 +220,8 @@ async def test_interrupt_during_a_wait(registry: ProcessRegistry, recorder: Reco
 
 
 async def test_a_sync_tool_that_calls_asyncio_run_does_not_deadlock(
-    registry: ProcessRegistry, recorder: Recorder,
+    registry: ProcessRegistry,
+    recorder: Recorder,
 ) -> None:
     async def compute() -> int:
         await asyncio.sleep(0.01)
@@ -203,8 +230,12 @@ async def test_a_sync_tool_that_calls_asyncio_run_does_not_deadlock(
     def uses_asyncio_run(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         return {"value": asyncio.run(compute())}
 
-    tool = Tool("nested_loop", "runs its own event loop", {"type": "object", "properties": {}},
-                uses_asyncio_run)
+    tool = Tool(
+        "nested_loop",
+        "runs its own event loop",
+        {"type": "object", "properties": {}},
+        uses_asyncio_run,
+    )
     with ScriptedModel([tool_call("nested_loop", {}), Reply(text="done")]) as server:
         agent = make_agent(server, registry, tools=[tool])
         assert await asyncio.wait_for(agent.run_turn("go", recorder), 20) == "done"
@@ -219,7 +250,6 @@ def test_endpoint_resolution_never_shows_the_key() -> None:
     assert endpoint.base_url is None
     router = resolve_endpoint(config, env={"OPENROUTER_API_KEY": "k"})
     assert router.base_url == "https://openrouter.ai/api/v1"
-    local = resolve_endpoint(config, base_url="http://127.0.0.1:11434/v1", model="llama",
-                             env={})
+    local = resolve_endpoint(config, base_url="http://127.0.0.1:11434/v1", model="llama", env={})
     assert (local.usable, local.model, local.api_key) == (True, "llama", None)
     assert not resolve_endpoint(config, env={}).usable

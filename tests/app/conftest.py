@@ -21,13 +21,21 @@ def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def make_app(make_registry: Callable[..., ProcessRegistry], config_path: Path
-             ) -> Callable[..., HermesApp]:
-    def make(registry: ProcessRegistry | None = None, report: RecoveryReport | None = None
-             ) -> HermesApp:
+def make_app(
+    make_registry: Callable[..., ProcessRegistry], config_path: Path
+) -> Callable[..., HermesApp]:
+    def make(
+        registry: ProcessRegistry | None = None, report: RecoveryReport | None = None
+    ) -> HermesApp:
         config, problems = load_config(config_path)
         themes, theme_problems = load_themes()
-        return HermesApp(registry or make_registry(), config, themes, report=report,
-                         problems=[*problems, *theme_problems], config_path=config_path)
+        return HermesApp(
+            registry or make_registry(),
+            config,
+            themes,
+            report=report,
+            problems=[*problems, *theme_problems],
+            config_path=config_path,
+        )
 
     return make

@@ -20,13 +20,23 @@ from tests.fakes.openai_server import Reply, ScriptedModel, tool_call
 SIZE = (120, 36)
 
 
-def agent_app(registry: ProcessRegistry, server: ScriptedModel, config_path: Path,
-              watcher_min_interval: float = 30.0) -> HermesApp:
+def agent_app(
+    registry: ProcessRegistry,
+    server: ScriptedModel,
+    config_path: Path,
+    watcher_min_interval: float = 30.0,
+) -> HermesApp:
     config, _ = load_config(config_path)
     themes, _ = load_themes([])
     endpoint = Endpoint(model="scripted", base_url=server.url, api_key="sk-test")
-    return HermesApp(registry, config, themes, config_path=config_path, endpoint=endpoint,
-                     watcher_min_interval=watcher_min_interval)
+    return HermesApp(
+        registry,
+        config,
+        themes,
+        config_path=config_path,
+        endpoint=endpoint,
+        watcher_min_interval=watcher_min_interval,
+    )
 
 
 async def say(pilot: Pilot[None], text: str) -> None:
@@ -40,16 +50,22 @@ def messages(app: HermesApp, role: str | None = None) -> list[str]:
 
 
 async def test_reply_streams_into_the_chat_with_tool_blocks(
-    registry: ProcessRegistry, config_path: Path,
+    registry: ProcessRegistry,
+    config_path: Path,
 ) -> None:
-    script = [tool_call("terminal", {"command": "echo from-the-tool"}),
-              Reply(text="The command printed from-the-tool.")]
+    script = [
+        tool_call("terminal", {"command": "echo from-the-tool"}),
+        Reply(text="The command printed from-the-tool."),
+    ]
     with ScriptedModel(script) as server:
         app = agent_app(registry, server, config_path)
         async with app.run_test(size=SIZE) as pilot:
             await say(pilot, "run echo")
-            await until(pilot, lambda: "The command printed from-the-tool." in messages(
-                app, "assistant"), "the streamed reply")
+            await until(
+                pilot,
+                lambda: "The command printed from-the-tool." in messages(app, "assistant"),
+                "the streamed reply",
+            )
             blocks = list(app.chat.query(Collapsible))
             assert len(blocks) == 1
             assert "terminal" in str(blocks[0].title)
@@ -65,13 +81,15 @@ async def test_escape_interrupts_a_stream(registry: ProcessRegistry, config_path
             await say(pilot, "talk")
             await until(pilot, lambda: bool(messages(app, "assistant")), "the first words")
             await pilot.press("escape")
-            await until(pilot, lambda: "Interrupted." in messages(app, "warning"),
-                        "the interrupt notice")
+            await until(
+                pilot, lambda: "Interrupted." in messages(app, "warning"), "the interrupt notice"
+            )
             assert len(messages(app, "assistant")[0].split()) < 300
 
 
-async def test_api_errors_are_shown_not_raised(registry: ProcessRegistry,
-                                               config_path: Path) -> None:
+async def test_api_errors_are_shown_not_raised(
+    registry: ProcessRegistry, config_path: Path
+) -> None:
     with ScriptedModel([Reply(status=401)]) as server:
         app = agent_app(registry, server, config_path)
         async with app.run_test(size=SIZE) as pilot:
@@ -81,7 +99,8 @@ async def test_api_errors_are_shown_not_raised(registry: ProcessRegistry,
 
 
 async def test_new_session_asks_first_and_keeps_processes(
-    registry: ProcessRegistry, config_path: Path,
+    registry: ProcessRegistry,
+    config_path: Path,
 ) -> None:
     with ScriptedModel([]) as server:
         app = agent_app(registry, server, config_path)
@@ -100,27 +119,44 @@ async def test_new_session_asks_first_and_keeps_processes(
             assert any("Model scripted" in t for t in messages(app))  # its transcript is back
 
 
-async def test_watcher_posts_progress_and_the_end(registry: ProcessRegistry,
-                                                  config_path: Path) -> None:
-    script = [tool_call("terminal", {"command": "for i in 1 2 3; do echo tick $i; sleep 0.7; "
-                                                "done", "background": True,
-                                     "check_interval": 1}),
-              Reply(text="Watching it.")]
+async def test_watcher_posts_progress_and_the_end(
+    registry: ProcessRegistry, config_path: Path
+) -> None:
+    script = [
+        tool_call(
+            "terminal",
+            {
+                "command": "for i in 1 2 3; do echo tick $i; sleep 0.7; done",
+                "background": True,
+                "check_interval": 1,
+            },
+        ),
+        Reply(text="Watching it."),
+    ]
     with ScriptedModel(script) as server:
         app = agent_app(registry, server, config_path, watcher_min_interval=0.5)
         async with app.run_test(size=SIZE) as pilot:
             await say(pilot, "start and watch")
-            await until(pilot, lambda: any("still running] New output" in t
-                                           for t in messages(app, "notice")), "an update")
-            await until(pilot, lambda: any("exited with exit code 0" in t
-                                           for t in messages(app, "notice")), "the end")
+            await until(
+                pilot,
+                lambda: any("still running] New output" in t for t in messages(app, "notice")),
+                "an update",
+            )
+            await until(
+                pilot,
+                lambda: any("exited with exit code 0" in t for t in messages(app, "notice")),
+                "the end",
+            )
             await until(pilot, lambda: app.watchers.active == [], "the watcher to stop")
 
 
-async def test_tool_errors_are_counted_on_the_chat_pane(registry: ProcessRegistry,
-                                                        config_path: Path) -> None:
-    script = [tool_call("process", {"action": "poll", "session_id": "proc_missing"}),
-              Reply(text="Could not find it.")]
+async def test_tool_errors_are_counted_on_the_chat_pane(
+    registry: ProcessRegistry, config_path: Path
+) -> None:
+    script = [
+        tool_call("process", {"action": "poll", "session_id": "proc_missing"}),
+        Reply(text="Could not find it."),
+    ]
     with ScriptedModel(script) as server:
         app = agent_app(registry, server, config_path)
         async with app.run_test(size=SIZE) as pilot:
@@ -129,8 +165,9 @@ async def test_tool_errors_are_counted_on_the_chat_pane(registry: ProcessRegistr
             assert str(app.chat.border_subtitle) == "1 tool error(s)"
 
 
-async def test_toolsets_are_chosen_per_session(registry: ProcessRegistry,
-                                               config_path: Path) -> None:
+async def test_toolsets_are_chosen_per_session(
+    registry: ProcessRegistry, config_path: Path
+) -> None:
     with ScriptedModel([Reply(text="ok"), Reply(text="ok")]) as server:
         app = agent_app(registry, server, config_path)
         async with app.run_test(size=SIZE) as pilot:

@@ -47,7 +47,8 @@ async def test_starts_without_a_model_and_says_how_to_configure_one(
 
 
 async def test_bang_command_attaches_types_and_detaches(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
 ) -> None:
     messages: list[Message] = []
     app = make_app(registry)
@@ -73,7 +74,8 @@ async def test_bang_command_attaches_types_and_detaches(
 
 
 async def test_kill_menu_sends_term_and_the_list_shows_it(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
 ) -> None:
     session = registry.spawn("sleep 60")
     app = make_app(registry)
@@ -85,12 +87,16 @@ async def test_kill_menu_sends_term_and_the_list_shows_it(
         await until(pilot, lambda: not session.is_running, "the kill")
         assert session.status is ProcessStatus.KILLED
         assert session.kill_reason == "SIGTERM by user"
-        await until(pilot, lambda: "killed" in str(app.process_list.get_row(session.id)[1]),
-                    "the row to update")
+        await until(
+            pilot,
+            lambda: "killed" in str(app.process_list.get_row(session.id)[1]),
+            "the row to update",
+        )
 
 
 async def test_kill_menu_can_send_sigint(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
 ) -> None:
     session = registry.spawn("sleep 60")
     app = make_app(registry)
@@ -102,7 +108,8 @@ async def test_kill_menu_can_send_sigint(
 
 
 async def test_escape_cancels_the_kill_menu(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
 ) -> None:
     session = registry.spawn("sleep 60")
     app = make_app(registry)
@@ -113,8 +120,9 @@ async def test_escape_cancels_the_kill_menu(
         assert not isinstance(app.screen, KillMenu)
 
 
-async def test_filter_the_list(make_app: Callable[..., HermesApp],
-                               registry: ProcessRegistry) -> None:
+async def test_filter_the_list(
+    make_app: Callable[..., HermesApp], registry: ProcessRegistry
+) -> None:
     registry.spawn("sleep 60", name="web")
     registry.spawn("sleep 61", name="worker")
     registry.spawn("sleep 62", name="db")
@@ -131,8 +139,9 @@ async def test_filter_the_list(make_app: Callable[..., HermesApp],
         assert app.process_list.row_count == 3
 
 
-async def test_theme_switch_is_remembered(make_app: Callable[..., HermesApp],
-                                          config_path: Path) -> None:
+async def test_theme_switch_is_remembered(
+    make_app: Callable[..., HermesApp], config_path: Path
+) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await type_in_chat(pilot, "/theme hermes-light")
@@ -159,7 +168,8 @@ async def test_zoom_toggles_the_focused_pane(make_app: Callable[..., HermesApp])
 
 
 async def test_processes_started_elsewhere_appear(
-    make_app: Callable[..., HermesApp], make_registry: Callable[..., ProcessRegistry],
+    make_app: Callable[..., HermesApp],
+    make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -169,8 +179,9 @@ async def test_processes_started_elsewhere_appear(
         assert app.process_list.selected_id == session.id
 
 
-async def test_recovery_report_is_shown(make_app: Callable[..., HermesApp],
-                                        registry: ProcessRegistry) -> None:
+async def test_recovery_report_is_shown(
+    make_app: Callable[..., HermesApp], registry: ProcessRegistry
+) -> None:
     ended = registry.spawn("exit 3")
     registry.wait(ended.id, 10)
     report = RecoveryReport(ended=[ended])
@@ -179,7 +190,8 @@ async def test_recovery_report_is_shown(make_app: Callable[..., HermesApp],
         await pilot.pause()
         assert isinstance(app.screen, AwayScreen)
         assert "Ended while hermes-tui was not running" in str(
-            app.screen.query_one("#away-text").render())
+            app.screen.query_one("#away-text").render()
+        )
         await pilot.press("escape")
         assert any("Recovered from the previous run" in t for t in chat_texts(app))
 
@@ -191,13 +203,19 @@ async def test_help_and_palette(make_app: Callable[..., HermesApp]) -> None:
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         commands = [c.title for c in app.get_system_commands(app.screen)]
-        for title in ("Attach to the selected process", "Kill / send a signal",
-                      "Filter processes", "Search all output", "Zoom pane"):
+        for title in (
+            "Attach to the selected process",
+            "Kill / send a signal",
+            "Filter processes",
+            "Search all output",
+            "Zoom pane",
+        ):
             assert title in commands
 
 
-async def test_search_jumps_to_the_process(make_app: Callable[..., HermesApp],
-                                           registry: ProcessRegistry) -> None:
+async def test_search_jumps_to_the_process(
+    make_app: Callable[..., HermesApp], registry: ProcessRegistry
+) -> None:
     registry.spawn("echo nothing here; sleep 60")
     target = registry.spawn("echo the needle is here; sleep 60")
     await asyncio.sleep(0.3)
@@ -213,7 +231,9 @@ async def test_search_jumps_to_the_process(make_app: Callable[..., HermesApp],
 
 
 async def test_rename_lifetime_restart_and_save_log(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry, tmp_path: Path,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
+    tmp_path: Path,
 ) -> None:
     session = registry.spawn("echo logged; sleep 60")
     app = make_app(registry)
@@ -233,15 +253,17 @@ async def test_rename_lifetime_restart_and_save_log(
         await until(pilot, lambda: (tmp_path / "api.log").exists(), "the saved log")
         assert (tmp_path / "api.log").read_bytes() == b"logged\n"
         await pilot.press("r")
-        await until(pilot, lambda: not session.is_running and len(registry.processes()) == 2,
-                    "the restart")
+        await until(
+            pilot, lambda: not session.is_running and len(registry.processes()) == 2, "the restart"
+        )
         new = registry.get("api")
         assert new is not session
         assert new.is_running
 
 
 async def test_invalid_config_is_reported_and_key_overrides_apply(
-    make_app: Callable[..., HermesApp], config_path: Path,
+    make_app: Callable[..., HermesApp],
+    config_path: Path,
 ) -> None:
     config_path.parent.mkdir(parents=True)
     config_path.write_text('backend = "vax"\n[keys]\nzoom = "f6"\n')

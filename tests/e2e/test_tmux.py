@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 TMUX = shutil.which("tmux")
-pytestmark = pytest.mark.skipif(TMUX is None and not os.environ.get("CI"),
-                                reason="tmux is not installed (CI installs it)")
+pytestmark = pytest.mark.skipif(
+    TMUX is None and not os.environ.get("CI"), reason="tmux is not installed (CI installs it)"
+)
 
 
 class Tmux:
@@ -29,8 +30,13 @@ class Tmux:
         self.env = env
 
     def run(self, *args: str) -> str:
-        result = subprocess.run([self.tmux, "-S", self.socket, *args], capture_output=True,
-                                text=True, env=self.env, timeout=30)
+        result = subprocess.run(
+            [self.tmux, "-S", self.socket, *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=30,
+        )
         return str(result.stdout)
 
     def start(self, command: str) -> None:
@@ -45,8 +51,7 @@ class Tmux:
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", "e2e")
 
-    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 20
-                 ) -> str:
+    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 20) -> str:
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:
@@ -65,22 +70,34 @@ class Tmux:
 
 @pytest.fixture
 def tmux(tmp_path: Path, state_dir: Path) -> Iterator[Tmux]:
-    env = {**os.environ, "HERMES_HOME": str(state_dir),
-           "HERMES_CONFIG": str(tmp_path / "config.toml"), "TERM": "xterm-256color"}
+    env = {
+        **os.environ,
+        "HERMES_HOME": str(state_dir),
+        "HERMES_CONFIG": str(tmp_path / "config.toml"),
+        "TERM": "xterm-256color",
+    }
     env.pop("OPENAI_API_KEY", None)
     server = Tmux(tmp_path, env)
     yield server
     server.kill_server()
     for process in _ps(state_dir):
         if process["status"] == "running":
-            subprocess.run([sys.executable, "-m", "hermes_tui", "kill", str(process["id"])],
-                           env=env, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "hermes_tui", "kill", str(process["id"])],
+                env=env,
+                capture_output=True,
+            )
 
 
 def _ps(state_dir: Path) -> list[dict[str, object]]:
     env = {**os.environ, "HERMES_HOME": str(state_dir)}
-    out = subprocess.run([sys.executable, "-m", "hermes_tui", "ps", "--all", "--json"],
-                         env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "hermes_tui", "ps", "--all", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     processes: list[dict[str, object]] = json.loads(out)
     return processes
 

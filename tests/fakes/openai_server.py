@@ -62,11 +62,15 @@ class ScriptedModel:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                model.requests.append({"path": self.path, "body": body,
-                                       "auth": self.headers.get("Authorization")})
+                model.requests.append(
+                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+                )
                 with model._lock:
-                    step = model.script.pop(0) if model.script else Reply(
-                        status=500, text="the test script has no more steps")
+                    step = (
+                        model.script.pop(0)
+                        if model.script
+                        else Reply(status=500, text="the test script has no more steps")
+                    )
                 reply = step(body["messages"]) if callable(step) else step
                 if reply.status != 200:
                     self._error(reply)
@@ -74,8 +78,15 @@ class ScriptedModel:
                     self._stream(body["model"], reply)
 
             def _error(self, reply: Reply) -> None:
-                payload = json.dumps({"error": {"message": reply.text or f"status {reply.status}",
-                                                "type": "test_error", "code": reply.status}})
+                payload = json.dumps(
+                    {
+                        "error": {
+                            "message": reply.text or f"status {reply.status}",
+                            "type": "test_error",
+                            "code": reply.status,
+                        }
+                    }
+                )
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -89,10 +100,13 @@ class ScriptedModel:
                 self.end_headers()
                 try:
                     for delta, finish in _deltas(reply):
-                        chunk = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
-                                 "created": int(time.time()), "model": model_name,
-                                 "choices": [{"index": 0, "delta": delta,
-                                              "finish_reason": finish}]}
+                        chunk = {
+                            "id": "chatcmpl-test",
+                            "object": "chat.completion.chunk",
+                            "created": int(time.time()),
+                            "model": model_name,
+                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                        }
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
                         if reply.chunk_delay:
@@ -124,7 +138,18 @@ def _deltas(reply: Reply) -> Iterator[tuple[dict[str, Any], str | None]]:
             yield {"content": word if i == 0 else " " + word}, None
     for index, (name, arguments) in enumerate(reply.tool_calls):
         half = len(arguments) // 2
-        yield {"tool_calls": [{"index": index, "id": f"call_{index}_{name}", "type": "function",
-                               "function": {"name": name, "arguments": arguments[:half]}}]}, None
+        yield (
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": f"call_{index}_{name}",
+                        "type": "function",
+                        "function": {"name": name, "arguments": arguments[:half]},
+                    }
+                ]
+            },
+            None,
+        )
         yield {"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]}, None
     yield {}, "tool_calls" if reply.tool_calls else "stop"

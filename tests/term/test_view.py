@@ -32,7 +32,7 @@ async def test_shows_a_full_screen_program_and_follows_new_output() -> None:
         assert lines[23].startswith("F1Help F10Quit")
         buffer.append(b"\x1b[9;1Hreplaced row\x1b[K")
         await pilot.pause(0.15)
-        assert view.screen_text()[8] .startswith("replaced row")
+        assert view.screen_text()[8].startswith("replaced row")
 
 
 async def test_a_plain_process_is_shown_as_a_log() -> None:
