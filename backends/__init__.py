@@ -77,8 +77,7 @@ def create_backend(kind: str, *, state_dir: Path, **options: Any) -> Backend:
         spool_cap = None if cap is None else int(float(cap) * (1 << 20))
         backend: Backend = factory(run_root=Path(state_dir) / "runs", **options)
     except (TypeError, ValueError) as exc:  # a missing, unknown or invalid setting
-        raise BackendUnavailableError(f"invalid settings for the {kind} backend: {exc}"
-                                      ) from None
+        raise BackendUnavailableError(f"invalid settings for the {kind} backend: {exc}") from None
     if spool_cap is not None:
         backend.spool_cap = max(0, spool_cap)
     return backend

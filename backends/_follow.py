@@ -76,17 +76,16 @@ class LocalFollower:
             self._selector.register(self._inotify.fileno(), selectors.EVENT_READ, "inotify")
         except (ImportError, OSError) as exc:
             log.info("inotify unavailable (%s); polling local output spools", exc)
-        self._thread = threading.Thread(target=self._loop, name="hermes-local-follow",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="hermes-local-follow", daemon=True)
         self._thread.start()
 
     # -- called from any thread ------------------------------------------------------------
-    def add(self, handle: ProcHandle, offset: int, sink: OutputSink, cap: int = 0
-            ) -> _Followed:
+    def add(self, handle: ProcHandle, offset: int, sink: OutputSink, cap: int = 0) -> _Followed:
         """Start following ``handle`` from byte ``offset``, capping its spool at ``cap``."""
         run_dir = Path(handle.run_dir)
-        followed = _Followed(handle, run_dir, offset, sink, self, cap=cap,
-                             dropped=read_dropped(run_dir))
+        followed = _Followed(
+            handle, run_dir, offset, sink, self, cap=cap, dropped=read_dropped(run_dir)
+        )
         with self._lock:
             if self._inotify is not None:
                 mask = self._flags.MODIFY | self._flags.MOVED_TO | self._flags.CLOSE_WRITE
@@ -101,7 +100,8 @@ class LocalFollower:
                 self._selector.register(followed.pidfd, selectors.EVENT_READ, followed)
             else:
                 followed.supervisor_gone = not is_same_process(
-                    handle.supervisor_pid, handle.supervisor_start_ticks, handle.boot_id)
+                    handle.supervisor_pid, handle.supervisor_start_ticks, handle.boot_id
+                )
             self._followed.add(followed)
             self._pending.add(followed)  # read what is already there, check for an exit
         self._wake()
@@ -216,8 +216,9 @@ class LocalFollower:
             followed.sink.on_output(data)
         if followed.cap and followed.offset - followed.dropped[0] > followed.cap * 5 // 4:
             try:
-                followed.dropped = cap_spool(followed.run_dir, followed.offset, followed.cap,
-                                             followed.dropped)
+                followed.dropped = cap_spool(
+                    followed.run_dir, followed.offset, followed.cap, followed.dropped
+                )
             except OSError as exc:  # e.g. a file system without holes: keep it all
                 log.warning("cannot cap the spool of %s: %s", followed.handle.proc_id, exc)
                 followed.cap = 0
@@ -245,11 +246,18 @@ class LocalFollower:
                 return
             if status is None:
                 status = ExitStatus(None)
-        elif status is None and followed.polled and not is_same_process(
-            followed.handle.pid, followed.handle.start_ticks, followed.handle.boot_id
-        ) and not is_same_process(followed.handle.supervisor_pid,
-                                  followed.handle.supervisor_start_ticks,
-                                  followed.handle.boot_id):
+        elif (
+            status is None
+            and followed.polled
+            and not is_same_process(
+                followed.handle.pid, followed.handle.start_ticks, followed.handle.boot_id
+            )
+            and not is_same_process(
+                followed.handle.supervisor_pid,
+                followed.handle.supervisor_start_ticks,
+                followed.handle.boot_id,
+            )
+        ):
             status = read_exit(followed.run_dir) or ExitStatus(None)
         if status is None:
             return

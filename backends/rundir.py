@@ -54,8 +54,12 @@ def signals_sent(text: str) -> set[int]:
     return {int(n) for n in text.replace(",", "\n").split() if n.isdigit()}
 
 
-def exit_status(code_text: str, signalled: Iterable[int] = (), kill_reason: str = "",
-                ended_at: float | None = None) -> ExitStatus:
+def exit_status(
+    code_text: str,
+    signalled: Iterable[int] = (),
+    kill_reason: str = "",
+    ended_at: float | None = None,
+) -> ExitStatus:
     """Turn the ``exit`` file (plus ``signalled`` and ``kill``) into an :class:`ExitStatus`.
 
     sh reports a death by signal N as 128+N; it is reported as ``-N`` when the app sent N.
@@ -88,14 +92,17 @@ def read_exit(run_dir: Path) -> ExitStatus | None:
         return None
     except OSError:
         return ExitStatus(None)
-    return exit_status(code_text, signals_sent(read_text(run_dir / SIGNALLED)),
-                       read_text(run_dir / KILL).strip(), ended_at)
+    return exit_status(
+        code_text,
+        signals_sent(read_text(run_dir / SIGNALLED)),
+        read_text(run_dir / KILL).strip(),
+        ended_at,
+    )
 
 
 def note_signal(run_dir: Path, sig: int) -> None:
     """Append ``sig`` to the ``signalled`` file (before sending it)."""
-    fd = os.open(run_dir / SIGNALLED, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                 0o600)
+    fd = os.open(run_dir / SIGNALLED, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, f"{sig}\n".encode())
     finally:
@@ -127,8 +134,7 @@ def _punch_hole(fd: int, offset: int, length: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def cap_spool(run_dir: Path, size: int, cap: int, dropped: tuple[int, int]
-              ) -> tuple[int, int]:
+def cap_spool(run_dir: Path, size: int, cap: int, dropped: tuple[int, int]) -> tuple[int, int]:
     """Keep about ``cap`` bytes of a local spool of ``size`` bytes: once it holds a quarter
     more, drop the oldest bytes down to ``cap``, counting their lines first. Returns the new
     ``dropped`` record."""

@@ -51,8 +51,14 @@ class ShellBackend(Backend):
 
     # -- primitives ----------------------------------------------------------------------
     @abstractmethod
-    def exec(self, script: str, *, stdin: bytes | None = None, timeout: float = 60.0,
-             cancel: threading.Event | None = None) -> tuple[int, bytes]:
+    def exec(
+        self,
+        script: str,
+        *,
+        stdin: bytes | None = None,
+        timeout: float = 60.0,
+        cancel: threading.Event | None = None,
+    ) -> tuple[int, bytes]:
         """Run a ``sh`` script in the environment; return its exit code and merged output."""
 
     @abstractmethod
@@ -63,8 +69,9 @@ class ShellBackend(Backend):
     def _ok(self, script: str, **kwargs: object) -> bytes:
         code, output = self.exec(script, **kwargs)  # type: ignore[arg-type]
         if code != 0:
-            raise BackendError(output.decode(errors="replace").strip()
-                               or f"command failed with exit code {code}")
+            raise BackendError(
+                output.decode(errors="replace").strip() or f"command failed with exit code {code}"
+            )
         return output
 
     def _install_supervisor(self) -> str:
@@ -76,19 +83,33 @@ class ShellBackend(Backend):
         return path
 
     # -- foreground --------------------------------------------------------------------
-    def run(self, argv: Sequence[str], *, workdir: str | None = None,
-            env: Mapping[str, str] | None = None, timeout: float = 180.0,
-            cancel: threading.Event | None = None) -> RunResult:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 180.0,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
         q = shlex.quote
         exports = "".join(f"export {k}={q(v)}; " for k, v in (env or {}).items())
-        cd = (f"cd {q(workdir)} 2>/dev/null || {{ echo 'working directory does not exist: "
-              f"{workdir}'; exit 126; }}; ") if workdir else ""
+        cd = (
+            (
+                f"cd {q(workdir)} 2>/dev/null || {{ echo 'working directory does not exist: "
+                f"{workdir}'; exit 126; }}; "
+            )
+            if workdir
+            else ""
+        )
         # Output goes to a file so a backgrounded grandchild cannot hold the channel open;
         # the command runs in its own session so a timeout kills its whole group.
-        script = (f"{exports}{cd}f=$(mktemp); setsid {shlex.join(argv)} >\"$f\" 2>&1 "
-                  f"</dev/null & p=$!; ( sleep {timeout:g}; kill -9 -$p ) "
-                  f">/dev/null 2>&1 & w=$!; wait $p; c=$?; kill $w 2>/dev/null; "
-                  f"cat \"$f\"; rm -f \"$f\"; exit $c")
+        script = (
+            f'{exports}{cd}f=$(mktemp); setsid {shlex.join(argv)} >"$f" 2>&1 '
+            f"</dev/null & p=$!; ( sleep {timeout:g}; kill -9 -$p ) "
+            f">/dev/null 2>&1 & w=$!; wait $p; c=$?; kill $w 2>/dev/null; "
+            f'cat "$f"; rm -f "$f"; exit $c'
+        )
         started = time.monotonic()
         code, output = self.exec(script, timeout=timeout + 10, cancel=cancel)
         if cancel is not None and cancel.is_set():
@@ -110,18 +131,28 @@ class ShellBackend(Backend):
         info = json.dumps({**dict(spec.metadata), "argv": list(spec.argv), "pty": spec.pty})
         checks = []
         if spec.workdir:
-            checks.append(f"[ -d {q(spec.workdir)} ] || {{ echo 'working directory does not "
-                          f"exist: {spec.workdir}'; exit 126; }}")
+            checks.append(
+                f"[ -d {q(spec.workdir)} ] || {{ echo 'working directory does not "
+                f"exist: {spec.workdir}'; exit 126; }}"
+            )
         if spec.pty:
-            checks.append("command -v script >/dev/null || { echo \"a terminal (pty) needs "
-                          "util-linux 'script' in the environment, and it is missing\"; "
-                          "exit 126; }")
+            checks.append(
+                'command -v script >/dev/null || { echo "a terminal (pty) needs '
+                "util-linux 'script' in the environment, and it is missing\"; "
+                "exit 126; }"
+            )
         if list(spec.argv[:2]) != ["/bin/sh", "-c"]:
-            checks.append(f"command -v {q(spec.argv[0])} >/dev/null || {{ echo \"cannot run "
-                          f"'{spec.argv[0]}': No such file or directory\"; exit 126; }}")
-        files = [*checks, f"mkdir -m 700 {q(run_dir)} || exit 17", f"cd {q(run_dir)}",
-                 f"printf %s {q(exports + rundir.command_text(spec.argv))} > cmd",
-                 f"printf %s {q(info)} > info.json"]
+            checks.append(
+                f'command -v {q(spec.argv[0])} >/dev/null || {{ echo "cannot run '
+                f"'{spec.argv[0]}': No such file or directory\"; exit 126; }}"
+            )
+        files = [
+            *checks,
+            f"mkdir -m 700 {q(run_dir)} || exit 17",
+            f"cd {q(run_dir)}",
+            f"printf %s {q(exports + rundir.command_text(spec.argv))} > cmd",
+            f"printf %s {q(info)} > info.json",
+        ]
         if spec.workdir:
             files.append(f"printf %s {q(spec.workdir)} > workdir")
         if spec.pty:
@@ -142,14 +173,22 @@ class ShellBackend(Backend):
             raise DuplicateIdError(f"run directory already exists: {run_dir}")
         record = rundir.parse_pid(text)
         if code != 0 or record is None:
-            raise SpawnError(f"cannot start the supervisor in the {self.kind} environment: "
-                             f"{text or code}")
-        return ProcHandle(proc_id=spec.proc_id, backend=self.kind, run_dir=run_dir,
-                          pid=record.pid, start_ticks=record.ticks,
-                          supervisor_pid=record.supervisor_pid,
-                          supervisor_start_ticks=record.supervisor_ticks,
-                          boot_id=record.boot_id, nonce="", pty=spec.pty,
-                          sandbox=self.sandbox_ref())
+            raise SpawnError(
+                f"cannot start the supervisor in the {self.kind} environment: {text or code}"
+            )
+        return ProcHandle(
+            proc_id=spec.proc_id,
+            backend=self.kind,
+            run_dir=run_dir,
+            pid=record.pid,
+            start_ticks=record.ticks,
+            supervisor_pid=record.supervisor_pid,
+            supervisor_start_ticks=record.supervisor_ticks,
+            boot_id=record.boot_id,
+            nonce="",
+            pty=spec.pty,
+            sandbox=self.sandbox_ref(),
+        )
 
     def sandbox_ref(self) -> dict[str, str]:
         """What identifies the environment in checkpoints (host, container id...)."""
@@ -157,21 +196,27 @@ class ShellBackend(Backend):
 
     def _alive_test(self, handle: ProcHandle) -> str:
         """Shell test that is true while the process is the one we started."""
-        return (f"[ \"$(sed 's/^.*) //' /proc/{handle.pid}/stat 2>/dev/null | cut -d' ' -f20)\""
-                f" = {handle.start_ticks} ]")
+        return (
+            f"[ \"$(sed 's/^.*) //' /proc/{handle.pid}/stat 2>/dev/null | cut -d' ' -f20)\""
+            f" = {handle.start_ticks} ]"
+        )
 
     def _running_test(self, handle: ProcHandle) -> str:
         """Shell test that is true while the process or its supervisor runs (the supervisor
         outlives the command until its exit is recorded, e.g. on a full disk)."""
-        supervisor = (f"[ \"$(sed 's/^.*) //' /proc/{handle.supervisor_pid}/stat 2>/dev/null "
-                      f"| cut -d' ' -f20)\" = {handle.supervisor_start_ticks} ]")
+        supervisor = (
+            f"[ \"$(sed 's/^.*) //' /proc/{handle.supervisor_pid}/stat 2>/dev/null "
+            f"| cut -d' ' -f20)\" = {handle.supervisor_start_ticks} ]"
+        )
         return f"{{ {self._alive_test(handle)} || {supervisor}; }}"
 
     def read_output(self, handle: ProcHandle, offset: int, max_bytes: int) -> bytes:
         if max_bytes <= 0:
             return b""
-        script = (f"tail -c +{offset + 1} {shlex.quote(handle.run_dir)}/out 2>/dev/null "
-                  f"| head -c {max_bytes}")
+        script = (
+            f"tail -c +{offset + 1} {shlex.quote(handle.run_dir)}/out 2>/dev/null "
+            f"| head -c {max_bytes}"
+        )
         return self.exec(script)[1]
 
     def probe(self, handles: Sequence[ProcHandle]) -> list[Probe]:
@@ -191,7 +236,8 @@ class ShellBackend(Backend):
                 f"elif {self._running_test(handle)}; then echo running $s - -; "
                 f"else echo lost $s - -; fi; "
                 f"cat $d/kill 2>/dev/null | tr -d '\\n'; echo; "
-                f"echo $(cat $d/{rundir.DROPPED} 2>/dev/null); fi")
+                f"echo $(cat $d/{rundir.DROPPED} 2>/dev/null); fi"
+            )
         lines = self.exec("; ".join(parts))[1].decode(errors="replace").split("\n")
         lines += [""] * (3 * len(handles) - len(lines))
         probes = []
@@ -200,12 +246,19 @@ class ShellBackend(Backend):
             reason = lines[3 * index + 1].strip()
             dropped = [int(f) for f in lines[3 * index + 2].split() if f.isdigit()] + [0, 0]
             state, size = fields[0], int(fields[1]) if fields[1].isdigit() else 0
-            probe = Probe("lost", None, size, "neither the process nor an exit record was found",
-                          dropped[0], dropped[1])
+            probe = Probe(
+                "lost",
+                None,
+                size,
+                "neither the process nor an exit record was found",
+                dropped[0],
+                dropped[1],
+            )
             if state == "ended" and fields[2].lstrip("-").isdigit():
                 ended_at = float(fields[4]) if fields[4].isdigit() else time.time()
-                status = rundir.exit_status(fields[2], rundir.signals_sent(fields[3]), reason,
-                                            ended_at)
+                status = rundir.exit_status(
+                    fields[2], rundir.signals_sent(fields[3]), reason, ended_at
+                )
                 probe = dataclasses.replace(probe, state="ended", exit=status, detail="")
             elif state == "running":
                 probe = dataclasses.replace(probe, state="running", detail="")
@@ -217,8 +270,7 @@ class ShellBackend(Backend):
 
     def write(self, handle: ProcHandle, data: bytes) -> int:
         d = shlex.quote(handle.run_dir)
-        code, output = self.exec(f"{self._alive_test(handle)} || exit 3; cat > {d}/in",
-                                 stdin=data)
+        code, output = self.exec(f"{self._alive_test(handle)} || exit 3; cat > {d}/in", stdin=data)
         if code == 3:
             raise ProcessGoneError(f"process {handle.proc_id} is not running")
         if code != 0:
@@ -231,8 +283,10 @@ class ShellBackend(Backend):
     def resize(self, handle: ProcHandle, rows: int, cols: int) -> None:
         if not handle.pty:
             raise BackendError(f"process {handle.proc_id} has no terminal to resize")
-        code, output = self.exec(f"{self._alive_test(handle)} || exit 3; "
-                                 f"stty -F {self._pty_path(handle)} rows {rows} cols {cols}")
+        code, output = self.exec(
+            f"{self._alive_test(handle)} || exit 3; "
+            f"stty -F {self._pty_path(handle)} rows {rows} cols {cols}"
+        )
         if code == 3:
             raise ProcessGoneError(f"process {handle.proc_id} is not running")
         if code != 0:
@@ -241,8 +295,9 @@ class ShellBackend(Backend):
     def signal(self, handle: ProcHandle, sig: int) -> None:
         # sh reports a death by signal N as exit 128+N; the note tells the two apart.
         note = f"echo {sig} >> {shlex.quote(handle.run_dir)}/signalled; "
-        code, _ = self.exec(f"{self._alive_test(handle)} || exit 3; {note}"
-                            f"kill -{sig} -{handle.pid}")
+        code, _ = self.exec(
+            f"{self._alive_test(handle)} || exit 3; {note}kill -{sig} -{handle.pid}"
+        )
         if code == 3:
             raise ProcessGoneError(f"process {handle.proc_id} has ended")
 
@@ -251,12 +306,14 @@ class ShellBackend(Backend):
         run's marker (``HERMES_RUN``, see ``backends/sweep.py``) except the supervisor and its
         helpers, and prints how many there were."""
         sup, run = handle.supervisor_pid, shlex.quote(handle.run_dir)
-        return (f"n=0; for d in /proc/[0-9]*; do p=${{d#/proc/}}; [ $p = {sup} ] && continue; "
-                f"tr '\\0' '\\n' < $d/environ 2>/dev/null | grep -qxF HERMES_RUN={run} "
-                f"|| continue; set -- $(sed 's/^.*) //' $d/stat 2>/dev/null); "
-                f"[ \"${{1:-Z}}\" = Z ] && continue; "
-                f"[ \"$2\" = {sup} ] && [ $p != {handle.pid} ] && continue; "
-                f"{action}; n=$((n+1)); done; echo $n")
+        return (
+            f"n=0; for d in /proc/[0-9]*; do p=${{d#/proc/}}; [ $p = {sup} ] && continue; "
+            f"tr '\\0' '\\n' < $d/environ 2>/dev/null | grep -qxF HERMES_RUN={run} "
+            f"|| continue; set -- $(sed 's/^.*) //' $d/stat 2>/dev/null); "
+            f'[ "${{1:-Z}}" = Z ] && continue; '
+            f'[ "$2" = {sup} ] && [ $p != {handle.pid} ] && continue; '
+            f"{action}; n=$((n+1)); done; echo $n"
+        )
 
     def kill_tree(self, handle: ProcHandle, sig: int) -> int:
         note = f"echo {sig} >> {shlex.quote(handle.run_dir)}/signalled 2>/dev/null; "
@@ -287,8 +344,9 @@ class ShellFollower:
     under the backend's cap; a transport that keeps failing makes the process lost, with the
     reason. Backends with a faster stream override :meth:`_follow_to_the_end`."""
 
-    def __init__(self, backend: ShellBackend, handle: ProcHandle, offset: int,
-                 sink: OutputSink) -> None:
+    def __init__(
+        self, backend: ShellBackend, handle: ProcHandle, offset: int, sink: OutputSink
+    ) -> None:
         self.backend, self.handle, self.offset, self.sink = backend, handle, offset, sink
         self.closed = False
         self.cap = backend.spool_cap
@@ -324,7 +382,8 @@ class ShellFollower:
             f"n=$(tail -c +{start + 1} out | head -c {upto - start} | tr -dc '\\n' | wc -c); "
             f"echo {upto} $(({lines} + n)) > {rundir.DROPPED}.tmp && "
             f"mv -f {rundir.DROPPED}.tmp {rundir.DROPPED} && "
-            f"fallocate -p -o {start} -l {upto - start} out && cat {rundir.DROPPED}")
+            f"fallocate -p -o {start} -l {upto - start} out && cat {rundir.DROPPED}"
+        )
         words = output.split()
         if code == 0 and len(words) == 2 and all(w.isdigit() for w in words):
             self.dropped = (int(words[0]), int(words[1]))
@@ -341,11 +400,17 @@ class ShellFollower:
                 failures += 1
                 if failures > FOLLOW_RETRIES:
                     # Never "running" forever: lost, with the reason.
-                    self.sink.on_exit(ExitStatus(None, detail=(
-                        f"following it failed {failures} times in a row; the last error: "
-                        f"{exc}")))
+                    self.sink.on_exit(
+                        ExitStatus(
+                            None,
+                            detail=(
+                                f"following it failed {failures} times in a row; the last error: "
+                                f"{exc}"
+                            ),
+                        )
+                    )
                     return
-                time.sleep(min(5.0, FOLLOW_BACKOFF * 2 ** failures))
+                time.sleep(min(5.0, FOLLOW_BACKOFF * 2**failures))
 
     def _follow_to_the_end(self) -> None:
         """Stream, catch up, report the end; resumable from ``self.offset`` at every step.
@@ -355,9 +420,11 @@ class ShellFollower:
         """
         h = self.handle
         d = shlex.quote(h.run_dir)
-        script = (f"cd {d} || exit 0; tail -c +{self.offset + 1} -f out & t=$!; "
-                  f"while {self.backend._running_test(h)}; do sleep {FOLLOW_POLL}; done; "
-                  f"sleep {FOLLOW_POLL}; kill $t")
+        script = (
+            f"cd {d} || exit 0; tail -c +{self.offset + 1} -f out & t=$!; "
+            f"while {self.backend._running_test(h)}; do sleep {FOLLOW_POLL}; done; "
+            f"sleep {FOLLOW_POLL}; kill $t"
+        )
         for chunk in self.backend.stream(script):
             if self.closed:
                 return

@@ -66,12 +66,12 @@ def supervision(sessions: list[ProcessSession]) -> list[int]:
 def tmux_server(socket: str) -> int:
     """Start a tmux server with ``COUNT`` panes running the idle command; return its pid."""
     base = ["tmux", "-L", socket, "-f", "/dev/null"]
-    subprocess.run([*base, "new-session", "-d", "-x", "80", "-y", "24", "sleep 3600"],
-                   check=True)
+    subprocess.run([*base, "new-session", "-d", "-x", "80", "-y", "24", "sleep 3600"], check=True)
     for _ in range(COUNT - 1):
         subprocess.run([*base, "new-window", "-d", "sleep 3600"], check=True)
-    out = subprocess.run([*base, "display-message", "-p", "#{pid}"], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [*base, "display-message", "-p", "#{pid}"], check=True, capture_output=True, text=True
+    )
     return int(out.stdout.strip())
 
 
@@ -100,10 +100,12 @@ def main() -> None:
                 label = "PTY" if pty else "plain"
                 total, each, app = measure(registry, pty)
                 tmux = pss_kb(tmux_pid) / 1024
-                print(f"{COUNT} idle {label} processes: hermes-tui supervision {total:.1f} MB "
-                      f"PSS ({each:.2f} MB each; target <= 1 MB), registry +{app:.1f} MB RSS; "
-                      f"tmux with {COUNT} panes in the same run: {tmux:.1f} MB PSS "
-                      f"({tmux / COUNT:.2f} MB each)")
+                print(
+                    f"{COUNT} idle {label} processes: hermes-tui supervision {total:.1f} MB "
+                    f"PSS ({each:.2f} MB each; target <= 1 MB), registry +{app:.1f} MB RSS; "
+                    f"tmux with {COUNT} panes in the same run: {tmux:.1f} MB PSS "
+                    f"({tmux / COUNT:.2f} MB each)"
+                )
             registry.close()
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], check=False)

@@ -32,9 +32,9 @@ _shared_report: RecoveryReport | None = None
 _shared_lock = threading.Lock()
 
 
-def get_registry(state: Path | None = None,
-                 backend_options: Mapping[str, Mapping[str, Any]] | None = None
-                 ) -> ProcessRegistry:
+def get_registry(
+    state: Path | None = None, backend_options: Mapping[str, Mapping[str, Any]] | None = None
+) -> ProcessRegistry:
     """Return this app process's registry, creating it on first use.
 
     Creating it only reads what earlier runs left (:meth:`ProcessRegistry.load`: local

@@ -92,8 +92,9 @@ class Adoption:
         for proc_id, record in records_from_scan(found).items():
             records.setdefault(proc_id, record)
         with self._lock:
-            return {k: v for k, v in records.items()
-                    if k not in self._sessions or k in self._unfollowed}
+            return {
+                k: v for k, v in records.items() if k not in self._sessions or k in self._unfollowed
+            }
 
     def _probe(self, kind: str, sandbox: str, handles: list[ProcHandle]) -> list[Probe]:
         return self.backend(kind, sandbox).probe(handles)

@@ -59,8 +59,9 @@ class OutputBuffer:
         if data:
             self._mid_line = not data.endswith(b"\n")
 
-    def preload(self, data: bytes, start_offset: int, start_line: int | None,
-                mid_line: bool = False) -> None:
+    def preload(
+        self, data: bytes, start_offset: int, start_line: int | None, mid_line: bool = False
+    ) -> None:
         """Fill an empty buffer with output that began at ``start_offset`` (after recovery).
 
         Args:
@@ -122,7 +123,7 @@ class OutputBuffer:
                 if position <= offset:
                     break
                 chunk_start = position - len(chunk)
-                parts.append(chunk[max(0, offset - chunk_start):])
+                parts.append(chunk[max(0, offset - chunk_start) :])
                 position = chunk_start
         parts.reverse()
         return b"".join(parts), 0

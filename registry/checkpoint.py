@@ -115,5 +115,6 @@ class Checkpoint:
         return records
 
     def _write(self, records: Mapping[str, Record]) -> None:
-        write_private(self.path, json.dumps({"version": VERSION, "processes": records},
-                                            indent=1).encode())
+        write_private(
+            self.path, json.dumps({"version": VERSION, "processes": records}, indent=1).encode()
+        )

@@ -85,8 +85,7 @@ class OutputQueries:
         if start:
             mid_line = backend.read_output(session.handle, start - 1, 1) != b"\n"
             if start - probe.dropped <= 16 << 20:  # numbering lines reads what is before
-                counted = backend.read_output(session.handle, probe.dropped,
-                                              start - probe.dropped)
+                counted = backend.read_output(session.handle, probe.dropped, start - probe.dropped)
                 start_line = probe.dropped_lines + counted.count(b"\n")
         session.output.preload(data, start, start_line, mid_line)
 
@@ -169,8 +168,9 @@ class OutputQueries:
         except BackendError:
             return None
 
-    def wait(self, proc_id: str, timeout: float | None = None,
-             cancel: CancelToken | None = None) -> WaitResult:
+    def wait(
+        self, proc_id: str, timeout: float | None = None, cancel: CancelToken | None = None
+    ) -> WaitResult:
         """Block until the process ends, ``timeout`` passes, or ``cancel`` fires.
 
         ``timeout`` above :attr:`max_wait` (or None) is clamped to it, and the result's note
@@ -184,8 +184,9 @@ class OutputQueries:
         if timeout is not None and timeout <= self.max_wait:
             effective = timeout
         elif timeout is not None:
-            note = (f"Requested wait of {timeout:g}s was clamped to the maximum of "
-                    f"{self.max_wait:g}s")
+            note = (
+                f"Requested wait of {timeout:g}s was clamped to the maximum of {self.max_wait:g}s"
+            )
         started = time.monotonic()
         waiter = threading.Event()
         with self._lock:
@@ -203,10 +204,15 @@ class OutputQueries:
                 session.waiters.discard(waiter)
         waited = time.monotonic() - started
         if session.ended.is_set():
-            return WaitResult(self._loaded(session), cast(WaitStatus, session.status.value), waited,
-                              note)
+            return WaitResult(
+                self._loaded(session), cast(WaitStatus, session.status.value), waited, note
+            )
         if cancel is not None and cancel.cancelled:
-            return WaitResult(session, "interrupted", waited,
-                              "wait interrupted by the user; the process is still running")
+            return WaitResult(
+                session,
+                "interrupted",
+                waited,
+                "wait interrupted by the user; the process is still running",
+            )
         still = f"Waited {waited:.0f}s; the process is still running"
         return WaitResult(session, "timeout", waited, f"{note}. {still}" if note else still)

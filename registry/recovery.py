@@ -81,8 +81,9 @@ def records_from_scan(found: Iterable[tuple[ProcHandle, Mapping[str, Any]]]) -> 
     return records
 
 
-def find(records: Mapping[str, Record], probe: Prober,
-         kinds: Collection[str] | None = None) -> tuple[list[Verdict], RecoveryReport]:
+def find(
+    records: Mapping[str, Record], probe: Prober, kinds: Collection[str] | None = None
+) -> tuple[list[Verdict], RecoveryReport]:
     """Judge every record, probing the running ones (only on backends of ``kinds``, if
     given: the others are kept as last seen)."""
     report = RecoveryReport()
@@ -112,14 +113,16 @@ def find(records: Mapping[str, Record], probe: Prober,
         except BackendError as exc:
             report.warnings.append(
                 f"could not look for {len(sessions)} {kind} process(es): {exc}; "
-                "they are listed as they were last seen")
+                "they are listed as they were last seen"
+            )
             verdicts.extend(Verdict(s, "unprobed") for s in sessions)
             continue
         for session, found in zip(sessions, probes, strict=True):
             verdicts.append(judge(session, found))
             session.recovered = True
             {"adopt": report.adopted, "ended": report.ended, "lost": report.lost}[
-                verdicts[-1].action].append(session)
+                verdicts[-1].action
+            ].append(session)
     return verdicts, report
 
 

@@ -13,8 +13,9 @@ from registry.errors import RegistryError
 from registry.session import ProcessSession
 
 KILL_GRACE = 3.0
-ENDING_SIGNALS = frozenset({_signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGTERM,
-                            _signal.SIGKILL})
+ENDING_SIGNALS = frozenset(
+    {_signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGTERM, _signal.SIGKILL}
+)
 
 
 class Steering:
@@ -25,8 +26,9 @@ class Steering:
         """Return the process with this id."""
 
     @abstractmethod
-    def processes(self, session_key: str | None = None, *, include_finished: bool = True
-                  ) -> list[ProcessSession]:
+    def processes(
+        self, session_key: str | None = None, *, include_finished: bool = True
+    ) -> list[ProcessSession]:
         """Return processes, oldest first."""
 
     @abstractmethod
@@ -140,8 +142,7 @@ class Steering:
         except BackendError as exc:
             raise RegistryError(str(exc)) from None
 
-    def kill(self, proc_id: str, *, grace: float = KILL_GRACE, by: str = "user"
-             ) -> ProcessSession:
+    def kill(self, proc_id: str, *, grace: float = KILL_GRACE, by: str = "user") -> ProcessSession:
         """Stop a process: TERM to its group and everything it started, then KILL whatever is
         still there after ``grace``. A process that has ended but left processes running
         (``survivors``) gets the same for those.
@@ -188,18 +189,21 @@ class Steering:
 
     def stop_on_quit(self) -> list[ProcessSession]:
         """Kill the running processes whose lifetime ends with the app; return them."""
-        return self._kill_all([s for s in self.processes() if s.is_running and s.stop_on_quit],
-                              by="quit")
+        return self._kill_all(
+            [s for s in self.processes() if s.is_running and s.stop_on_quit], by="quit"
+        )
 
     def cleanup(self, session_key: str) -> list[ProcessSession]:
         """Kill every running process of a chat session (e.g. at the end of an RL episode)."""
-        return self._kill_all([s for s in self.processes(session_key)
-                                if s.is_running or s.survivors], by="cleanup")
+        return self._kill_all(
+            [s for s in self.processes(session_key) if s.is_running or s.survivors], by="cleanup"
+        )
 
     def _kill_all(self, sessions: list[ProcessSession], by: str) -> list[ProcessSession]:
         """Kill ``sessions`` in parallel (each may take a grace period) and wait for all."""
-        threads = [threading.Thread(target=self.kill, args=(s.id,), kwargs={"by": by})
-                   for s in sessions]
+        threads = [
+            threading.Thread(target=self.kill, args=(s.id,), kwargs={"by": by}) for s in sessions
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -49,8 +49,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Stop with one line per missing engine instead of an error in every test using it."""
     needed: set[str] = set()
     for item in items:
-        needed.update(_ENGINE_FIXTURES[name] for name in getattr(item, "fixturenames", ())
-                      if name in _ENGINE_FIXTURES)
+        needed.update(
+            _ENGINE_FIXTURES[name]
+            for name in getattr(item, "fixturenames", ())
+            if name in _ENGINE_FIXTURES
+        )
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") in ENGINES:
             needed.add(callspec.params["backend"])
@@ -138,8 +141,7 @@ def registry(make_registry: Callable[..., ProcessRegistry]) -> ProcessRegistry:
     return make_registry()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
-             ) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
     """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():

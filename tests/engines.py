@@ -25,8 +25,10 @@ def dockerd_problem() -> str | None:
             answer = sock.recv(4096)
     except OSError as exc:
         installed = "" if shutil.which("dockerd") else " (not installed: apt-get install docker.io)"
-        return (f"dockerd is not running{installed}: cannot reach {path} ({exc.strerror or exc});"
-                f" start it with 'sudo service docker start' or 'sudo dockerd &' {HOW}")
+        return (
+            f"dockerd is not running{installed}: cannot reach {path} ({exc.strerror or exc});"
+            f" start it with 'sudo service docker start' or 'sudo dockerd &' {HOW}"
+        )
     if b" 200 " not in answer.split(b"\r\n", 1)[0]:
         return f"dockerd at {path} does not answer its ping; restart it {HOW}"
     return None
@@ -38,6 +40,8 @@ def sshd_problem() -> str | None:
 
     for program in (SSHD, "ssh-keygen"):
         if not shutil.which(program):
-            return (f"{program} is missing: install it with 'sudo apt-get install "
-                    f"openssh-server openssh-client' {HOW}")
+            return (
+                f"{program} is missing: install it with 'sudo apt-get install "
+                f"openssh-server openssh-client' {HOW}"
+            )
     return None

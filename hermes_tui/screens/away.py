@@ -1,4 +1,4 @@
-""""While you were away": what crash recovery found when the app started."""
+""" "While you were away": what crash recovery found when the app started."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ def _lines(sessions: list[ProcessSession], with_note: bool = False) -> str:
     rows = []
     for s in sessions:
         detail = s.note if with_note and s.note else last_line(s)
-        rows.append(f"  {s.id}  {status_label(s):<24} {s.name or s.command}"
-                    + (f"\n      {detail}" if detail else ""))
+        rows.append(
+            f"  {s.id}  {status_label(s):<24} {s.name or s.command}"
+            + (f"\n      {detail}" if detail else "")
+        )
     return "\n".join(rows)
 
 

@@ -23,8 +23,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     assert os.geteuid() == 0, "this test mounts a 1 MB tmpfs and needs root (CI runs as root)"
     mount = tmp_path / "disk"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount)],
-                   check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount)], check=True
+    )
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=True)
 

@@ -15,12 +15,17 @@ SCAN = "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; d
 
 
 @pytest.fixture(params=["local", "docker"])
-def where(request: pytest.FixtureRequest, tmp_path: Path,
-          make_registry: Callable[..., ProcessRegistry]) -> Iterator[tuple[ProcessRegistry, str]]:
+def where(
+    request: pytest.FixtureRequest, tmp_path: Path, make_registry: Callable[..., ProcessRegistry]
+) -> Iterator[tuple[ProcessRegistry, str]]:
     options: dict[str, dict[str, str]] = {}
     if request.param == "docker":
-        options = {"docker": {"image": request.getfixturevalue("docker_image"),
-                              "session": f"tree-{tmp_path.name}"}}
+        options = {
+            "docker": {
+                "image": request.getfixturevalue("docker_image"),
+                "session": f"tree-{tmp_path.name}",
+            }
+        }
     registry = make_registry(backend_options=options)
     yield registry, request.param
     if request.param == "docker":
@@ -76,8 +81,7 @@ def test_a_signal_from_the_kill_menu_reports_what_survived_it(
     import signal
 
     registry, kind = where
-    session = registry.spawn("sh -c 'trap \"\" TERM; exec sleep 777105' & sleep 300",
-                             backend=kind)
+    session = registry.spawn("sh -c 'trap \"\" TERM; exec sleep 777105' & sleep 300", backend=kind)
     wait_for(lambda: running(registry, session, "sleep 777105"), what="the child")
     registry.send_signal(session.id, signal.SIGTERM)
     wait_for(lambda: session.survivors == 1, what="the survivor to be counted")

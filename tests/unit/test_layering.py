@@ -18,8 +18,9 @@ def test_core_imports_without_ui_or_app_modules() -> None:
         "{'textual', 'rich', 'pyte', 'hermes_tui'})\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert result.stdout.strip() == ""
 
 

@@ -54,7 +54,7 @@ def test_write_and_submit_reach_a_repl_under_a_pty(registry: ProcessRegistry) ->
 
 
 def test_write_reaches_stdin_without_a_pty(registry: ProcessRegistry) -> None:
-    session = registry.spawn("read a; read b; echo \"got $a and $b\"")
+    session = registry.spawn('read a; read b; echo "got $a and $b"')
     registry.submit(session.id, "one")
     registry.write(session.id, b"two\n")
     assert registry.wait(session.id, 10).status == "exited"
@@ -82,7 +82,7 @@ def test_five_megabytes_of_output_keep_a_bounded_buffer(registry: ProcessRegistr
     tracemalloc.start()
     try:
         session = registry.spawn(
-            "python3 -c \"import sys\nfor i in range(70000): "
+            'python3 -c "import sys\nfor i in range(70000): '
             "sys.stdout.write('line %06d ' % i + 'x' * 60 + '\\n')\""
         )
         registry.wait(session.id, 60)
@@ -285,7 +285,10 @@ def test_rename_lifetime_and_restart(registry: ProcessRegistry) -> None:
     assert session.status is ProcessStatus.KILLED
     assert restarted.id != session.id
     assert (restarted.name, restarted.command, restarted.stop_on_quit) == (
-        "server", "echo run; sleep 60", True)
+        "server",
+        "echo run; sleep 60",
+        True,
+    )
     wait_for(lambda: b"run" in registry.output(restarted.id))
     assert registry.stop_on_quit() == [restarted]
     assert restarted.status is ProcessStatus.KILLED
@@ -312,7 +315,8 @@ def test_a_checkpoint_write_cut_short_leaves_no_temporary_file(
 
 
 def test_close_waits_for_a_checkpoint_write_in_progress(
-    registry: ProcessRegistry, monkeypatch: pytest.MonkeyPatch,
+    registry: ProcessRegistry,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
 
     from backends.atomic import write_private as real

@@ -22,13 +22,18 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 def options(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, object]:
     if kind == "ssh":
-        return {**request.getfixturevalue("sshd").options(),
-                "remote_root": str(tmp_path / "remote-runs"), "spool_cap_mb": CAP_MB}
+        return {
+            **request.getfixturevalue("sshd").options(),
+            "remote_root": str(tmp_path / "remote-runs"),
+            "spool_cap_mb": CAP_MB,
+        }
     return {"spool_cap_mb": CAP_MB}
 
 
 def test_a_flood_keeps_about_the_cap_on_disk_with_absolute_lines(
-    kind: str, request: pytest.FixtureRequest, tmp_path: Path,
+    kind: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
     make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     backend_options = {kind: options(kind, request, tmp_path)}
