@@ -88,3 +88,19 @@ def test_the_log_tool_says_which_lines_the_cap_dropped(
     assert gone > 0 and f"lines 0-{gone - 1} are gone" in page["dropped_note"]
     assert page["output"] == str(gone + 1)
     assert page["showing"].startswith(f"lines {gone}-{gone} of {LINES}")
+
+
+def test_the_spool_reader_never_reads_what_the_cap_punched_out() -> None:
+    from registry.spool import spool_lines
+
+    spool = b"\0" * 10 + b"ne 2\nline 3\nline 4\n"  # bytes 0-9 punched: lines 0-1 counted
+
+    def read(offset: int, size: int) -> bytes:
+        assert offset >= 10, "read a hole"
+        return spool[offset : offset + size]
+
+    # Line 2 was cut by the cap: the oldest whole line held is line 3.
+    assert spool_lines(read, 0, 5, start=10, start_line=2) == (3, ["line 3", "line 4"])
+    assert spool_lines(read, 4, 1, start=10, start_line=2) == (4, ["line 4"])
+    assert spool_lines(read, 9, 1, start=10, start_line=2) is None
+    assert spool_lines(lambda o, s: b"a\nb\nc\n"[o : o + s], 1, 1) == (1, ["b"])
