@@ -13,12 +13,12 @@ from backends.base import (
     Backend,
     BackendError,
     BackendUnavailableError,
-    Capabilities,
     CommandTimeoutError,
     DuplicateIdError,
     ExitStatus,
     OutputSink,
     Probe,
+    ProbeState,
     ProcessGoneError,
     ProcHandle,
     RunResult,
@@ -65,17 +65,21 @@ def create_backend(kind: str, *, state_dir: Path, **options: Any) -> Backend:
     Args:
         kind: one of :data:`BACKEND_KINDS`.
         state_dir: hermes-tui's state directory (run directories of local processes live here).
-        options: backend-specific settings.
+        options: backend-specific settings, plus ``spool_cap_mb`` for every backend (output
+            kept on disk per process; 0 keeps everything).
 
     Raises:
         BackendUnavailableError: for an unknown kind or one that cannot be used here.
     """
     factory: Any = backend_class(kind)  # each backend's constructor takes its own settings
+    cap = options.pop("spool_cap_mb", None)
     try:
+        spool_cap = None if cap is None else int(float(cap) * (1 << 20))
         backend: Backend = factory(run_root=Path(state_dir) / "runs", **options)
-    except TypeError as exc:  # a missing or unknown setting in the config
-        raise BackendUnavailableError(f"invalid settings for the {kind} backend: {exc}"
-                                      ) from None
+    except (TypeError, ValueError) as exc:  # a missing, unknown or invalid setting
+        raise BackendUnavailableError(f"invalid settings for the {kind} backend: {exc}") from None
+    if spool_cap is not None:
+        backend.spool_cap = max(0, spool_cap)
     return backend
 
 
@@ -84,12 +88,12 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendUnavailableError",
-    "Capabilities",
     "CommandTimeoutError",
     "DuplicateIdError",
     "ExitStatus",
     "OutputSink",
     "Probe",
+    "ProbeState",
     "ProcHandle",
     "ProcessGoneError",
     "RunResult",

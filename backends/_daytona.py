@@ -12,18 +12,22 @@ import shlex
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, cast
 
 from backends.base import (
     BackendError,
     BackendUnavailableError,
     ExitStatus,
     OutputSink,
-    ProcHandle,
 )
+from backends.shell import ShellFollower
 
-if TYPE_CHECKING:
-    from backends.daytona import DaytonaBackend
+
+class StreamingShell(Protocol):
+    """What the follower needs of :class:`backends.daytona.DaytonaBackend` beyond a shell
+    backend (named by this protocol, not imported: that module imports this one)."""
+
+    def stream_lines(self, command: str) -> Iterator[bytes]: ...
 
 FOLLOW_CHUNK = 2 << 20
 """The most one follower line carries: big reads under a flood, few processes per MB."""
@@ -150,26 +154,17 @@ def decode_exec(response: Any) -> tuple[int, bytes]:
         ) from None
 
 
-class SpoolFollower:
+class SpoolFollower(ShellFollower):
     """Follows a process's spool in the sandbox: one session command reads new bytes of
     ``out`` in ranges of up to :data:`FOLLOW_CHUNK` and prints each as a base64 line, until
     the process has ended and everything was sent; then the exit is reported.
 
     Why not ``tail -f`` into an encoder, as the generic shell follower does: a pipe hands
     over at most 64 KB per read, and encoding each piece in the sandbox costs a few
-    processes, which capped a flood at a few MB/s. A dropped stream resumes from the last
-    offset delivered.
+    processes, which capped a flood at a few MB/s. The rest (the spool's cap, resuming a
+    dropped stream from the last offset delivered, retries, then lost with the reason) is
+    the generic follower's.
     """
-
-    def __init__(
-        self, backend: DaytonaBackend, handle: ProcHandle, offset: int, sink: OutputSink
-    ) -> None:
-        self.backend, self.handle, self.offset, self.sink = backend, handle, offset, sink
-        self.closed = False
-        threading.Thread(target=self._run, name=f"follow-{handle.proc_id}", daemon=True).start()
-
-    def close(self) -> None:
-        self.closed = True
 
     def _script(self) -> str:
         size = "$(stat -c %s out 2>/dev/null || echo 0)"
@@ -179,40 +174,23 @@ class SpoolFollower:
             f'[ "$n" -gt {FOLLOW_CHUNK} ] && n={FOLLOW_CHUNK}; '
             "tail -c +$((o+1)) out | head -c $n | base64 | tr -d '\\n'; echo; "
             f"{TRAILER}; o=$((o+n)); "
-            f"elif {self.backend._alive_test(self.handle)}; then sleep 0.2; "
+            f"elif {self.backend._running_test(self.handle)}; then sleep 0.2; "
             f'elif [ "{size}" -le "$o" ]; then break; fi; done'
         )
 
-    def _deliver(self, data: bytes) -> None:
-        if data and not self.closed:
-            self.offset += len(data)
-            self.sink.on_output(data)
-
-    def _run(self) -> None:
-        failures = 0
-        while not self.closed:
-            try:
-                for chunk in self.backend.stream_lines(self._script()):
-                    if self.closed:
-                        return
-                    self._deliver(chunk)
-                break  # the process has ended and its spool was sent to the end
-            except BackendError:
-                failures += 1
-                if failures > 30:
-                    self.sink.on_exit(ExitStatus(None))
-                    return
-                time.sleep(min(5.0, 0.2 * failures))
+    def _follow_to_the_end(self) -> None:
+        streaming = cast(StreamingShell, self.backend)
+        for chunk in streaming.stream_lines(self._script()):
+            if self.closed:
+                return
+            self._deliver(chunk)
         for _ in range(50):  # the exit record is written a moment after the process ends
             if self.closed:
                 return
-            try:
-                probe = self.backend.probe([self.handle])[0]
-            except BackendError:
-                probe = None
-            if probe is not None and probe.state == "ended" and probe.exit is not None:
+            probe = self.backend.probe([self.handle])[0]
+            if probe.state == "ended" and probe.exit is not None:
                 self.sink.on_exit(probe.exit)
                 return
             time.sleep(0.1)
         if not self.closed:
-            self.sink.on_exit(ExitStatus(None))
+            self.sink.on_exit(ExitStatus(None, detail="it ended without an exit record"))

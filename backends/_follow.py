@@ -1,15 +1,14 @@
 """Following local run directories: one thread for every local process, no idle CPU.
 
 The thread sleeps in ``select`` on an inotify descriptor (a write to any ``out`` spool, or the
-atomic rename that creates ``exit.json``) and on a pidfd per supervisor (a supervisor that dies
-without writing ``exit.json``). Without inotify (not Linux, or no watches left) it falls back to
+atomic rename that creates ``exit``) and on a pidfd per supervisor (a supervisor that dies
+without writing ``exit``). Without inotify (not Linux, or no watches left) it falls back to
 looking at every spool four times a second.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import selectors
@@ -20,32 +19,13 @@ from typing import Any
 
 from backends.base import ExitStatus, OutputSink, ProcHandle
 from backends.procinfo import is_same_process
+from backends.rundir import EXIT, OUT, cap_spool, read_dropped, read_exit
 
 log = logging.getLogger(__name__)
 
 READ_BUDGET = 1 << 20
 """Bytes read for one process before the others get a turn (fairness under flood)."""
 POLL_SECONDS = 0.25
-
-
-def read_exit(run_dir: Path) -> ExitStatus | None:
-    """Return the recorded exit of a run directory, or None while it runs."""
-    try:
-        data: dict[str, Any] = json.loads((run_dir / "exit.json").read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return ExitStatus(None)
-    killed_by = None
-    with contextlib.suppress(OSError, ValueError):
-        killed_by = str(json.loads((run_dir / "kill.json").read_text()).get("reason") or "")
-    code = data.get("exit_code")
-    ended = data.get("ended_at")
-    return ExitStatus(
-        exit_code=code if isinstance(code, int) else None,
-        ended_at=float(ended) if isinstance(ended, int | float) else None,
-        killed_by=killed_by or None,
-    )
 
 
 @dataclass(eq=False)
@@ -60,11 +40,14 @@ class _Followed:
     pidfd: int | None = None
     supervisor_gone: bool = False
     maybe_ended: bool = True
-    """Look for ``exit.json`` at the next service (its rename was seen, or not looked yet)."""
+    """Look for ``exit`` at the next service (its rename was seen, or not looked yet)."""
     polled: bool = False
     """Looked at on a timer: no inotify watch, or no supervisor left to report the end."""
     closed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cap: int = 0
+    """Spool cap in bytes (0: none); the follower drops the oldest bytes beyond it."""
+    dropped: tuple[int, int] = (0, 0)
 
     def close(self) -> None:
         self.follower.remove(self)
@@ -93,14 +76,16 @@ class LocalFollower:
             self._selector.register(self._inotify.fileno(), selectors.EVENT_READ, "inotify")
         except (ImportError, OSError) as exc:
             log.info("inotify unavailable (%s); polling local output spools", exc)
-        self._thread = threading.Thread(target=self._loop, name="hermes-local-follow",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="hermes-local-follow", daemon=True)
         self._thread.start()
 
     # -- called from any thread ------------------------------------------------------------
-    def add(self, handle: ProcHandle, offset: int, sink: OutputSink) -> _Followed:
-        """Start following ``handle`` from byte ``offset``."""
-        followed = _Followed(handle, Path(handle.run_dir), offset, sink, self)
+    def add(self, handle: ProcHandle, offset: int, sink: OutputSink, cap: int = 0) -> _Followed:
+        """Start following ``handle`` from byte ``offset``, capping its spool at ``cap``."""
+        run_dir = Path(handle.run_dir)
+        followed = _Followed(
+            handle, run_dir, offset, sink, self, cap=cap, dropped=read_dropped(run_dir)
+        )
         with self._lock:
             if self._inotify is not None:
                 mask = self._flags.MODIFY | self._flags.MOVED_TO | self._flags.CLOSE_WRITE
@@ -115,7 +100,8 @@ class LocalFollower:
                 self._selector.register(followed.pidfd, selectors.EVENT_READ, followed)
             else:
                 followed.supervisor_gone = not is_same_process(
-                    handle.supervisor_pid, handle.supervisor_start_ticks, handle.boot_id)
+                    handle.supervisor_pid, handle.supervisor_start_ticks, handle.boot_id
+                )
             self._followed.add(followed)
             self._pending.add(followed)  # read what is already there, check for an exit
         self._wake()
@@ -192,7 +178,7 @@ class LocalFollower:
                         self._pending.update(self._followed)
                         continue
                     watchers = self._by_wd.get(event.wd, ())
-                    if event.name == "exit.json":
+                    if event.name == EXIT:
                         for followed in watchers:
                             followed.maybe_ended = True
                     self._pending.update(watchers)
@@ -212,7 +198,7 @@ class LocalFollower:
         fd = followed.fd
         if fd is None:
             try:
-                fd = os.open(followed.run_dir / "out", os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(followed.run_dir / OUT, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 return 0
             with self._lock:
@@ -228,6 +214,14 @@ class LocalFollower:
             followed.offset += len(data)
             total += len(data)
             followed.sink.on_output(data)
+        if followed.cap and followed.offset - followed.dropped[0] > followed.cap * 5 // 4:
+            try:
+                followed.dropped = cap_spool(
+                    followed.run_dir, followed.offset, followed.cap, followed.dropped
+                )
+            except OSError as exc:  # e.g. a file system without holes: keep it all
+                log.warning("cannot cap the spool of %s: %s", followed.handle.proc_id, exc)
+                followed.cap = 0
         return total
 
     def _service(self, followed: _Followed) -> None:
@@ -252,11 +246,18 @@ class LocalFollower:
                 return
             if status is None:
                 status = ExitStatus(None)
-        elif status is None and followed.polled and not is_same_process(
-            followed.handle.pid, followed.handle.start_ticks, followed.handle.boot_id
-        ) and not is_same_process(followed.handle.supervisor_pid,
-                                  followed.handle.supervisor_start_ticks,
-                                  followed.handle.boot_id):
+        elif (
+            status is None
+            and followed.polled
+            and not is_same_process(
+                followed.handle.pid, followed.handle.start_ticks, followed.handle.boot_id
+            )
+            and not is_same_process(
+                followed.handle.supervisor_pid,
+                followed.handle.supervisor_start_ticks,
+                followed.handle.boot_id,
+            )
+        ):
             status = read_exit(followed.run_dir) or ExitStatus(None)
         if status is None:
             return

@@ -1,7 +1,7 @@
 """The backend interface: where commands run.
 
 Every backend runs each background process under a small *supervisor* that lives where the
-process runs and owns a run directory (see ``backends/supervisor.py`` for the layout). The
+process runs and owns a run directory (see ``backends/data/supervisor.sh`` for the layout). The
 supervisor, not the app, holds the process's PTY and stdin and appends everything it prints to
 an output spool addressed by byte offset, so a process outlives the app and can be re-adopted
 with its whole output. A backend therefore only has to move bytes between the app and that run
@@ -20,7 +20,9 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
+
+DEFAULT_SPOOL_CAP = 64 << 20
 
 
 class BackendError(Exception):
@@ -45,20 +47,6 @@ class ProcessGoneError(BackendError):
 
 class CommandTimeoutError(BackendError, TimeoutError):
     """A foreground command ran past its timeout and was killed."""
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a backend can do beyond the common interface."""
-
-    pty: bool = True
-    """Background processes can run under a pseudo-terminal."""
-    resize: bool = True
-    """The PTY of a running process can be resized."""
-    signals: bool = True
-    """Arbitrary signals reach the process group."""
-    reattach: bool = True
-    """Processes are found again after the app restarts."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +148,8 @@ class ExitStatus:
     """Wall-clock time of the end, when known."""
     killed_by: str | None = None
     """Why the process was killed, when hermes-tui killed it (e.g. ``"SIGTERM by user"``)."""
+    detail: str | None = None
+    """Why the end could not be observed, when ``exit_code`` is None."""
 
     @property
     def signal(self) -> int | None:
@@ -167,15 +157,22 @@ class ExitStatus:
         return -self.exit_code if self.exit_code is not None and self.exit_code < 0 else None
 
 
+ProbeState = Literal["running", "ended", "lost"]
+
+
 @dataclass(frozen=True)
 class Probe:
     """What a backend found when looking for a process from its handle."""
 
-    state: str
-    """``"running"``, ``"ended"`` or ``"lost"`` (no trace of it: never guessed)."""
+    state: ProbeState
+    """Running, ended (``exit`` says how) or lost (no trace of it: never guessed)."""
     exit: ExitStatus | None = None
     output_size: int = 0
     detail: str = ""
+    dropped: int = 0
+    """Bytes at the start of the spool dropped by its cap (offsets stay absolute)."""
+    dropped_lines: int = 0
+    """Newlines in the dropped bytes (line numbers stay absolute)."""
 
 
 class OutputSink(Protocol):
@@ -232,7 +229,10 @@ class Backend(ABC):
     """
 
     kind: ClassVar[str]
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    spool_cap: int = DEFAULT_SPOOL_CAP
+    """Bytes of output kept on disk per process (0: everything). Older bytes are dropped (the
+    spool keeps its size, so offsets and line numbers stay absolute) and counted. Set with the
+    backend option ``spool_cap_mb``."""
 
     # -- foreground -------------------------------------------------------------------------
     @abstractmethod
@@ -300,6 +300,24 @@ class Backend(ABC):
         Raises:
             ProcessGoneError: when the process has ended or is not the one we started.
         """
+
+    def kill_tree(self, handle: ProcHandle, sig: int) -> int:
+        """Send ``sig`` to the process group and to every process it ever started, wherever
+        it went (another session, an interactive shell's job, outliving the leader).
+
+        Works after the leader has ended. Returns how many processes outside the group were
+        found (the base implementation knows only the group).
+        """
+        try:
+            self.signal(handle, sig)
+        except ProcessGoneError:
+            pass
+        return 0
+
+    def descendants(self, handle: ProcHandle) -> int:
+        """How many processes the process started still run (the leader included while it
+        runs); the base implementation cannot tell and says 0."""
+        return 0
 
     @abstractmethod
     def record_kill(self, handle: ProcHandle, reason: str) -> None:

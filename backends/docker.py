@@ -136,10 +136,16 @@ class DockerBackend(ShellBackend):
             raise BackendError(f"docker exec in {self.name}: {exc}") from None
         return str(created["Id"])
 
+    def _exec_start(self, exec_id: str) -> Any:
+        try:
+            return self.client.api.exec_start(exec_id, socket=True, tty=False)
+        except Exception as exc:  # the container went away between create and start
+            raise BackendError(f"docker exec in {self.name}: {exc}") from None
+
     def exec(self, script: str, *, stdin: bytes | None = None, timeout: float = 60.0,
              cancel: threading.Event | None = None) -> tuple[int, bytes]:
         exec_id = self._exec_create(script, stdin is not None)
-        sock = self.client.api.exec_start(exec_id, socket=True, tty=False)
+        sock = self._exec_start(exec_id)
         raw: socket.socket = sock._sock  # the hijacked connection; only it can half-close
         try:
             if stdin is not None:
@@ -152,7 +158,10 @@ class DockerBackend(ShellBackend):
             sock.close()
             raw.close()
         for _ in range(50):  # the exit code is set a moment after the stream ends
-            info = self.client.api.exec_inspect(exec_id)
+            try:
+                info = self.client.api.exec_inspect(exec_id)
+            except Exception as exc:
+                raise BackendError(f"docker exec in {self.name}: {exc}") from None
             if not info.get("Running"):
                 return int(info.get("ExitCode") or 0), bytes(output)
             time.sleep(0.02)
@@ -162,7 +171,7 @@ class DockerBackend(ShellBackend):
         from docker.utils.socket import frames_iter
 
         exec_id = self._exec_create(script, False)
-        sock = self.client.api.exec_start(exec_id, socket=True, tty=False)
+        sock = self._exec_start(exec_id)
         raw: socket.socket = sock._sock
         try:
             raw.shutdown(socket.SHUT_WR)

@@ -1,4 +1,9 @@
-"""The local backend: commands run on this host, background ones under ``supervisor.py``."""
+"""The local backend: commands run on this host, background ones under ``data/supervisor.sh``.
+
+The supervisor and its run directory are the same as on every other backend (see the table at
+the top of ``backends/data/supervisor.sh``); only the transport differs: the files are read and
+written directly, and output is followed with inotify (``backends/_follow.py``).
+"""
 
 from __future__ import annotations
 
@@ -13,21 +18,20 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import termios
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, ClassVar
+from typing import IO, Any, ClassVar
 
-from backends._follow import get_follower, read_exit
+from backends import rundir, sweep
+from backends._follow import get_follower
 from backends.atomic import write_private
 from backends.base import (
     Backend,
     BackendError,
-    Capabilities,
     DuplicateIdError,
     OutputSink,
     Probe,
@@ -38,15 +42,54 @@ from backends.base import (
     SpawnSpec,
     Subscription,
 )
-from backends.procinfo import is_same_process
+from backends.procinfo import controlling_tty, is_same_process
+from backends.rundir import read_exit
 
-SUPERVISOR = Path(__file__).with_name("supervisor.py")
 MAX_RUN_OUTPUT = 4 << 20
 """Foreground output kept in memory: the first and last halves of this, the middle elided."""
 KEEP_SAVED_OUTPUTS = 20
 """Saved foreground outputs (over MAX_RUN_OUTPUT) kept in ``<state dir>/outputs``."""
 WRITE_TIMEOUT = 5.0
 KILL_GRACE = 2.0
+LAUNCH_TIMEOUT = 30.0
+
+
+def _runnable(program: str, workdir: str, env: Mapping[str, str]) -> bool:
+    """True when ``program`` can be exec'd from ``workdir`` with ``env``'s PATH."""
+    if "/" in program:
+        path = os.path.join(workdir, os.path.expanduser(program))
+        return os.path.isfile(path) and os.access(path, os.X_OK)
+    return shutil.which(program, path=env.get("PATH", os.defpath)) is not None
+
+
+def _launch(run_dir: Path, env: Mapping[str, str]) -> rundir.PidRecord:
+    """Start the supervisor for ``run_dir``, detached, and return its ``pid`` record.
+
+    ``setsid setsid``: the first becomes a group leader, so the second forks and its parent
+    exits at once; the supervisor is re-parented and never becomes a zombie of the app.
+
+    Raises:
+        SpawnError: the command could not be started (the supervisor's message).
+    """
+    subprocess.run(
+        ["setsid", "sh", str(rundir.SUPERVISOR_PATH), str(run_dir)], env=dict(env),
+        cwd=run_dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True, check=False,
+    )
+    deadline = time.monotonic() + LAUNCH_TIMEOUT
+    pause = 0.001
+    while True:
+        with contextlib.suppress(FileNotFoundError):
+            record = rundir.parse_pid((run_dir / rundir.PID).read_text())
+            if record is not None:
+                return record
+        error = rundir.read_text(run_dir / rundir.ERROR).strip()
+        if error or (run_dir / rundir.EXIT).exists() or time.monotonic() > deadline:
+            break
+        time.sleep(pause)
+        pause = min(0.02, pause * 2)
+    error = error or rundir.read_text(run_dir / rundir.OUT).strip()[-500:]
+    raise SpawnError(error or "the process supervisor did not start the command")
 
 
 def _read_capped(f: IO[bytes]) -> tuple[bytes, int]:
@@ -100,11 +143,11 @@ class LocalBackend(Backend):
     """
 
     kind: ClassVar[str] = "local"
-    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, run_root: Path, env: Mapping[str, str] | None = None,
                  shell: str | None = None, login_shell: bool | None = None) -> None:
-        self.run_root = Path(run_root)
+        # Absolute: it is also the marker every process of a run carries (HERMES_RUN).
+        self.run_root = Path(run_root).absolute()
         self.env = dict(env or {})
         self.shell = shell
         """The shell for command lines (default ``$SHELL``, else bash, else sh)."""
@@ -193,50 +236,78 @@ class LocalBackend(Backend):
         workdir = os.path.expanduser(spec.workdir) if spec.workdir else os.getcwd()
         if not os.path.isdir(workdir):
             raise SpawnError(f"working directory does not exist: {workdir}")
-        self.run_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        env = self.environment(spec.env, pty=spec.pty)
+        argv = list(spec.argv)
+        if argv[:2] != self.shell_argv("")[:2] and not _runnable(argv[0], workdir, env):
+            raise SpawnError(f"cannot run {argv[0]!r}: No such file or directory")
+        if spec.pty and not shutil.which("script", path=env.get("PATH")):
+            raise SpawnError("a terminal (pty) needs util-linux 'script', and it is missing")
+        try:
+            self.run_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpawnError(f"cannot create {self.run_root}: {exc.strerror}") from None
         run_dir = self.run_root / spec.proc_id
         try:
             run_dir.mkdir(mode=0o700)
         except FileExistsError:
             raise DuplicateIdError(f"run directory already exists: {run_dir}") from None
-        nonce = secrets.token_hex(8)
-        spec_doc = {
-            "argv": list(spec.argv), "workdir": workdir, "pty": spec.pty, "rows": spec.rows,
-            "cols": spec.cols, "nonce": nonce, "metadata": dict(spec.metadata),
-        }
+        except OSError as exc:
+            raise SpawnError(f"cannot create {run_dir}: {exc.strerror}") from None
+        info = {**dict(spec.metadata), "argv": argv, "pty": spec.pty}
         try:
-            write_private(run_dir / "spec.json", json.dumps(spec_doc).encode())
-            env = self.environment(spec.env, pty=spec.pty)
-            env["HERMES_PROC_ID"] = spec.proc_id
-            env["HERMES_PROC_NONCE"] = nonce
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(SUPERVISOR), str(run_dir)],
-                env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, start_new_session=True,
-            )
-            _, err = proc.communicate(timeout=30)
-            if proc.returncode != 0:
-                raise SpawnError(err.decode(errors="replace").strip() or "supervisor failed")
-            meta = json.loads((run_dir / "meta.json").read_text())
-        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            # Only an sh command line runs as sh text; the person's (login) shell is exec'd
+            # (no extra process stays either way), so bash syntax and profiles still apply.
+            write_private(run_dir / rundir.CMD, rundir.command_text(argv).encode())
+            write_private(run_dir / rundir.WORKDIR, workdir.encode())
+            if spec.pty:
+                write_private(run_dir / rundir.SIZE, f"{spec.rows} {spec.cols}\n".encode())
+            write_private(run_dir / rundir.INFO, json.dumps(info).encode())
+            record = _launch(run_dir, env)
+        except OSError as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
-            raise SpawnError(f"cannot start the process supervisor: {exc}") from exc
+            raise SpawnError(f"cannot start the process supervisor: {exc.strerror or exc}"
+                             ) from None
         except SpawnError:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         return ProcHandle(
-            proc_id=spec.proc_id, backend=self.kind, run_dir=str(run_dir), pid=meta["pid"],
-            start_ticks=meta["start_ticks"], supervisor_pid=meta["supervisor_pid"],
-            supervisor_start_ticks=meta["supervisor_start_ticks"], boot_id=meta["boot_id"],
-            nonce=nonce, pty=spec.pty, tty=meta.get("tty"),
+            proc_id=spec.proc_id, backend=self.kind, run_dir=str(run_dir), pid=record.pid,
+            start_ticks=record.ticks, supervisor_pid=record.supervisor_pid,
+            supervisor_start_ticks=record.supervisor_ticks, boot_id=record.boot_id,
+            nonce="", pty=spec.pty,
         )
 
+    def scan(self) -> list[tuple[ProcHandle, dict[str, Any]]]:
+        """Every run directory under :attr:`run_root` that started a command: its handle and
+        its ``info.json`` (for recovery when the checkpoint lost it)."""
+        found: list[tuple[ProcHandle, dict[str, Any]]] = []
+        if not self.run_root.is_dir():
+            return found
+        for run_dir in sorted(self.run_root.iterdir()):
+            try:
+                record = rundir.parse_pid((run_dir / rundir.PID).read_text())
+                info = json.loads((run_dir / rundir.INFO).read_text())
+                workdir = (run_dir / rundir.WORKDIR).read_text()
+            except (OSError, ValueError):
+                continue  # never started, or not one of ours
+            if record is None or not isinstance(info, dict):
+                continue
+            info.setdefault("workdir", workdir)
+            handle = ProcHandle(
+                proc_id=run_dir.name, backend=self.kind, run_dir=str(run_dir), pid=record.pid,
+                start_ticks=record.ticks, supervisor_pid=record.supervisor_pid,
+                supervisor_start_ticks=record.supervisor_ticks, boot_id=record.boot_id,
+                nonce="", pty=bool(info.get("pty")),
+            )
+            found.append((handle, info))
+        return found
+
     def follow(self, handle: ProcHandle, offset: int, sink: OutputSink) -> Subscription:
-        return get_follower().add(handle, offset, sink)
+        return get_follower().add(handle, offset, sink, self.spool_cap)
 
     def read_output(self, handle: ProcHandle, offset: int, max_bytes: int) -> bytes:
         try:
-            with open(Path(handle.run_dir) / "out", "rb") as f:
+            with open(Path(handle.run_dir) / rundir.OUT, "rb") as f:
                 f.seek(offset)
                 return f.read(max_bytes)
         except FileNotFoundError:
@@ -245,7 +316,7 @@ class LocalBackend(Backend):
     def output_size(self, handle: ProcHandle) -> int:
         """Return the current size of the output spool."""
         try:
-            return (Path(handle.run_dir) / "out").stat().st_size
+            return (Path(handle.run_dir) / rundir.OUT).stat().st_size
         except FileNotFoundError:
             return 0
 
@@ -257,15 +328,14 @@ class LocalBackend(Backend):
         if not run_dir.is_dir():
             return Probe("lost", detail=f"its run directory {run_dir} is gone")
         size = self.output_size(handle)
+        dropped, lines = rundir.read_dropped(run_dir)
         status = read_exit(run_dir)
+        if status is None and self._alive(handle):
+            return Probe("running", output_size=size, dropped=dropped, dropped_lines=lines)
+        status = status or read_exit(run_dir)  # it may have ended between the two looks
         if status is not None:
-            return Probe("ended", status, size)
-        if self._alive(handle):
-            return Probe("running", output_size=size)
-        status = read_exit(run_dir)  # it may have ended between the two looks
-        if status is not None:
-            return Probe("ended", status, size)
-        return Probe("lost", output_size=size,
+            return Probe("ended", status, size, dropped=dropped, dropped_lines=lines)
+        return Probe("lost", output_size=size, dropped=dropped, dropped_lines=lines,
                      detail="neither the process nor its supervisor is running, and no exit "
                             "status was recorded")
 
@@ -283,7 +353,8 @@ class LocalBackend(Backend):
     def write(self, handle: ProcHandle, data: bytes) -> int:
         self._check_running(handle)
         try:
-            fd = os.open(Path(handle.run_dir) / "in", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = os.open(Path(handle.run_dir) / rundir.IN,
+                         os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             if exc.errno in (errno.ENXIO, errno.ENOENT):
                 raise ProcessGoneError(f"process {handle.proc_id} has no stdin any more") from None
@@ -309,11 +380,14 @@ class LocalBackend(Backend):
         return len(data)
 
     def resize(self, handle: ProcHandle, rows: int, cols: int) -> None:
-        if not handle.pty or not handle.tty:
+        if not handle.pty:
             raise BackendError(f"process {handle.proc_id} has no terminal to resize")
         self._check_running(handle)
+        tty = controlling_tty(handle.pid)
+        if tty is None:
+            raise ProcessGoneError(f"process {handle.proc_id} has no terminal any more")
         try:
-            fd = os.open(handle.tty, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = os.open(tty, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             raise ProcessGoneError(f"cannot open the terminal of {handle.proc_id}: {exc}") from None
         try:
@@ -324,15 +398,27 @@ class LocalBackend(Backend):
 
     def signal(self, handle: ProcHandle, sig: int) -> None:
         self._check_running(handle)
+        with contextlib.suppress(OSError):
+            rundir.note_signal(Path(handle.run_dir), sig)
         try:
             os.killpg(handle.pid, sig)
         except ProcessLookupError:
             raise ProcessGoneError(f"process {handle.proc_id} has ended") from None
 
-    def record_kill(self, handle: ProcHandle, reason: str) -> None:
-        payload = {"reason": reason, "at": time.time()}
+    def kill_tree(self, handle: ProcHandle, sig: int) -> int:
         with contextlib.suppress(OSError):
-            write_private(Path(handle.run_dir) / "kill.json", json.dumps(payload).encode())
+            rundir.note_signal(Path(handle.run_dir), sig)
+        if is_same_process(handle.pid, handle.start_ticks, handle.boot_id):
+            with contextlib.suppress(OSError):
+                os.killpg(handle.pid, sig)
+        return sweep.signal_marked(handle, sig)
+
+    def descendants(self, handle: ProcHandle) -> int:
+        return sum(1 for _ in sweep.marked(handle))
+
+    def record_kill(self, handle: ProcHandle, reason: str) -> None:
+        with contextlib.suppress(OSError):
+            write_private(Path(handle.run_dir) / rundir.KILL, reason.encode())
 
     def upload(self, data: bytes, remote_path: str, mode: int | None = None) -> None:
         path = Path(remote_path).expanduser()

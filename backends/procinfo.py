@@ -36,3 +36,20 @@ def is_same_process(pid: int, ticks: int, boot: str) -> bool:
     if pid <= 0 or (boot and boot != boot_id()):
         return False
     return start_ticks(pid) == ticks
+
+
+def controlling_tty(pid: int) -> str | None:
+    """Return the path of ``pid``'s controlling terminal (a ``/dev/pts/N``), or ``None``."""
+    try:
+        stat = (_PROC / str(pid) / "stat").read_bytes()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if len(fields) < 5:
+        return None
+    tty_nr = int(fields[4])
+    major = (tty_nr >> 8) & 0xFFF
+    minor = (tty_nr & 0xFF) | ((tty_nr >> 12) & 0xFFF00)
+    if not 136 <= major <= 143:  # Unix98 PTY slaves
+        return None
+    return f"/dev/pts/{(major - 136) * 256 + minor}"

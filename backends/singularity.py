@@ -34,7 +34,8 @@ def find_cli() -> str:
             return path
     raise BackendUnavailableError(
         "the singularity backend needs the apptainer (or singularity) command on PATH; "
-        "see https://apptainer.org/docs/admin/main/installation.html")
+        "see https://apptainer.org/docs/admin/main/installation.html"
+    )
 
 
 class SingularityBackend(ShellBackend):
@@ -49,9 +50,14 @@ class SingularityBackend(ShellBackend):
 
     kind: ClassVar[str] = "singularity"
 
-    def __init__(self, run_root: Path, *, image: str = "docker://debian:bookworm-slim",
-                 instance: str = "hermes-default",
-                 remote_root: str = "/tmp/hermes-tui/runs") -> None:
+    def __init__(
+        self,
+        run_root: Path,
+        *,
+        image: str = "docker://debian:bookworm-slim",
+        instance: str = "hermes-default",
+        remote_root: str = "/tmp/hermes-tui/runs",
+    ) -> None:
         self.cli = find_cli()
         self.image = image
         self.instance = instance
@@ -69,13 +75,15 @@ class SingularityBackend(ShellBackend):
 
     def _cli(self, args: list[str], timeout: float = 60.0) -> str:
         try:
-            done = subprocess.run([self.cli, *args], capture_output=True, text=True,
-                                  timeout=timeout)
+            done = subprocess.run(
+                [self.cli, *args], capture_output=True, text=True, timeout=timeout
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise BackendError(f"{self.cli} {' '.join(args[:2])}: {exc}") from None
         if done.returncode != 0:
-            raise BackendError(f"{self.cli} {' '.join(args[:2])} failed: "
-                               f"{(done.stderr or done.stdout).strip()}")
+            raise BackendError(
+                f"{self.cli} {' '.join(args[:2])} failed: {(done.stderr or done.stdout).strip()}"
+            )
         return done.stdout
 
     def _running_instances(self) -> set[str]:
@@ -89,17 +97,31 @@ class SingularityBackend(ShellBackend):
         return [self.cli, "exec", f"instance://{self.instance}", "sh", "-c", script]
 
     # -- primitives --------------------------------------------------------------------
-    def exec(self, script: str, *, stdin: bytes | None = None, timeout: float = 60.0,
-             cancel: threading.Event | None = None) -> tuple[int, bytes]:
+    def exec(
+        self,
+        script: str,
+        *,
+        stdin: bytes | None = None,
+        timeout: float = 60.0,
+        cancel: threading.Event | None = None,
+    ) -> tuple[int, bytes]:
         try:
-            proc = subprocess.Popen(self._argv(script), stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                self._argv(script),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         except OSError as exc:
             raise BackendError(f"cannot run {self.cli}: {exc.strerror}") from None
         output: list[bytes] = []
-        reader = threading.Thread(target=lambda: output.append(proc.stdout.read()  # type: ignore[union-attr]
-                                                               ), daemon=True)
+        reader = threading.Thread(
+            target=lambda: output.append(
+                proc.stdout.read()  # type: ignore[union-attr]
+            ),
+            daemon=True,
+        )
         reader.start()
         try:
             if stdin:
@@ -123,9 +145,13 @@ class SingularityBackend(ShellBackend):
         return proc.returncode, b"".join(output)
 
     def stream(self, script: str) -> Iterator[bytes]:
-        proc = subprocess.Popen(self._argv(script), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            self._argv(script),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         assert proc.stdout is not None
         try:
             while chunk := os.read(proc.stdout.fileno(), 65536):
@@ -139,19 +165,21 @@ class SingularityBackend(ShellBackend):
     def upload(self, data: bytes, remote_path: str, mode: int | None = None) -> None:
         q = shlex.quote(remote_path)
         chmod = f" && chmod {mode:o} {q}" if mode is not None else ""
-        code, output = self.exec(f"mkdir -p \"$(dirname {q})\" && cat > {q}{chmod}",
-                                 stdin=data)
+        code, output = self.exec(f'mkdir -p "$(dirname {q})" && cat > {q}{chmod}', stdin=data)
         if code != 0:
-            raise BackendError(f"cannot write {remote_path} in {self.instance}: "
-                               f"{output.decode(errors='replace').strip()}")
+            raise BackendError(
+                f"cannot write {remote_path} in {self.instance}: "
+                f"{output.decode(errors='replace').strip()}"
+            )
 
     def download(self, remote_path: str) -> bytes:
         q = shlex.quote(remote_path)
-        code, output = self.exec(f"[ -f {q} ] || {{ echo 'No such file' >&2; exit 1; }}; "
-                                 f"cat {q}")
+        code, output = self.exec(f"[ -f {q} ] || {{ echo 'No such file' >&2; exit 1; }}; cat {q}")
         if code != 0:
-            raise BackendError(f"cannot read {remote_path} in {self.instance}: "
-                               f"{output.decode(errors='replace').strip()}")
+            raise BackendError(
+                f"cannot read {remote_path} in {self.instance}: "
+                f"{output.decode(errors='replace').strip()}"
+            )
         return output
 
     def cleanup(self, active: Sequence[ProcHandle] = ()) -> None:

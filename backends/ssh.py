@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from backends.base import BackendError, BackendUnavailableError, Capabilities
+from backends.base import BackendError, BackendUnavailableError
 from backends.shell import ShellBackend
 
 
@@ -32,16 +32,25 @@ class SSHBackend(ShellBackend):
     """
 
     kind: ClassVar[str] = "ssh"
-    capabilities: ClassVar[Capabilities] = Capabilities()
 
-    def __init__(self, run_root: Path, *, host: str, port: int = 22, user: str | None = None,
-                 key_file: str | None = None, known_hosts: str | None = None,
-                 remote_root: str | None = None, keepalive: int = 30) -> None:
+    def __init__(
+        self,
+        run_root: Path,
+        *,
+        host: str,
+        port: int = 22,
+        user: str | None = None,
+        key_file: str | None = None,
+        known_hosts: str | None = None,
+        remote_root: str | None = None,
+        keepalive: int = 30,
+    ) -> None:
         try:
             import paramiko  # noqa: F401 - imported here so other backends never need it
         except ImportError:
             raise BackendUnavailableError(
-                "the ssh backend needs paramiko: pip install 'hermes-tui[ssh]'") from None
+                "the ssh backend needs paramiko: pip install 'hermes-tui[ssh]'"
+            ) from None
         self.host, self.port, self.user = host, port, user
         self.key_file = str(Path(key_file).expanduser()) if key_file else None
         self.keepalive = keepalive
@@ -66,20 +75,31 @@ class SSHBackend(ShellBackend):
             pass  # no known_hosts yet: every host is unknown
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
-            client.connect(self.host, port=self.port, username=self.user,
-                           key_filename=self.key_file, look_for_keys=self.key_file is None,
-                           allow_agent=True, timeout=10, banner_timeout=10, auth_timeout=10)
+            client.connect(
+                self.host,
+                port=self.port,
+                username=self.user,
+                key_filename=self.key_file,
+                look_for_keys=self.key_file is None,
+                allow_agent=True,
+                timeout=10,
+                banner_timeout=10,
+                auth_timeout=10,
+            )
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
                 raise BackendUnavailableError(
                     f"the host key of {self.host}:{self.port} is not in {self.known_hosts}; "
                     f"if you trust it, add it with: ssh-keyscan -p {self.port} {self.host} >> "
-                    f"{self.known_hosts}") from None
-            raise BackendUnavailableError(f"cannot connect to {self.host}:{self.port}: {exc}"
-                                          ) from None
+                    f"{self.known_hosts}"
+                ) from None
+            raise BackendUnavailableError(
+                f"cannot connect to {self.host}:{self.port}: {exc}"
+            ) from None
         except OSError as exc:
-            raise BackendUnavailableError(f"cannot connect to {self.host}:{self.port}: "
-                                          f"{exc.strerror or exc}") from None
+            raise BackendUnavailableError(
+                f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
+            ) from None
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(self.keepalive)
@@ -105,11 +125,17 @@ class SSHBackend(ShellBackend):
             raise BackendError(f"ssh to {self.host}: {exc}") from None
 
     def _home(self) -> str:
-        return self._ok("echo \"$HOME\"").decode().strip()
+        return self._ok('echo "$HOME"').decode().strip()
 
     # -- primitives --------------------------------------------------------------------
-    def exec(self, script: str, *, stdin: bytes | None = None, timeout: float = 60.0,
-             cancel: threading.Event | None = None) -> tuple[int, bytes]:
+    def exec(
+        self,
+        script: str,
+        *,
+        stdin: bytes | None = None,
+        timeout: float = 60.0,
+        cancel: threading.Event | None = None,
+    ) -> tuple[int, bytes]:
         channel = self._channel(script)
         try:
             if stdin is not None:
@@ -130,8 +156,9 @@ class SSHBackend(ShellBackend):
                     break
                 if time.monotonic() > deadline:
                     raise BackendError(f"ssh command timed out after {timeout:g}s")
-            return channel.recv_exit_status() if not (cancel and cancel.is_set()) else 130, \
-                bytes(output)
+            return channel.recv_exit_status() if not (cancel and cancel.is_set()) else 130, bytes(
+                output
+            )
         except (OSError, EOFError) as exc:
             raise BackendError(f"ssh to {self.host}: {exc}") from None
         finally:
@@ -178,7 +205,8 @@ class SSHBackend(ShellBackend):
             with sftp.open(remote_path, "rb") as f:
                 return bytes(f.read())
         except OSError as exc:
-            raise BackendError(f"cannot read {remote_path} on {self.host}: "
-                               f"{exc.strerror or exc}") from None
+            raise BackendError(
+                f"cannot read {remote_path} on {self.host}: {exc.strerror or exc}"
+            ) from None
         finally:
             sftp.close()

@@ -63,8 +63,11 @@ def main() -> None:
             idle = cpu_percent(WINDOW)
             threads = threading.active_count() - threads_before
             added = rss_mb() - rss_before
-            supervisors = sum(pss_mb(s.handle.supervisor_pid) for s in sessions
-                              if s.handle and os.path.exists(f"/proc/{s.handle.supervisor_pid}"))
+            supervisors = sum(
+                pss_mb(s.handle.supervisor_pid)
+                for s in sessions
+                if s.handle and os.path.exists(f"/proc/{s.handle.supervisor_pid}")
+            )
             for session in sessions[COUNT // 2 :]:
                 registry.write(session.id, b"")  # make sure each PTY is writable
             stop = threading.Event()
@@ -88,10 +91,14 @@ def main() -> None:
         print(f"idle CPU of the registry: {idle:.2f}% of a core over {WINDOW:.0f} s")
         print(f"CPU with 100 PTY processes echoing one line/s (incl. the writer): {active:.2f}%")
         print(f"threads added: {threads}; memory added (RSS): {added:.1f} MB")
-        print(f"supervisors (separate processes): {supervisors:.0f} MB PSS in total, "
-              f"{supervisors / COUNT:.1f} MB each")
-        print(f"idle: {idle:.2f}% CPU, {added:.1f} MB, {threads} thread(s) "
-              "(target < 1% of a core, <= 50 MB, no polling timers)")
+        print(
+            f"supervisors (separate processes): {supervisors:.0f} MB PSS in total, "
+            f"{supervisors / COUNT:.1f} MB each"
+        )
+        print(
+            f"idle: {idle:.2f}% CPU, {added:.1f} MB, {threads} thread(s) "
+            "(target < 1% of a core, <= 50 MB, no polling timers)"
+        )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,10 @@ def main() -> None:
         raw_median, registry_median = statistics.median(raw), statistics.median(captured)
         print(f"raw PTY runs (MB/s):  {', '.join(f'{x:.1f}' for x in raw)}")
         print(f"registry runs (MB/s): {', '.join(f'{x:.1f}' for x in captured)}")
-        print(f"ingest: raw PTY {raw_median:.1f} MB/s, registry {registry_median:.1f} MB/s, "
-              f"ratio {registry_median / raw_median:.2f} (target >= 0.8, >= 50 MB/s)")
+        print(
+            f"ingest: raw PTY {raw_median:.1f} MB/s, registry {registry_median:.1f} MB/s, "
+            f"ratio {registry_median / raw_median:.2f} (target >= 0.8, >= 50 MB/s)"
+        )
         registry.close()
 
 

@@ -45,8 +45,10 @@ def main() -> None:
             survivor.cleanup("default")
         median = statistics.median(timings)
         print(f"runs (s): {', '.join(f'{t:.3f}' for t in timings)}")
-        print(f"recovery: re-adopted {adopted} processes in {median:.3f} s "
-              "(median of 3; target under 1 s)")
+        print(
+            f"recovery: re-adopted {adopted} processes in {median:.3f} s "
+            "(median of 3; target under 1 s)"
+        )
 
 
 if __name__ == "__main__":

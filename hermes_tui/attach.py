@@ -18,8 +18,7 @@ from registry.events import RegistryEvent
 
 REPLAY_BYTES = 16_384
 # Leave the terminal as we found it, whatever the program switched on.
-_RESET_MODES = (b"\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l"
-                b"\x1b[?2004l\x1b[0m")
+_RESET_MODES = b"\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[0m"
 
 
 def _replay(data: bytes) -> bytes:
@@ -68,8 +67,8 @@ def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: Detac
     old_winch = signal.signal(signal.SIGWINCH, on_winch)
     ended = False
     try:
-        # Raw mode first, and without flushing: keys typed as soon as the banner shows are
-        # neither echoed by the line discipline nor discarded.
+        # Raw before the banner, and without flushing: keys typed as soon as the banner shows
+        # are neither echoed by the line discipline nor discarded by a later TCSAFLUSH.
         tty.setraw(0, termios.TCSANOW)
         _resize_to_terminal(registry, session)
         os.write(1, f"[attached to {session.id}; {detach_key.spec} detaches]\r\n".encode())
@@ -92,7 +91,7 @@ def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: Detac
                 while not events.empty():
                     event = events.get()
                     if isinstance(event, ProcessOutput) and event.end > shown:
-                        os.write(1, event.data[max(0, len(event.data) - (event.end - shown)):])
+                        os.write(1, event.data[max(0, len(event.data) - (event.end - shown)) :])
                         shown = event.end
                     elif isinstance(event, ProcessExited):
                         ended = True
@@ -105,8 +104,10 @@ def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: Detac
         os.write(1, _RESET_MODES)
     if ended:
         code = session.exit_code
-        sys.stdout.write(f"\r\n[{session.id} {session.status.value}"
-                         f"{'' if code is None else f' with code {code}'}]\r\n")
+        sys.stdout.write(
+            f"\r\n[{session.id} {session.status.value}"
+            f"{'' if code is None else f' with code {code}'}]\r\n"
+        )
     else:
         sys.stdout.write(f"\r\n[detached from {session.id}; it keeps running]\r\n")
     sys.stdout.flush()

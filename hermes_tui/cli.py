@@ -38,7 +38,8 @@ class CliError(Exception):
     """Reported as ``hermes-tui: error: <message>`` with exit code 1."""
 
 
-def _registry(config_path: Path | None = None) -> ProcessRegistry:
+def _registry(config_path: Path | None = None, *, recover: bool = False) -> ProcessRegistry:
+    """The shared registry, as loaded (read-only); ``recover`` also re-adopts everything."""
     from hermes_tui.settings import load_config
     from registry import startup_report
 
@@ -47,7 +48,7 @@ def _registry(config_path: Path | None = None) -> ProcessRegistry:
         print(f"hermes-tui: warning: {problem}", file=sys.stderr)
     registry = get_registry(backend_options=config.backends)
     registry.max_wait = float("inf")  # a person at a shell may wait as long as they like
-    report = startup_report()
+    report = registry.recover() if recover else startup_report()
     for warning in report.warnings if report else []:
         print(f"hermes-tui: warning: {warning}", file=sys.stderr)
     return registry
@@ -75,11 +76,20 @@ def _process(registry: ProcessRegistry, args: argparse.Namespace) -> ProcessSess
     return session
 
 
+def _target(args: argparse.Namespace) -> tuple[ProcessRegistry, ProcessSession]:
+    """The registry and the process ``args.id``, re-adopted (probed, followed) if it still
+    runs: only the process a command steers is touched, never every backend."""
+    registry = _registry(args.config)
+    session = _process(registry, args)
+    if session.is_running:
+        for warning in registry.recover([session.id]).warnings:
+            print(f"hermes-tui: warning: {warning}", file=sys.stderr)
+        session = registry.get(session.id)
+    return registry, session
+
+
 def _status_text(session: ProcessSession) -> str:
-    text = session.status.value
-    if session.exit_code is not None and not session.is_running:
-        text += f" {session.exit_code}"
-    return text
+    return session.status_text
 
 
 # -- subcommands -----------------------------------------------------------------------------
@@ -117,21 +127,29 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    registry = _registry(args.config)
-    session = _process(registry, args)
+    if args.follow:
+        registry, session = _target(args)
+    else:
+        registry = _registry(args.config)
+        session = _process(registry, args)
     out = sys.stdout.buffer
     events: queue.SimpleQueue[RegistryEvent] = queue.SimpleQueue()
     if args.follow:
         registry.subscribe(lambda e: events.put(e) if e.session is session else None)
-    shown = session.output.total if session.is_running else None
+    # Only a followed process has a live buffer; otherwise the spool is read to its end.
+    shown = session.output.total if args.follow and session.is_running else None
     if args.tail is not None:
         lines = registry.output(session.id).splitlines(keepends=True)
         out.write(b"".join(lines[-args.tail :] if args.tail else []))
     else:
-        offset = 0
+        offset, gone_lines = registry.spool_dropped(session.id)
+        if offset:
+            print(f"hermes-tui: the first {offset} bytes ({gone_lines} lines) of its output were "
+                  "dropped (the spool's cap)", file=sys.stderr)
         end = shown
         while end is None or offset < end:
-            chunk = registry.read_spool(session.id, offset, CHUNK)
+            want = CHUNK if end is None else min(CHUNK, end - offset)
+            chunk = registry.read_spool(session.id, offset, want)
             if not chunk:
                 break
             out.write(chunk)
@@ -152,11 +170,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    registry = _registry(args.config)
-    session = _process(registry, args)
-    if not session.is_running:
+    registry, session = _target(args)
+    if not session.is_running and not session.survivors:
         raise CliError(f"process {session.id} is not running ({_status_text(session)})")
-    if args.signal is None:
+    if args.signal is None or not session.is_running:
         session = registry.kill(session.id)
     else:
         try:
@@ -174,8 +191,8 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    registry = _registry(args.config)
-    result = registry.wait(_process(registry, args).id, args.timeout)
+    registry, session = _target(args)
+    result = registry.wait(session.id, args.timeout)
     session = result.session
     if result.status == "timeout":
         raise CliError(f"{session.id} still running after {result.waited:.0f}s")
@@ -184,10 +201,10 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    registry = _registry(args.config)
-    proc_id = _process(registry, args).id
+    registry, session = _target(args)
     text = args.text
-    count = registry.submit(proc_id, text) if args.enter else registry.write(proc_id, text)
+    count = (registry.submit(session.id, text) if args.enter
+             else registry.write(session.id, text))
     print(f"{count} bytes sent")
     return 0
 
@@ -200,8 +217,8 @@ def cmd_attach(args: argparse.Namespace) -> int:
         key = DetachKey(args.detach_key)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    registry = _registry(args.config)
-    return attach(registry, _process(registry, args), key)
+    registry, session = _target(args)
+    return attach(registry, session, key)
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -230,7 +247,7 @@ def cmd_tool(args: argparse.Namespace) -> int:
         json.loads(args.arguments)
     except json.JSONDecodeError as exc:
         raise CliError(f"arguments are not valid JSON: {exc.msg} at position {exc.pos}") from None
-    registry = _registry(args.config)
+    registry = _registry(args.config, recover=True)
     registry.max_wait = 600.0  # the tool behaves exactly as it does for the agent
     ctx = ToolContext(registry=registry, session_key=args.session, backend=_backend(args))
     result = run_tool(args.name, args.arguments, ctx)
@@ -395,3 +412,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _close_registry()
+
+
+def _close_registry() -> None:
+    """Stop the followers and let a checkpoint write in progress finish before exiting (a
+    write cut short by the interpreter's exit would leave ``processes.json.<pid>.tmp``)."""
+    from registry import shared_registry
+
+    registry = shared_registry()
+    if registry is not None:
+        registry.close()

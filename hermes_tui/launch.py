@@ -55,8 +55,14 @@ def make_app(
         themes, theme_problems = load_themes()
         problems += theme_problems
     if registry is None:
+        # Loading the shared registry only reads what earlier runs left (read-only commands
+        # stay cheap); the app steers processes, so it re-adopts them here.
         registry = get_registry(backend_options=config.backends)
-        report = startup_report()
+        loaded = startup_report()
+        if report is None:
+            report = registry.recover()
+            if loaded is not None:
+                report.warnings[:0] = loaded.warnings
     elif report is None:
         for kind, options in config.backends.items():
             registry.configure_backend(kind, options)

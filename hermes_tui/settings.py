@@ -122,22 +122,24 @@ def config_path() -> Path:
     return platformdirs.user_config_path("hermes-tui") / "config.toml"
 
 
-def _check(value: Any, expected: type | tuple[type, ...], name: str, path: Path,
-           problems: list[str]) -> bool:
+def _check(
+    value: Any, expected: type | tuple[type, ...], name: str, path: Path, problems: list[str]
+) -> bool:
     if isinstance(value, bool) and expected in (int, float, (int, float)):
         ok = False
     else:
         ok = isinstance(value, expected)
     if not ok:
         kind = {str: "a string", bool: "true or false", dict: "a table"}.get(
-            expected if isinstance(expected, type) else float, "a number")
-        problems.append(f"{path}: '{name}' must be {kind}, got {value!r}; using the "
-                        "default")
+            expected if isinstance(expected, type) else float, "a number"
+        )
+        problems.append(f"{path}: '{name}' must be {kind}, got {value!r}; using the default")
     return ok
 
 
-def _load_section(target: Any, data: dict[str, Any], prefix: str, path: Path,
-                  problems: list[str]) -> None:
+def _load_section(
+    target: Any, data: dict[str, Any], prefix: str, path: Path, problems: list[str]
+) -> None:
     """Copy valid values from ``data`` onto the dataclass ``target``."""
     known = {f.name: f for f in fields(target)}
     for key, value in data.items():
@@ -153,8 +155,10 @@ def _load_section(target: Any, data: dict[str, Any], prefix: str, path: Path,
             if _check(value, dict, name, path, problems):
                 for kind, options in value.items():
                     if kind not in BACKEND_KINDS:
-                        problems.append(f"{path}: unknown backend 'backends.{kind}' (ignored); "
-                                        f"choose from {', '.join(BACKEND_KINDS)}")
+                        problems.append(
+                            f"{path}: unknown backend 'backends.{kind}' (ignored); "
+                            f"choose from {', '.join(BACKEND_KINDS)}"
+                        )
                     elif _check(options, dict, f"backends.{kind}", path, problems):
                         target.backends[kind] = dict(options)
         elif key == "keys":
@@ -165,8 +169,9 @@ def _load_section(target: Any, data: dict[str, Any], prefix: str, path: Path,
         elif isinstance(default, float):
             if _check(value, (int, float), name, path, problems):
                 if value <= 0:
-                    problems.append(f"{path}: '{name}' must be positive, got {value}; "
-                                    f"using {default:g}")
+                    problems.append(
+                        f"{path}: '{name}' must be positive, got {value}; using {default:g}"
+                    )
                 else:
                     setattr(target, key, float(value))
         elif _check(value, str, name, path, problems):
@@ -190,9 +195,11 @@ def load_config(path: Path | None = None) -> tuple[Config, list[str]]:
     except tomllib.TOMLDecodeError as exc:
         return config, [f"{path}: invalid TOML ({exc}); using the defaults"]
     if "api_key" in data.get("model", {}):
-        problems.append(f"{path}: 'model.api_key' is not read from the config file (it "
-                        "would sit there in clear text); put the key in the environment "
-                        "variable named by 'model.api_key_env' instead")
+        problems.append(
+            f"{path}: 'model.api_key' is not read from the config file (it "
+            "would sit there in clear text); put the key in the environment "
+            "variable named by 'model.api_key_env' instead"
+        )
         data["model"] = {k: v for k, v in data["model"].items() if k != "api_key"}
     _load_section(config, data, "", path, problems)
     try:
@@ -205,8 +212,10 @@ def load_config(path: Path | None = None) -> tuple[Config, list[str]]:
                         f"got {config.processes.bang!r}; using attach")
         config.processes.bang = "attach"
     if config.backend not in BACKEND_KINDS:
-        problems.append(f"{path}: 'backend' must be one of {', '.join(BACKEND_KINDS)}, "
-                        f"got {config.backend!r}; using local")
+        problems.append(
+            f"{path}: 'backend' must be one of {', '.join(BACKEND_KINDS)}, "
+            f"got {config.backend!r}; using local"
+        )
         config.backend = "local"
     return config, problems
 

@@ -16,8 +16,18 @@ from textual.theme import Theme
 
 import hermes_tui
 
-COLOR_KEYS = ("primary", "secondary", "accent", "foreground", "background", "surface",
-              "panel", "success", "warning", "error")
+COLOR_KEYS = (
+    "primary",
+    "secondary",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "success",
+    "warning",
+    "error",
+)
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
@@ -69,14 +79,18 @@ def parse_theme(path: Path) -> HermesTheme:
         if not _HEX.match(str(colors.get(key, ""))):
             raise ValueError(f"{path}: 'colors.{key}' must be a colour like #1a2b3c")
     palette = ansi.get("colors")
-    if (not isinstance(palette, list) or len(palette) != 16
-            or not all(_HEX.match(str(c)) for c in palette)):
+    if (
+        not isinstance(palette, list)
+        or len(palette) != 16
+        or not all(_HEX.match(str(c)) for c in palette)
+    ):
         raise ValueError(f"{path}: 'ansi.colors' must list 16 colours like #1a2b3c")
     for key in ("foreground", "background"):
         if not _HEX.match(str(ansi.get(key, ""))):
             raise ValueError(f"{path}: 'ansi.{key}' must be a colour like #1a2b3c")
-    theme = Theme(name=name, dark=bool(data.get("dark", True)),
-                  **{key: colors[key] for key in COLOR_KEYS})
+    theme = Theme(
+        name=name, dark=bool(data.get("dark", True)), **{key: colors[key] for key in COLOR_KEYS}
+    )
     return HermesTheme(theme, tuple(palette), ansi["foreground"], ansi["background"])
 
 
@@ -84,8 +98,7 @@ def load_themes(extra_dirs: list[Path] | None = None) -> tuple[dict[str, HermesT
     """Load the built-in themes, then the user's (which may replace them by name)."""
     themes: dict[str, HermesTheme] = {}
     problems: list[str] = []
-    dirs = builtin_theme_dirs()[:1] + (extra_dirs if extra_dirs is not None
-                                       else [user_theme_dir()])
+    dirs = builtin_theme_dirs()[:1] + (extra_dirs if extra_dirs is not None else [user_theme_dir()])
     for directory in dirs:
         if not directory.is_dir():
             continue

@@ -22,14 +22,9 @@ from registry.events import (
     RegistryEvent,
 )
 from registry.paths import state_dir
-from registry.registry import (
-    LogResult,
-    PollResult,
-    ProcessRegistry,
-    RecoveryReport,
-    UnknownProcessError,
-    WaitResult,
-)
+from registry.recovery import RecoveryReport
+from registry.registry import ProcessRegistry
+from registry.results import LogResult, PollResult, UnknownProcessError, WaitResult
 from registry.session import ProcessSession, ProcessStatus
 
 _shared: ProcessRegistry | None = None
@@ -37,23 +32,31 @@ _shared_report: RecoveryReport | None = None
 _shared_lock = threading.Lock()
 
 
-def get_registry(state: Path | None = None,
-                 backend_options: Mapping[str, Mapping[str, Any]] | None = None
-                 ) -> ProcessRegistry:
-    """Return this app process's registry, creating it (and recovering) on first use.
+def get_registry(
+    state: Path | None = None, backend_options: Mapping[str, Mapping[str, Any]] | None = None
+) -> ProcessRegistry:
+    """Return this app process's registry, creating it on first use.
 
-    ``backend_options`` (from the config file) apply before recovery needs the backends.
+    Creating it only reads what earlier runs left (:meth:`ProcessRegistry.load`: local
+    processes are looked at, nothing is followed or written), so read-only commands stay
+    cheap; the app and steering commands call :meth:`ProcessRegistry.recover` themselves.
+    ``backend_options`` (from the config file) apply before anything needs the backends.
     """
     global _shared, _shared_report
     with _shared_lock:
         if _shared is None:
             _shared = ProcessRegistry(state or state_dir(), backend_options=backend_options)
-            _shared_report = _shared.recover()
+            _shared_report = _shared.load()
         return _shared
 
 
+def shared_registry() -> ProcessRegistry | None:
+    """The shared registry if one was created (never creates it)."""
+    return _shared
+
+
 def startup_report() -> RecoveryReport | None:
-    """What recovery found when the shared registry was created."""
+    """What loading found when the shared registry was created (checkpoint warnings...)."""
     return _shared_report
 
 
@@ -86,6 +89,7 @@ __all__ = [
     "WaitResult",
     "get_registry",
     "set_registry",
+    "shared_registry",
     "startup_report",
     "state_dir",
 ]

@@ -59,8 +59,9 @@ class OutputBuffer:
         if data:
             self._mid_line = not data.endswith(b"\n")
 
-    def preload(self, data: bytes, start_offset: int, start_line: int | None,
-                mid_line: bool = False) -> None:
+    def preload(
+        self, data: bytes, start_offset: int, start_line: int | None, mid_line: bool = False
+    ) -> None:
         """Fill an empty buffer with output that began at ``start_offset`` (after recovery).
 
         Args:
@@ -107,14 +108,28 @@ class OutputBuffer:
             return b"".join(self._chunks)
 
     def since(self, offset: int) -> tuple[bytes, int]:
-        """Return the bytes after absolute ``offset`` and how many of them were dropped."""
+        """Return the bytes after absolute ``offset`` and how many of them were dropped.
+
+        Costs O(new bytes): chunks are walked from the newest back to ``offset``.
+        """
         with self._lock:
-            data = b"".join(self._chunks)
             start = self._dropped
-        if offset < start:
-            return data, start - offset
-        return data[offset - start :], 0
+            end = start + self._size
+            if offset < start:
+                return b"".join(self._chunks), start - offset
+            parts: list[bytes] = []
+            position = end
+            for chunk in reversed(self._chunks):
+                if position <= offset:
+                    break
+                chunk_start = position - len(chunk)
+                parts.append(chunk[max(0, offset - chunk_start) :])
+                position = chunk_start
+        parts.reverse()
+        return b"".join(parts), 0
 
     def tail(self, max_bytes: int) -> bytes:
-        """Return at most the last ``max_bytes`` retained bytes."""
-        return self.snapshot()[-max_bytes:] if max_bytes > 0 else b""
+        """Return at most the last ``max_bytes`` retained bytes (costs O(max_bytes))."""
+        if max_bytes <= 0:
+            return b""
+        return self.since(max(0, self.total - max_bytes))[0][-max_bytes:]

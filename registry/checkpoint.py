@@ -13,6 +13,7 @@ import fcntl
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -34,6 +35,12 @@ class Checkpoint:
         self.lock_path = Path(state_dir) / "processes.lock"
         self.warnings: list[str] = []
         """Problems met while reading (corrupt file moved aside, ...), for the user."""
+        self._writing = threading.Lock()
+
+    def close(self) -> None:
+        """Wait for a write in progress to finish (call before the process exits)."""
+        with self._writing:
+            pass
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -56,7 +63,7 @@ class Checkpoint:
         Write failures (full disk, read-only dir) are logged and reported in :attr:`warnings`;
         the previous file stays intact.
         """
-        with self.locked():
+        with self._writing, self.locked():
             records = self._read()
             for proc_id, record in changes.items():
                 if record is None:
@@ -70,7 +77,17 @@ class Checkpoint:
                 self.warnings.append(message)
             return records
 
+    def _remove_stale_temporaries(self) -> None:
+        """Remove ``processes.json.<pid>.tmp`` left by a writer that died mid-write (the
+        caller holds the lock, so no live writer of ours is between create and rename)."""
+        for tmp in self.path.parent.glob(f"{self.path.name}.*.tmp"):
+            pid = tmp.name[len(self.path.name) + 1 : -len(".tmp")]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
     def _read(self) -> dict[str, Record]:
+        self._remove_stale_temporaries()
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -98,5 +115,6 @@ class Checkpoint:
         return records
 
     def _write(self, records: Mapping[str, Record]) -> None:
-        write_private(self.path, json.dumps({"version": VERSION, "processes": records},
-                                            indent=1).encode())
+        write_private(
+            self.path, json.dumps({"version": VERSION, "processes": records}, indent=1).encode()
+        )

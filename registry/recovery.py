@@ -1,143 +1,148 @@
-"""Crash recovery: find the processes of earlier runs and take them back.
+"""Crash recovery *finds*: records plus probes become verdicts and the report for the user.
 
-Sources, merged: the checkpoint (``processes.json``) and, for the local backend, the run
-directories themselves, so a lost or corrupt checkpoint loses no local process. Each process
-is probed through its backend (local: pid alive *and* the same start time and boot, so a reused
-pid is never adopted). Live ones are re-adopted with the last 200 KB of their output and
-followed from the end of their spool, so nothing printed while hermes-tui was down is missed.
+Sources, merged: the checkpoint (``processes.json``) and the run directories the local backend
+scans (so a lost or corrupt checkpoint loses no local process). Each process that was running
+is probed through its backend (local: pid alive *and* the same start time and boot, so a
+reused pid is never adopted). Nothing here changes any state: the registry applies the
+verdicts (adopts, refills buffers from the spool, follows from the spool's end).
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from backends import BackendError, ProcHandle
-from registry.buffer import OutputBuffer
-from registry.events import ProcessStarted
+from backends import BackendError, Probe, ProcHandle
 from registry.session import ProcessSession, ProcessStatus
 
-if TYPE_CHECKING:
-    from registry.registry import ProcessRegistry, RecoveryReport
+Record = dict[str, Any]
+Prober = Callable[[str, str, list[ProcHandle]], list[Probe]]
+"""``(backend kind, sandbox key, handles) -> probes``, one round trip per backend."""
+Action = Literal["history", "adopt", "ended", "lost", "unprobed"]
 
-log = logging.getLogger(__name__)
+
+@dataclass
+class RecoveryReport:
+    """What crash recovery found on start."""
+
+    adopted: list[ProcessSession] = field(default_factory=list)
+    """Still running: re-adopted with their output."""
+    ended: list[ProcessSession] = field(default_factory=list)
+    """Were running when hermes-tui stopped, and ended meanwhile."""
+    lost: list[ProcessSession] = field(default_factory=list)
+    """Were running, and could not be found (never guessed)."""
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for the user; empty when there was nothing to recover."""
+        parts = []
+        if self.adopted:
+            parts.append(f"re-adopted {len(self.adopted)} running process(es)")
+        if self.ended:
+            parts.append(f"{len(self.ended)} ended while hermes-tui was not running")
+        if self.lost:
+            parts.append(f"{len(self.lost)} could not be found")
+        return "; ".join(parts)
 
 
-def recover(registry: ProcessRegistry, *, after_restart: bool = True) -> RecoveryReport:
-    """Re-adopt every process recorded in ``registry``'s state dir that it does not know yet.
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with one recorded process."""
 
-    ``after_restart=False`` picks up processes started elsewhere (another shell) while this
-    registry runs: they are not marked ``recovered``, which means re-adopted after a restart.
-    """
-    from registry.registry import RecoveryReport
+    session: ProcessSession
+    """Rebuilt from its record; for ``ended`` and ``lost`` already carrying its end."""
+    action: Action
+    """``history``: it had ended before; ``adopt``: running, follow it from the end of its spool;
+    ``ended``/``lost``: it ended meanwhile / cannot be found; ``unprobed``: its backend could
+    not be asked, keep it as last seen."""
+    probe: Probe | None = None
+    """What the backend found (``adopt``: where the spool ends, what its cap dropped)."""
 
+
+def records_from_scan(found: Iterable[tuple[ProcHandle, Mapping[str, Any]]]) -> dict[str, Record]:
+    """Checkpoint records rebuilt from scanned run directories (handle + ``info.json``)."""
+    records: dict[str, Record] = {}
+    for handle, info in found:
+        argv = [str(a) for a in info.get("argv") or []]
+        records[handle.proc_id] = {
+            "id": handle.proc_id,
+            "name": info.get("name"),
+            "command": info.get("command") or " ".join(argv),
+            "argv": argv,
+            "backend": handle.backend,
+            "workdir": info.get("workdir") or "",
+            "pty": handle.pty,
+            "session_key": info.get("session_key") or "default",
+            "started_at": info.get("started_at") or 0.0,
+            "status": "running",
+            "handle": handle.to_dict(),
+        }
+    return records
+
+
+def find(
+    records: Mapping[str, Record],
+    probe: Prober,
+    kinds: Collection[str] | None = None,
+    *,
+    after_restart: bool = True,
+) -> tuple[list[Verdict], RecoveryReport]:
+    """Judge every record, probing the running ones (only on backends of ``kinds``, if
+    given: the others are kept as last seen). Probed processes are marked ``recovered``
+    only ``after_restart``: one started from another shell while the app runs is not."""
     report = RecoveryReport()
-    records = registry.checkpoint.load()
-    report.warnings.extend(registry.checkpoint.warnings)
-    registry.checkpoint.warnings.clear()
-    for proc_id, record in scan_local_runs(registry.state_dir / "runs").items():
-        records.setdefault(proc_id, record)
-
-    changed: list[ProcessSession] = []
+    verdicts: list[Verdict] = []
     to_probe: dict[tuple[str, str], list[ProcessSession]] = {}
     for proc_id, record in records.items():
-        if registry.known(proc_id):
-            continue
         try:
             session = ProcessSession.from_record(record)
         except ValueError as exc:
             report.warnings.append(f"skipped checkpoint entry {proc_id}: {exc}")
             continue
-        session.output = OutputBuffer(registry.buffer_limit)
         session.output_loaded = False
         if not session.is_running:
-            registry._adopt(session)  # history: output is read from the spool when asked for
+            verdicts.append(Verdict(session, "history"))
         elif session.handle is None:
-            session.status = ProcessStatus.LOST
-            session.note = "no handle was recorded for it"
-            session.ended.set()
-            registry._adopt(session)
+            _lose(session, "no handle was recorded for it")
+            verdicts.append(Verdict(session, "lost"))
             report.lost.append(session)
-            changed.append(session)
+        elif kinds is not None and session.backend not in kinds:
+            verdicts.append(Verdict(session, "unprobed"))
         else:
             to_probe.setdefault((session.backend, session.session_key), []).append(session)
-
     for (kind, sandbox), sessions in to_probe.items():
+        handles = [s.handle for s in sessions if s.handle is not None]
         try:
-            backend = registry.backend(kind, sandbox)
-            probes = backend.probe([s.handle for s in sessions if s.handle is not None])
+            probes: Sequence[Probe] = probe(kind, sandbox, handles)
         except BackendError as exc:
             report.warnings.append(
                 f"could not look for {len(sessions)} {kind} process(es): {exc}; "
                 "they are listed as they were last seen"
             )
-            for session in sessions:
-                registry._adopt(session)
+            verdicts.extend(Verdict(s, "unprobed") for s in sessions)
             continue
-        for session, probe in zip(sessions, probes, strict=True):
+        for session, found in zip(sessions, probes, strict=True):
+            verdicts.append(judge(session, found))
             session.recovered = after_restart
-            if probe.state == "running":
-                registry._refill(session, backend, probe.output_size)
-                session.output_loaded = True
-                registry._adopt(session)
-                registry._follow(session, offset=probe.output_size)
-                report.adopted.append(session)
-            elif probe.state == "ended" and probe.exit is not None:
-                session.finish(probe.exit)
-                registry._adopt(session)
-                report.ended.append(session)
-            else:
-                session.status = ProcessStatus.LOST
-                session.note = probe.detail or "it could not be found"
-                session.ended.set()
-                registry._adopt(session)
-                report.lost.append(session)
-            changed.append(session)
-
-    if changed:
-        registry._save(*changed)
-        report.warnings.extend(registry.checkpoint.warnings)
-        registry.checkpoint.warnings.clear()
-    for session in report.adopted:
-        registry._emit(ProcessStarted(session))
-    return report
+            {"adopt": report.adopted, "ended": report.ended, "lost": report.lost}[
+                verdicts[-1].action
+            ].append(session)
+    return verdicts, report
 
 
-def scan_local_runs(run_root: Path) -> dict[str, dict[str, Any]]:
-    """Rebuild checkpoint records from local run directories (``spec.json`` + ``meta.json``)."""
-    records: dict[str, dict[str, Any]] = {}
-    if not run_root.is_dir():
-        return records
-    for run_dir in run_root.iterdir():
-        try:
-            spec = json.loads((run_dir / "spec.json").read_text())
-            meta = json.loads((run_dir / "meta.json").read_text())
-        except (OSError, ValueError):
-            continue  # never started, or not one of ours
-        info = spec.get("metadata") or {}
-        try:
-            handle = ProcHandle(
-                proc_id=run_dir.name, backend="local", run_dir=str(run_dir), pid=meta["pid"],
-                start_ticks=meta["start_ticks"], supervisor_pid=meta["supervisor_pid"],
-                supervisor_start_ticks=meta["supervisor_start_ticks"],
-                boot_id=meta["boot_id"], nonce=spec["nonce"], pty=bool(spec.get("pty")),
-                tty=meta.get("tty"),
-            )
-        except (KeyError, TypeError):
-            continue
-        records[run_dir.name] = {
-            "id": run_dir.name,
-            "name": info.get("name"),
-            "command": info.get("command") or " ".join(spec.get("argv", [])),
-            "argv": spec.get("argv", []),
-            "backend": "local",
-            "workdir": spec.get("workdir") or "",
-            "pty": bool(spec.get("pty")),
-            "session_key": info.get("session_key") or "default",
-            "started_at": info.get("started_at") or meta.get("started_at") or 0.0,
-            "status": "running",
-            "handle": handle.to_dict(),
-        }
-    return records
+def judge(session: ProcessSession, probe: Probe) -> Verdict:
+    """The verdict for a session that was running, from what its backend found."""
+    if probe.state == "running":
+        return Verdict(session, "adopt", probe)
+    if probe.state == "ended" and probe.exit is not None:
+        session.finish(probe.exit)
+        return Verdict(session, "ended", probe)
+    _lose(session, probe.detail or "it could not be found")
+    return Verdict(session, "lost", probe)
+
+
+def _lose(session: ProcessSession, why: str) -> None:
+    session.status = ProcessStatus.LOST
+    session.note = why
+    session.ended.set()

@@ -58,6 +58,8 @@ class ProcessSession:
     """Lifetime: killed when the app quits (default: keeps running and is re-adopted)."""
     note: str | None = None
     """Why the status is what it is, when not obvious (e.g. why it is lost)."""
+    survivors: int = 0
+    """Processes it started that still ran when it ended (or at the last look since)."""
     output: OutputBuffer = field(default_factory=OutputBuffer)
     output_loaded: bool = True
     """False for a finished process whose output is read from its spool on first use."""
@@ -77,6 +79,16 @@ class ProcessSession:
         """True until the process is known to have ended."""
         return self.status is ProcessStatus.RUNNING
 
+    @property
+    def status_text(self) -> str:
+        """``running``, ``exited 0``, ``killed -15``, ``exited 0, 2 still running``..."""
+        text = self.status.value
+        if not self.is_running and self.exit_code is not None:
+            text += f" {self.exit_code}"
+        if not self.is_running and self.survivors:
+            text += f", {self.survivors} still running"
+        return text
+
     def runtime(self, now: float | None = None) -> float:
         """Seconds the process has run (until now, or until it ended)."""
         end = self.ended_at if self.ended_at is not None else (now or time.time())
@@ -91,7 +103,7 @@ class ProcessSession:
             self.kill_reason = status.killed_by
         elif status.exit_code is None:
             self.status = ProcessStatus.LOST
-            self.note = "its supervisor disappeared, so how it ended is unknown"
+            self.note = status.detail or "its supervisor disappeared, so how it ended is unknown"
         else:
             self.status = ProcessStatus.EXITED
         if notify:
@@ -122,6 +134,7 @@ class ProcessSession:
             "recovered": self.recovered,
             "kill_reason": self.kill_reason,
             "stop_on_quit": self.stop_on_quit,
+            "still_running": self.survivors,
         }
 
     def to_record(self) -> dict[str, Any]:
@@ -142,6 +155,7 @@ class ProcessSession:
             "kill_reason": self.kill_reason,
             "note": self.note,
             "stop_on_quit": self.stop_on_quit,
+            "survivors": self.survivors,
             "handle": self.handle.to_dict() if self.handle else None,
         }
 
@@ -171,6 +185,7 @@ class ProcessSession:
                 kill_reason=record.get("kill_reason"),
                 note=record.get("note"),
                 stop_on_quit=bool(record.get("stop_on_quit")),
+                survivors=int(record.get("survivors") or 0),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"invalid process record: {exc!r}") from exc

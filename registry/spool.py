@@ -19,10 +19,29 @@ Reader = Callable[[int, int], bytes]
 """Reads (offset, max bytes) of the spool; returns b"" at its end."""
 
 
-def spool_lines(read: Reader, first: int, limit: int) -> list[str] | None:
-    """Return lines ``first``..``first + limit`` (from 0) of the spool, cleaned for reading;
-    None when the spool has fewer lines than ``first``."""
-    pos = line = 0
+def spool_lines(read: Reader, first: int, limit: int, start: int = 0, start_line: int = 0
+                ) -> tuple[int, list[str]] | None:
+    """Return ``(n, lines)``: up to ``limit`` lines of the spool from line ``first`` (from 0),
+    cleaned for reading, ``n`` being the number of the first one; None when the spool has
+    fewer lines than ``first``.
+
+    ``start`` and ``start_line`` say what the spool's cap dropped (its first readable byte and
+    the newlines before it, see :class:`backends.Probe`): the bytes before ``start`` are holes,
+    never read, and the line cut at ``start`` is skipped, so ``n`` is the first whole line
+    still held when ``first`` is older than that.
+    """
+    pos, line = start, start_line
+    if start > 0:  # the cap cut a line: begin after its end
+        while True:
+            data = read(pos, SPOOL_CHUNK)
+            if not data:
+                return None
+            index = data.find(b"\n")
+            if index >= 0:
+                pos, line = pos + index + 1, line + 1
+                break
+            pos += len(data)
+    first = max(first, line)
     while line < first:  # find the byte where line ``first`` begins
         data = read(pos, SPOOL_CHUNK)
         if not data:
@@ -45,7 +64,8 @@ def spool_lines(read: Reader, first: int, limit: int) -> list[str] | None:
     lines = clean_output(bytes(page)).split("\n")
     if page.count(b"\n") < len(lines) and lines[-1] == "":
         lines.pop()
-    return lines[:limit]
+    return first, lines[:limit]
+
 
 def continuation_prefix(data: bytes) -> int:
     """How many bytes at the start of ``data`` continue a character that began before it."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from registry import ProcessRegistry, RegistryError, set_registry
+from tests.engines import dockerd_problem, sshd_problem
 from tests.sshd import SSHServer, start_sshd
 
 if TYPE_CHECKING:
@@ -37,6 +38,28 @@ def fake_apptainer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
                 os.kill(entry["pid"], signal.SIGKILL)
             except OSError:
                 pass
+
+
+ENGINES = {"docker": dockerd_problem, "ssh": sshd_problem}
+"""What each engine-backed backend needs, checked before the tests that use it run."""
+_ENGINE_FIXTURES = {"docker_image": "docker", "sshd": "ssh"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Stop with one line per missing engine instead of an error in every test using it."""
+    needed: set[str] = set()
+    for item in items:
+        needed.update(
+            _ENGINE_FIXTURES[name]
+            for name in getattr(item, "fixturenames", ())
+            if name in _ENGINE_FIXTURES
+        )
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") in ENGINES:
+            needed.add(callspec.params["backend"])
+    problems = [problem for kind in sorted(needed) if (problem := ENGINES[kind]())]
+    if problems:
+        pytest.exit("\n".join(problems), returncode=1)
 
 
 @pytest.fixture(scope="session")
@@ -118,8 +141,7 @@ def registry(make_registry: Callable[..., ProcessRegistry]) -> ProcessRegistry:
     return make_registry()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
-             ) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
     """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():

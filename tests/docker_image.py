@@ -41,15 +41,28 @@ def build_rootfs() -> bytes:
     """The image's file system as a tar archive."""
     busybox = shutil.which("busybox")
     assert busybox, "busybox is missing: apt-get install busybox-static"
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True,
-                             check=True).stdout.split()
+    applets = subprocess.run(
+        [busybox, "--list"], capture_output=True, text=True, check=True
+    ).stdout.split()
     libc = "/lib/x86_64-linux-gnu/libc.so.6"
     loader = "/lib64/ld-linux-x86-64.so.2"
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for directory in ("/bin", "/usr", "/usr/bin", "/lib", "/lib/x86_64-linux-gnu",
-                          "/lib64", "/etc", "/root", "/var", "/var/tmp", "/proc", "/dev",
-                          "/sys"):
+        for directory in (
+            "/bin",
+            "/usr",
+            "/usr/bin",
+            "/lib",
+            "/lib/x86_64-linux-gnu",
+            "/lib64",
+            "/etc",
+            "/root",
+            "/var",
+            "/var/tmp",
+            "/proc",
+            "/dev",
+            "/sys",
+        ):
             _add_dir(tar, directory)
         _add_dir(tar, "/tmp", 0o1777)
         _add_file(tar, busybox, "/bin/busybox")
@@ -59,9 +72,11 @@ def build_rootfs() -> bytes:
         _add_file(tar, "/usr/bin/script", "/usr/bin/script")
         _add_file(tar, os.path.realpath(libc), libc, 0o644)
         _add_file(tar, os.path.realpath(loader), loader)
-        for name, text in (("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
-                           ("/etc/group", "root:x:0:\n"),
-                           (MARKER, "only inside the test container\n")):
+        for name, text in (
+            ("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+            ("/etc/group", "root:x:0:\n"),
+            (MARKER, "only inside the test container\n"),
+        ):
             data = text.encode()
             info = tarfile.TarInfo(name.lstrip("/"))
             info.size, info.mode = len(data), 0o644

@@ -30,8 +30,13 @@ class SSHServer:
 
     def options(self) -> dict[str, object]:
         """Keyword arguments for ``create_backend("ssh", ...)``."""
-        return {"host": self.host, "port": self.port, "user": self.user,
-                "key_file": self.key_file, "known_hosts": self.known_hosts}
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "key_file": self.key_file,
+            "known_hosts": self.known_hosts,
+        }
 
 
 def _free_port() -> int:
@@ -45,8 +50,9 @@ def start_sshd(directory: Path) -> Generator[SSHServer, None, None]:
     assert os.path.exists(SSHD), "sshd is missing: apt-get install openssh-server"
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("host_key", "user_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
-                        str(directory / name)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(directory / name)], check=True
+        )
     (directory / "authorized_keys").write_text((directory / "user_key.pub").read_text())
     port = _free_port()
     host_public = (directory / "host_key.pub").read_text().split()
@@ -58,10 +64,12 @@ def start_sshd(directory: Path) -> Generator[SSHServer, None, None]:
         f"AuthorizedKeysFile {directory}/authorized_keys\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\n"
         f"PidFile {directory}/sshd.pid\nUsePAM no\nSubsystem sftp internal-sftp\n"
-        "MaxSessions 100\nMaxStartups 100\n")
+        "MaxSessions 100\nMaxStartups 100\n"
+    )
     os.makedirs("/run/sshd", exist_ok=True)
-    server = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -72,8 +80,13 @@ def start_sshd(directory: Path) -> Generator[SSHServer, None, None]:
                 raise RuntimeError("sshd did not start") from None
             time.sleep(0.05)
     try:
-        yield SSHServer("127.0.0.1", port, os.environ.get("USER") or "root",
-                        str(directory / "user_key"), str(known_hosts))
+        yield SSHServer(
+            "127.0.0.1",
+            port,
+            os.environ.get("USER") or "root",
+            str(directory / "user_key"),
+            str(known_hosts),
+        )
     finally:
         server.terminate()
         server.wait(10)

@@ -35,22 +35,33 @@ class Endpoint:
         return bool(self.api_key or self.base_url)
 
 
-def resolve_endpoint(config: Config, *, model: str | None = None, base_url: str | None = None,
-                     env: Mapping[str, str] | None = None) -> Endpoint:
+def resolve_endpoint(
+    config: Config,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Endpoint:
     """Combine ``--model`` / ``--base-url``, the config and the environment."""
     env = os.environ if env is None else env
-    key = (env.get(config.model.api_key_env) or env.get("OPENAI_API_KEY")
-           or env.get("OPENROUTER_API_KEY"))
+    key = (
+        env.get(config.model.api_key_env)
+        or env.get("OPENAI_API_KEY")
+        or env.get("OPENROUTER_API_KEY")
+    )
     url = base_url or config.model.base_url or env.get("OPENAI_BASE_URL")
     if url is None and env.get("OPENROUTER_API_KEY") and not env.get("OPENAI_API_KEY"):
         url = OPENROUTER_URL
-    return Endpoint(model=model or config.model.name or DEFAULT_MODEL, base_url=url,
-                    api_key=key)
+    return Endpoint(model=model or config.model.name or DEFAULT_MODEL, base_url=url, api_key=key)
 
 
 def make_client(endpoint: Endpoint, *, timeout: float = 120.0) -> Any:
     """An ``AsyncOpenAI`` client without built-in retries (the agent retries visibly)."""
     from openai import AsyncOpenAI
 
-    return AsyncOpenAI(api_key=endpoint.api_key or "not-needed", base_url=endpoint.base_url,
-                       max_retries=0, timeout=timeout)
+    return AsyncOpenAI(
+        api_key=endpoint.api_key or "not-needed",
+        base_url=endpoint.base_url,
+        max_retries=0,
+        timeout=timeout,
+    )

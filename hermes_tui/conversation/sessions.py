@@ -45,8 +45,13 @@ class ChatSession:
 class ChatSessions:
     """All chat sessions of the app and which one is shown."""
 
-    def __init__(self, registry: ProcessRegistry, *, idle_timeout: float = 24 * 3600,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        registry: ProcessRegistry,
+        *,
+        idle_timeout: float = 24 * 3600,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.registry = registry
         self.idle_timeout = idle_timeout
         self.clock = clock
@@ -94,9 +99,13 @@ class ChatSessions:
         """Drop sessions idle longer than the timeout, unless they own running processes
         or are shown; return their keys."""
         now = self.clock()
-        expired = [key for key, s in self.sessions.items()
-                   if s is not self.current and now - s.last_active > self.idle_timeout
-                   and not self.registry.has_active(key)]
+        expired = [
+            key
+            for key, s in self.sessions.items()
+            if s is not self.current
+            and now - s.last_active > self.idle_timeout
+            and not self.registry.has_active(key)
+        ]
         for key in expired:
             del self.sessions[key]
         return expired

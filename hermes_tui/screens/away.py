@@ -1,4 +1,4 @@
-""""While you were away": what crash recovery found when the app started."""
+""" "While you were away": what crash recovery found when the app started."""
 
 from __future__ import annotations
 

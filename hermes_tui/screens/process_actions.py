@@ -54,7 +54,7 @@ class ProcessActions(_Base):
     def action_kill_menu(self) -> None:
         """Choose a signal for the selected process (confirmation included)."""
         session = self.selected()
-        if session is None or not session.is_running:
+        if session is None or not (session.is_running or session.survivors):
             self.notify("Select a running process first", severity="warning")
             return
 
@@ -67,7 +67,8 @@ class ProcessActions(_Base):
     @work(thread=True, group="kill", exit_on_error=False)
     def _kill(self, proc_id: str, sig: int) -> None:
         try:
-            if sig == signal.SIGTERM:
+            if sig == signal.SIGTERM or not self.registry.get(proc_id).is_running:
+                # kill() also ends what an ended process left running (its survivors).
                 self.registry.kill(proc_id)
             else:
                 self.registry.send_signal(proc_id, sig)

@@ -91,7 +91,8 @@ class SearchScreen(ModalScreen[Match | None]):
         )
         count = len(self.matches)
         self.query_one("#search-status", Label).update(
-            f"{count}{'+' if count >= MAX_MATCHES else ''} match(es)")
+            f"{count}{'+' if count >= MAX_MATCHES else ''} match(es)"
+        )
         if self.matches:
             results.highlighted = 0
             results.focus()

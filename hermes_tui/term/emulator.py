@@ -1,7 +1,7 @@
 """Terminal emulation for the terminal pane, behind a small interface (pyte today).
 
-Two rules from the measurements in ``shared/notes/performance-figures.md``: pyte is fed only
-from the UI's budgeted tick, never on the read path, and every feed is guarded because pyte
+Two rules, from measuring pyte under floods (``benchmarks/app_responsiveness.py``): it is fed
+only from the UI's budgeted tick, never on the read path, and every feed is guarded because pyte
 raises on some malformed sequences. ``FastScreen`` speeds up pyte's per-character ``draw``
 for runs of plain ASCII (the common case in logs) with cell-for-cell identical results.
 """
@@ -43,8 +43,12 @@ class FastScreen(pyte.Screen):
 
     def draw(self, data: str) -> None:
         charset = self.g1_charset if self.charset else self.g0_charset
-        if (charset is not charsets.LAT1_MAP or mo.IRM in self.mode
-                or not data.isascii() or not data.isprintable()):
+        if (
+            charset is not charsets.LAT1_MAP
+            or mo.IRM in self.mode
+            or not data.isascii()
+            or not data.isprintable()
+        ):
             super().draw(data)
             return
         cursor = self.cursor
@@ -83,7 +87,8 @@ class FastScreen(pyte.Screen):
             if ALT_SCREEN_MODES & set(modes) and self._saved_main is None:
                 self._saved_main = (
                     {y: dict(line) for y, line in self.buffer.items()},
-                    self.cursor.x, self.cursor.y,
+                    self.cursor.x,
+                    self.cursor.y,
                 )
                 self.erase_in_display(2)
         super().set_mode(*modes, **kwargs)
@@ -226,7 +231,7 @@ class FeedScheduler:
         """Show the end of what the buffer holds (on attach / selection)."""
         data = self.buffer.snapshot()
         end = self.buffer.total
-        self.emulator.feed(data[replay_start(data):])
+        self.emulator.feed(data[replay_start(data) :])
         self.offset = end
 
     @property
@@ -264,8 +269,23 @@ BASE16_HEX = {
     for index, (r, g, b) in enumerate(getattr(graphics, "_FG_BG_256", [])[:16])
 }
 ANSI_NAMES = {
-    "black": 0, "red": 1, "green": 2, "brown": 3, "yellow": 3, "blue": 4, "magenta": 5,
-    "cyan": 6, "white": 7, "brightblack": 8, "brightred": 9, "brightgreen": 10,
-    "brightbrown": 11, "brightyellow": 11, "brightblue": 12, "brightmagenta": 13,
-    "bfightmagenta": 13, "brightcyan": 14, "brightwhite": 15,
+    "black": 0,
+    "red": 1,
+    "green": 2,
+    "brown": 3,
+    "yellow": 3,
+    "blue": 4,
+    "magenta": 5,
+    "cyan": 6,
+    "white": 7,
+    "brightblack": 8,
+    "brightred": 9,
+    "brightgreen": 10,
+    "brightbrown": 11,
+    "brightyellow": 11,
+    "brightblue": 12,
+    "brightmagenta": 13,
+    "bfightmagenta": 13,
+    "brightcyan": 14,
+    "brightwhite": 15,
 }

@@ -5,15 +5,40 @@ from __future__ import annotations
 ESC = "\x1b"
 
 _CSI_KEYS = {"up": "A", "down": "B", "right": "C", "left": "D", "home": "H", "end": "F"}
-_TILDE_KEYS = {"insert": 2, "delete": 3, "pageup": 5, "pagedown": 6, "f5": 15, "f6": 17,
-               "f7": 18, "f8": 19, "f9": 20, "f10": 21, "f11": 23, "f12": 24}
+_TILDE_KEYS = {
+    "insert": 2,
+    "delete": 3,
+    "pageup": 5,
+    "pagedown": 6,
+    "f5": 15,
+    "f6": 17,
+    "f7": 18,
+    "f8": 19,
+    "f9": 20,
+    "f10": 21,
+    "f11": 23,
+    "f12": 24,
+}
 _SS3_KEYS = {"f1": "P", "f2": "Q", "f3": "R", "f4": "S"}
-_SIMPLE = {"enter": "\r", "tab": "\t", "escape": ESC, "backspace": "\x7f", "space": " ",
-           "shift+tab": f"{ESC}[Z", "ctrl+space": "\x00", "ctrl+at": "\x00",
-           "ctrl+left_square_bracket": ESC, "ctrl+backslash": "\x1c",
-           "ctrl+right_square_bracket": "\x1d", "ctrl+circumflex_accent": "\x1e",
-           "ctrl+underscore": "\x1f", "ctrl+h": "\x08", "ctrl+i": "\t", "ctrl+j": "\n",
-           "ctrl+m": "\r"}
+_SIMPLE = {
+    "enter": "\r",
+    "tab": "\t",
+    "escape": ESC,
+    "backspace": "\x7f",
+    "space": " ",
+    "shift+tab": f"{ESC}[Z",
+    "ctrl+space": "\x00",
+    "ctrl+at": "\x00",
+    "ctrl+left_square_bracket": ESC,
+    "ctrl+backslash": "\x1c",
+    "ctrl+right_square_bracket": "\x1d",
+    "ctrl+circumflex_accent": "\x1e",
+    "ctrl+underscore": "\x1f",
+    "ctrl+h": "\x08",
+    "ctrl+i": "\t",
+    "ctrl+j": "\n",
+    "ctrl+m": "\r",
+}
 _MODIFIER_CODES = {"shift": 1, "alt": 2, "ctrl": 4}
 
 

@@ -19,8 +19,12 @@ TOOLSETS: dict[str, tuple[str, ...]] = {
 """Named groups of tools. ``process`` is in every toolset that has ``terminal``."""
 
 TOOL_TO_TOOLSET: dict[str, str] = {
-    "terminal": "terminal", "process": "terminal", "read_file": "file", "write_file": "file",
-    "patch": "file", "search_files": "file",
+    "terminal": "terminal",
+    "process": "terminal",
+    "read_file": "file",
+    "write_file": "file",
+    "patch": "file",
+    "search_files": "file",
 }
 """The toolset each tool belongs to (every tool is in exactly one besides ``all``)."""
 
@@ -49,5 +53,14 @@ def run_tool(name: str, raw_args: str | Mapping[str, Any] | None, ctx: ToolConte
     return call_tool(tool, raw_args, ctx)
 
 
-__all__ = ["TOOLS", "TOOLSETS", "TOOL_TO_TOOLSET", "JSONDict", "Tool", "ToolContext",
-           "ToolError", "run_tool", "tools_in"]
+__all__ = [
+    "TOOLS",
+    "TOOLSETS",
+    "TOOL_TO_TOOLSET",
+    "JSONDict",
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "run_tool",
+    "tools_in",
+]

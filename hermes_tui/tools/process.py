@@ -48,6 +48,10 @@ def _ended_fields(session: ProcessSession) -> JSONDict:
         fields["kill_reason"] = session.kill_reason
     if session.note:
         fields["note"] = session.note
+    if not session.is_running and session.survivors:
+        fields["still_running"] = session.survivors
+        fields["note"] = (f"it ended, but {session.survivors} process(es) it started still "
+                          "run; 'kill' ends them")
     return fields
 
 
@@ -94,7 +98,11 @@ def _log(args: JSONDict, ctx: ToolContext) -> JSONDict:
                                 f"{page.total_lines}" if page.lines else "no lines"}
     out.update(_ended_fields(session))
     asked = args.get("offset")
-    if page.dropped_lines and asked is not None and asked < page.first_line:
+    if page.gone_lines and asked is not None and asked < page.gone_lines:
+        out["dropped_lines"] = page.gone_lines
+        out["dropped_note"] = (f"lines {asked}-{page.gone_lines - 1} are gone (the output spool "
+                               "keeps its last spool_cap_mb); showing the oldest lines held")
+    elif page.dropped_lines and asked is not None and asked < page.first_line:
         # Only when the spool on disk could not be read: say exactly what is missing.
         out["dropped_lines"] = page.dropped_lines
         out["dropped_note"] = (f"lines {asked}-{page.first_line - 1} could not be read (the "
@@ -135,7 +143,7 @@ def _already_exited(session: ProcessSession, error: str | None = None) -> JSONDi
 
 def _kill(args: JSONDict, ctx: ToolContext) -> JSONDict:
     before = ctx.registry.get(args["session_id"])
-    if not before.is_running:
+    if not before.is_running and not before.survivors:
         return {**_already_exited(before), "note": "the process had already ended"}
     session = ctx.registry.kill(before.id, by="agent")
     return {"session_id": session.id, **_ended_fields(session)}

@@ -10,8 +10,9 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 
 
-async def until(pilot: Pilot[None], predicate: Callable[[], bool], what: str,
-                timeout: float = 15) -> None:
+async def until(
+    pilot: Pilot[None], predicate: Callable[[], bool], what: str, timeout: float = 15
+) -> None:
     """Let the app run until ``predicate`` holds; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -28,9 +28,11 @@ def test_round_trip_is_private(tmp_path: Path) -> None:
 
 def test_bad_values_name_the_file_and_key_and_keep_the_rest(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text('theme = "dusk"\nbackend = "vax"\ncolour = 1\n'
-                    '[processes]\nmax_wait = "ten"\nidle_timeout_hours = -1\n'
-                    '[model]\napi_key = "sk-secret"\nname = 7\n')
+    path.write_text(
+        'theme = "dusk"\nbackend = "vax"\ncolour = 1\n'
+        '[processes]\nmax_wait = "ten"\nidle_timeout_hours = -1\n'
+        '[model]\napi_key = "sk-secret"\nname = 7\n'
+    )
     config, problems = load_config(path)
     assert config.theme == "dusk"
     assert config.backend == "local"
@@ -39,8 +41,14 @@ def test_bad_values_name_the_file_and_key_and_keep_the_rest(tmp_path: Path) -> N
     assert config.model.name is None
     text = "\n".join(problems)
     assert all(str(path) in p for p in problems)
-    for key in ("'backend'", "'colour'", "'processes.max_wait'",
-                "'processes.idle_timeout_hours'", "'model.api_key'", "'model.name'"):
+    for key in (
+        "'backend'",
+        "'colour'",
+        "'processes.max_wait'",
+        "'processes.idle_timeout_hours'",
+        "'model.api_key'",
+        "'model.name'",
+    ):
         assert key in text, key
     assert "sk-secret" not in text
     save_config(config, path)
@@ -49,8 +57,10 @@ def test_bad_values_name_the_file_and_key_and_keep_the_rest(tmp_path: Path) -> N
 
 def test_backend_options(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text('[backends.docker]\nimage = "python:3.11-slim"\nmemory = "2g"\n'
-                    '[backends.vax]\nhost = "x"\n[backends]\nssh = 3\n')
+    path.write_text(
+        '[backends.docker]\nimage = "python:3.11-slim"\nmemory = "2g"\n'
+        '[backends.vax]\nhost = "x"\n[backends]\nssh = 3\n'
+    )
     config, problems = load_config(path)
     assert config.backends == {"docker": {"image": "python:3.11-slim", "memory": "2g"}}
     assert any("'backends.vax'" in p for p in problems)
@@ -81,8 +91,12 @@ def test_builtin_themes() -> None:
     for theme in themes.values():
         assert len(theme.ansi) == 16
     contrast = themes["high-contrast"]
-    dark, light = sorted((_luminance(contrast.theme.foreground or "#000000"),
-                          _luminance(contrast.theme.background or "#000000")))
+    dark, light = sorted(
+        (
+            _luminance(contrast.theme.foreground or "#000000"),
+            _luminance(contrast.theme.background or "#000000"),
+        )
+    )
     assert (light + 0.05) / (dark + 0.05) >= 7
 
 

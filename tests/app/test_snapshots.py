@@ -52,7 +52,7 @@ def snapshot_app(state_dir: Path, theme: str) -> HermesApp:
                  status=ProcessStatus.KILLED, exit_code=-15, ended_at=T0 + 90,
                  kill_reason="SIGTERM by user"),
     ):
-        registry._adopt(session)
+        registry.adopt(session)
     themes, _ = load_themes([])
     return make_app(registry=registry, report=RecoveryReport(), config=Config(theme=theme),
                     themes=themes, config_path=state_dir / "config.toml")

@@ -17,8 +17,9 @@ from tests.conftest import pid_alive
 
 
 def hermes(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "hermes_tui", *args], capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "hermes_tui", *args], capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
         pytest.fail(f"hermes-tui {' '.join(args)} failed: {result.stderr}")
     return result
@@ -45,8 +46,13 @@ def test_run_ps_logs_wait(state_dir: Path) -> None:
     assert hermes("logs", proc_id, "--tail", "2").stdout == "4\n5\n"
     (entry,) = ps()
     assert {k: entry[k] for k in ("id", "name", "status", "exit_code", "backend", "pty")} == {
-        "id": proc_id, "name": "counter", "status": "exited", "exit_code": 3,
-        "backend": "local", "pty": False}
+        "id": proc_id,
+        "name": "counter",
+        "status": "exited",
+        "exit_code": 3,
+        "backend": "local",
+        "pty": False,
+    }
     for key in ("command", "pid", "started_at", "ended_at"):
         assert entry[key]
     assert hermes("ps").stdout.startswith("no running processes")
@@ -66,7 +72,8 @@ def test_send_kill_and_signal(state_dir: Path) -> None:
         time.sleep(0.1)
     assert "hello there\nhello there\n" in hermes("logs", proc_id).stdout  # echo, then cat
     assert hermes("kill", proc_id, "--signal", "INT").stdout.strip() == (
-        f"{proc_id}: killed -2 (SIGINT by user)")
+        f"{proc_id}: killed -2 (SIGINT by user)"
+    )
     other = hermes("run", "--", "sleep 60").stdout.strip()
     assert hermes("kill", other).stdout.strip() == f"{other}: killed -15 (SIGTERM by user)"
 
@@ -79,12 +86,16 @@ def test_logs_follow_prints_until_the_end(state_dir: Path) -> None:
 def test_tool_command_behaves_like_the_agent(state_dir: Path) -> None:
     result = json.loads(hermes("tool", "terminal", '{"command": "echo hi"}').stdout)
     assert result == {"output": "hi", "exit_code": 0}
-    started = json.loads(hermes("tool", "terminal",
-                                '{"command": "sleep 60", "background": true}').stdout)
+    started = json.loads(
+        hermes("tool", "terminal", '{"command": "sleep 60", "background": true}').stdout
+    )
     listed = json.loads(hermes("tool", "process", '{"action": "list"}').stdout)
     assert [p["session_id"] for p in listed["processes"]] == [started["session_id"]]
-    killed = json.loads(hermes("tool", "process", json.dumps(
-        {"action": "kill", "session_id": started["session_id"]})).stdout)
+    killed = json.loads(
+        hermes(
+            "tool", "process", json.dumps({"action": "kill", "session_id": started["session_id"]})
+        ).stdout
+    )
     assert killed["status"] == "killed"
 
 
@@ -107,8 +118,9 @@ def test_tool_command_behaves_like_the_agent(state_dir: Path) -> None:
         (("frobnicate",), 2, "invalid choice"),
     ],
 )
-def test_errors_are_one_clear_line(state_dir: Path, args: tuple[str, ...], code: int,
-                                   message: str | None) -> None:
+def test_errors_are_one_clear_line(
+    state_dir: Path, args: tuple[str, ...], code: int, message: str | None
+) -> None:
     result = hermes(*args, check=False)
     assert result.returncode == code
     if message is None:  # a tool error: the JSON result on stdout, like the agent sees it
@@ -150,8 +162,9 @@ def test_an_unusable_state_dir_is_one_clear_line(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     env = {**os.environ, "HERMES_HOME": str(blocker / "state")}
-    result = subprocess.run([sys.executable, "-m", "hermes_tui", "ps"], capture_output=True,
-                            text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "hermes_tui", "ps"], capture_output=True, text=True, env=env
+    )
     assert result.returncode == 1
     assert result.stderr.startswith(f"hermes-tui: error: cannot use the directory {blocker}")
     assert "HERMES_HOME" in result.stderr
@@ -161,8 +174,9 @@ def test_an_unusable_state_dir_is_one_clear_line(tmp_path: Path) -> None:
 def test_no_subcommand_without_a_terminal_says_so(state_dir: Path) -> None:
     result = hermes(check=False)
     assert result.returncode == 1
-    assert result.stderr.strip() == ("hermes-tui: error: the app needs a terminal; the "
-                                     "subcommands (see --help) work without one")
+    assert result.stderr.strip() == (
+        "hermes-tui: error: the app needs a terminal; the subcommands (see --help) work without one"
+    )
     assert "usage: hermes-tui" in hermes("--help").stdout
 
 
@@ -195,8 +209,13 @@ def _read_until(fd: int, needle: bytes, timeout: float = 10) -> bytes:
 def test_attach_types_into_the_process_and_detaches(state_dir: Path) -> None:
     proc_id = hermes("run", "--pty", "--", "cat").stdout.strip()
     master, slave = os.openpty()
-    attach = subprocess.Popen([sys.executable, "-m", "hermes_tui", "attach", proc_id],
-                              stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    attach = subprocess.Popen(
+        [sys.executable, "-m", "hermes_tui", "attach", proc_id],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
     os.close(slave)
     try:
         _read_until(master, b"ctrl+^ detaches")
@@ -222,3 +241,44 @@ def test_attach_refuses_a_process_without_a_terminal(state_dir: Path) -> None:
     result = hermes("attach", proc_id, check=False)
     assert result.returncode == 1
     assert "has no terminal" in result.stderr
+
+
+def test_read_only_commands_touch_no_backend_and_write_nothing(state_dir: Path) -> None:
+    # A process recorded on an SSH host that cannot be reached: `ps` and `logs` list it as last
+    # seen, without connecting (no probe, no follower) and without rewriting the checkpoint.
+    handle = {
+        "proc_id": "proc_remote",
+        "backend": "ssh",
+        "run_dir": "/nowhere",
+        "pid": 1,
+        "start_ticks": 1,
+        "supervisor_pid": 1,
+        "supervisor_start_ticks": 1,
+        "boot_id": "",
+        "nonce": "",
+        "pty": False,
+        "sandbox": {"host": "127.0.0.1", "port": "1", "user": ""},
+    }
+    record = {
+        "id": "proc_remote",
+        "command": "make",
+        "argv": ["make"],
+        "backend": "ssh",
+        "workdir": "",
+        "pty": False,
+        "session_key": "default",
+        "started_at": 1.0,
+        "status": "running",
+        "handle": handle,
+    }
+    state_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = state_dir / "processes.json"
+    checkpoint.write_text(json.dumps({"version": 1, "processes": {"proc_remote": record}}))
+    before = checkpoint.read_bytes()
+    listed = hermes("ps")
+    assert "proc_remote" in listed.stdout and "running" in listed.stdout
+    assert listed.stderr == ""  # no "could not look for 1 ssh process(es)": nothing was asked
+    assert hermes("ps", "--all", "--json").stderr == ""
+    assert checkpoint.read_bytes() == before
+    record["status"] = "exited"
+    checkpoint.write_text(json.dumps({"version": 1, "processes": {"proc_remote": record}}))

@@ -54,6 +54,9 @@ from tests.fakes.daytona_sandbox import (
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+LOG = web.RequestKey("log", dict)
+"""A request's entry in :attr:`FakeDaytona.requests` (a typed key: a string one warns)."""
+
 
 def _json(model: Any, status: int = 200) -> web.Response:
     return web.Response(text=model.to_json(), status=status, content_type="application/json")
@@ -169,7 +172,7 @@ class FakeDaytona:
             "query": dict(request.query),
         }
         self.requests.append(entry)
-        request["log"] = entry  # requests run concurrently: handlers add to their own entry
+        request[LOG] = entry  # requests run concurrently: handlers add to their own entry
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Unauthorized: invalid API key")
         try:
@@ -215,7 +218,7 @@ class FakeDaytona:
 
     async def create(self, request: web.Request) -> web.Response:
         body = await request.json()
-        request["log"]["body"] = body
+        request[LOG]["body"] = body
         params = CreateSandbox.from_dict(body)
         assert params is not None
         image = self.image

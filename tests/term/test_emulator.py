@@ -45,7 +45,9 @@ def test_fast_path_draws_the_same_screen_as_pyte(name: str) -> None:
     expected = plain_screen(data, 24, 80)
     assert cells(emulator.screen) == cells(expected)
     assert (emulator.screen.cursor.x, emulator.screen.cursor.y) == (
-        expected.cursor.x, expected.cursor.y)
+        expected.cursor.x,
+        expected.cursor.y,
+    )
 
 
 def test_malformed_sequences_never_raise() -> None:
@@ -74,8 +76,9 @@ def test_modes_are_tracked() -> None:
     assert emulator.mouse_tracking
     assert not emulator.cursor_visible
     emulator.feed(b"\x1b[?1l\x1b[?2004l\x1b[?1000l\x1b[?25h")
-    assert not (emulator.application_cursor_keys or emulator.bracketed_paste
-                or emulator.mouse_tracking)
+    assert not (
+        emulator.application_cursor_keys or emulator.bracketed_paste or emulator.mouse_tracking
+    )
     assert emulator.cursor_visible
 
 
@@ -110,7 +113,8 @@ def test_scheduler_feeds_in_order_without_skipping_when_it_keeps_up() -> None:
         assert scheduler.pump(0.1)
     assert scheduler.skipped == 0
     assert [line.rstrip() for line in emulator.screen.display[:5]] == [
-        f"line {n}" for n in range(5)]
+        f"line {n}" for n in range(5)
+    ]
 
 
 def test_replay_starts_at_the_last_screen_reset() -> None:

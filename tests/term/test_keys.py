@@ -42,8 +42,7 @@ from hermes_tui.term.keys import encode_key, encode_mouse, encode_paste
         ("alt+ctrl+a", None, False, b"\x1b\x01"),
     ],
 )
-def test_key_encoding(key: str, character: str | None, app_cursor: bool, expected: bytes
-                      ) -> None:
+def test_key_encoding(key: str, character: str | None, app_cursor: bool, expected: bytes) -> None:
     assert encode_key(key, character, app_cursor=app_cursor) == expected
 
 

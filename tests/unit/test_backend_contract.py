@@ -205,3 +205,36 @@ def test_upload_download_round_trip_is_binary_safe(backend: Backend, tmp_path: P
     assert backend.download(target) == data
     with pytest.raises(BackendError, match="cannot read"):
         backend.download(str(tmp_path / "missing"))
+
+
+def test_a_background_process_starts_where_foreground_commands_start(
+    backend: Backend, spawned: list[ProcHandle],
+) -> None:
+    foreground = backend.run(backend.shell_argv("pwd")).output
+    handle = spawn(backend, spawned, "pwd")
+    assert bytes(follow_to_end(backend, handle).data) == foreground
+
+
+@pytest.mark.parametrize("pty", [False, True])
+def test_a_workdir_is_data_never_shell_text(backend: Backend, spawned: list[ProcHandle],
+                                           tmp_path: Path, pty: bool) -> None:
+    workdir = str(tmp_path / 'we"ird $(touch pwned-1) `touch pwned-2` \'q\'')
+    backend.upload(b"", f"{workdir}/.keep")
+    # An injection would have created pwned-* where the supervisor runs (or in the workdir).
+    handle = spawn(backend, spawned, 'pwd; ls "$HERMES_RUN" . | grep pwned; true',
+                   workdir=workdir, pty=pty)
+    sink = follow_to_end(backend, handle)
+    assert sink.exit is not None and sink.exit.exit_code == 0
+    assert bytes(sink.data).replace(b"\r\n", b"\n") == workdir.encode() + b"\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_pty_process_reports_the_signal(backend: Backend, spawned: list[ProcHandle],
+                                                 sig: int) -> None:
+    handle = spawn(backend, spawned, "sleep 30", pty=True)
+    sink = Collector()
+    backend.follow(handle, 0, sink)
+    backend.signal(handle, sig)
+    assert sink.done.wait(10)
+    assert sink.exit is not None
+    assert sink.exit.exit_code == -sig

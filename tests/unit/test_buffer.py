@@ -42,3 +42,24 @@ def test_many_tiny_appends_stay_close_to_the_content_in_memory() -> None:
         tracemalloc.stop()
     assert all(len(b.snapshot()) == 200_000 for b in buffers)  # each one is full
     assert used < 20 * 200_000 * 1.15  # object overhead stays small
+
+
+def test_reading_new_bytes_costs_what_is_new_not_the_whole_window() -> None:
+    import time
+
+    buffer = OutputBuffer(200_000)
+    for _ in range(50):
+        buffer.append(b"x" * 4096 + b"\n")
+    total = buffer.total
+    buffer.append(b"new\n")
+    assert buffer.since(total) == (b"new\n", 0)
+    assert buffer.tail(4) == b"new\n"
+
+    def cost(offset: int) -> float:
+        started = time.perf_counter()
+        for _ in range(2_000):
+            buffer.since(offset)
+        return time.perf_counter() - started
+
+    whole, new = cost(buffer.dropped), cost(total)
+    assert new * 10 < whole, f"reading 4 new bytes costs {new / whole:.0%} of the whole window"

@@ -14,16 +14,19 @@ from tests.conftest import wait_for
 from tests.docker_image import MARKER
 
 
-def test_commands_run_inside_the_container_not_on_the_host(docker_image: str,
-                                                            tmp_path: Path) -> None:
+def test_commands_run_inside_the_container_not_on_the_host(
+    docker_image: str, tmp_path: Path
+) -> None:
     assert not os.path.exists(MARKER)
-    backend = create_backend("docker", state_dir=tmp_path, image=docker_image,
-                             session=f"inside-{tmp_path.name}")
+    backend = create_backend(
+        "docker", state_dir=tmp_path, image=docker_image, session=f"inside-{tmp_path.name}"
+    )
     try:
         result = backend.run(["cat", MARKER])
         assert result.output == b"only inside the test container\n"
-        handle = backend.spawn(SpawnSpec(proc_id="p1", argv=backend.shell_argv(
-            f"cat {MARKER}; sleep 30")))
+        handle = backend.spawn(
+            SpawnSpec(proc_id="p1", argv=backend.shell_argv(f"cat {MARKER}; sleep 30"))
+        )
         assert handle.sandbox["container"]
         with pytest.raises(BackendError, match="still running"):
             backend.cleanup([handle])
@@ -33,12 +36,15 @@ def test_commands_run_inside_the_container_not_on_the_host(docker_image: str,
 
 
 def test_processes_are_readopted_after_an_app_restart(
-    docker_image: str, tmp_path: Path, make_registry: Callable[..., ProcessRegistry],
+    docker_image: str,
+    tmp_path: Path,
+    make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     options = {"docker": {"image": docker_image, "session": f"restart-{tmp_path.name}"}}
     first = make_registry(backend_options=options)
-    ticker = first.spawn("i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done",
-                         backend="docker")
+    ticker = first.spawn(
+        "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done", backend="docker"
+    )
     done = first.spawn("echo bye; exit 4", backend="docker")
     first.wait(done.id, 20)
     assert (done.status, done.exit_code) == (ProcessStatus.EXITED, 4)
@@ -58,7 +64,9 @@ def test_processes_are_readopted_after_an_app_restart(
 
 
 def test_each_chat_session_gets_its_own_container(
-    docker_image: str, tmp_path: Path, make_registry: Callable[..., ProcessRegistry],
+    docker_image: str,
+    tmp_path: Path,
+    make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     registry = make_registry(backend_options={"docker": {"image": docker_image}})
     one = registry.spawn("hostname; sleep 30", backend="docker", session_key=f"a-{tmp_path.name}")
@@ -73,8 +81,9 @@ def test_each_chat_session_gets_its_own_container(
         registry.backend("docker", session.session_key).cleanup()
 
 
-def test_a_per_task_image_override(docker_image: str, tmp_path: Path,
-                                   make_registry: Callable[..., ProcessRegistry]) -> None:
+def test_a_per_task_image_override(
+    docker_image: str, tmp_path: Path, make_registry: Callable[..., ProcessRegistry]
+) -> None:
     registry = make_registry(backend_options={"docker": {"image": "no-such-image:never"}})
     task = f"task-{tmp_path.name}"
     registry.set_sandbox_options("docker", task, {"image": docker_image})
@@ -100,3 +109,29 @@ def test_an_interrupt_stops_waiting_for_a_silent_command(docker_image: str,
         assert time.monotonic() - started < 10
     finally:
         backend.cleanup()
+
+
+def test_a_follower_that_loses_its_sandbox_reports_lost_with_the_reason(
+    docker_image: str,
+    tmp_path: Path,
+    make_registry: Callable[..., ProcessRegistry],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import backends.shell
+
+    monkeypatch.setattr(backends.shell, "FOLLOW_RETRIES", 2)
+    monkeypatch.setattr(backends.shell, "FOLLOW_BACKOFF", 0.01)
+    options = {"docker": {"image": docker_image, "session": f"gone-{tmp_path.name}"}}
+    registry = make_registry(backend_options=options)
+    session = registry.spawn("sleep 300", backend="docker")
+    import docker
+
+    client = docker.from_env()
+    try:  # the sandbox disappears under the follower's feet
+        client.containers.get(f"hermes-gone-{tmp_path.name}").remove(force=True)
+    finally:
+        client.close()
+    result = registry.wait(session.id, 30)
+    assert result.status == "lost"
+    assert session.note is not None and "following it failed" in session.note
+    assert "docker" in session.note

@@ -34,15 +34,17 @@ OWNER = textwrap.dedent("""
 
 
 def _start_owner(state_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(state_dir)],
-                             stdout=subprocess.PIPE, text=True)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(state_dir)], stdout=subprocess.PIPE, text=True
+    )
     assert owner.stdout is not None
     ids: dict[str, str] = json.loads(owner.stdout.readline())
     return owner, ids
 
 
 def test_processes_survive_sigkill_of_the_app_and_are_readopted(
-    state_dir: Path, make_registry: Callable[..., ProcessRegistry],
+    state_dir: Path,
+    make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     owner, ids = _start_owner(state_dir)
     time.sleep(0.3)
@@ -81,7 +83,8 @@ def test_processes_survive_sigkill_of_the_app_and_are_readopted(
 
 
 def test_a_reused_pid_is_never_adopted(
-    state_dir: Path, make_registry: Callable[..., ProcessRegistry],
+    state_dir: Path,
+    make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     first = make_registry()
     session = first.spawn("sleep 60")
@@ -99,10 +102,10 @@ def test_a_reused_pid_is_never_adopted(
         record["handle"]["pid"] = stranger.pid
         record["handle"]["supervisor_pid"] = stranger.pid
         first.checkpoint.update({session.id: record})
-        meta_path = Path(session.handle.run_dir) / "meta.json"
-        meta = json.loads(meta_path.read_text())
-        meta["pid"] = meta["supervisor_pid"] = stranger.pid
-        meta_path.write_text(json.dumps(meta))
+        pid_path = Path(session.handle.run_dir) / "pid"
+        fields = pid_path.read_text().split()
+        fields[0] = fields[3] = str(stranger.pid)
+        pid_path.write_text(" ".join(fields) + "\n")
 
         second = make_registry()
         report = second.recover()
@@ -118,7 +121,8 @@ def test_a_reused_pid_is_never_adopted(
 
 
 def test_corrupt_checkpoint_is_kept_aside_and_processes_still_recovered(
-    state_dir: Path, make_registry: Callable[..., ProcessRegistry],
+    state_dir: Path,
+    make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     first = make_registry()
     running = first.spawn("echo alive; sleep 60", name="keeper")
@@ -143,7 +147,8 @@ def test_corrupt_checkpoint_is_kept_aside_and_processes_still_recovered(
 
 
 def test_garbage_checkpoint_of_the_wrong_shape(
-    state_dir: Path, make_registry: Callable[..., ProcessRegistry],
+    state_dir: Path,
+    make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     state_dir.mkdir(parents=True)
     (state_dir / "processes.json").write_text('{"processes": [1, 2, 3]}')
@@ -168,7 +173,8 @@ def test_a_process_whose_supervisor_was_killed_is_reported_not_guessed(
 
 
 def test_two_registries_on_one_state_dir_lose_no_updates(
-    state_dir: Path, make_registry: Callable[..., ProcessRegistry],
+    state_dir: Path,
+    make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     one, two = make_registry(), make_registry()
     ids = []
@@ -179,11 +185,20 @@ def test_two_registries_on_one_state_dir_lose_no_updates(
 
 def test_cli_started_processes_outlive_the_command(state_dir: Path) -> None:
     env = {**os.environ, "HERMES_HOME": str(state_dir)}
-    run = subprocess.run([sys.executable, "-m", "hermes_tui", "run", "--", "sleep 30"],
-                         capture_output=True, text=True, env=env, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "hermes_tui", "run", "--", "sleep 30"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     proc_id = run.stdout.strip()
     record = json.loads((state_dir / "processes.json").read_text())["processes"][proc_id]
     assert pid_alive(record["handle"]["pid"])
-    subprocess.run([sys.executable, "-m", "hermes_tui", "kill", proc_id], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "hermes_tui", "kill", proc_id],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     assert not pid_alive(record["handle"]["pid"])

@@ -54,7 +54,7 @@ def test_write_and_submit_reach_a_repl_under_a_pty(registry: ProcessRegistry) ->
 
 
 def test_write_reaches_stdin_without_a_pty(registry: ProcessRegistry) -> None:
-    session = registry.spawn("read a; read b; echo \"got $a and $b\"")
+    session = registry.spawn('read a; read b; echo "got $a and $b"')
     registry.submit(session.id, "one")
     registry.write(session.id, b"two\n")
     assert registry.wait(session.id, 10).status == "exited"
@@ -82,7 +82,7 @@ def test_five_megabytes_of_output_keep_a_bounded_buffer(registry: ProcessRegistr
     tracemalloc.start()
     try:
         session = registry.spawn(
-            "python3 -c \"import sys\nfor i in range(70000): "
+            'python3 -c "import sys\nfor i in range(70000): '
             "sys.stdout.write('line %06d ' % i + 'x' * 60 + '\\n')\""
         )
         registry.wait(session.id, 60)
@@ -253,7 +253,7 @@ def test_state_files_are_private(registry: ProcessRegistry) -> None:
 
     run_dir = Path(session.handle.run_dir)
     assert run_dir.stat().st_mode & 0o777 == 0o700
-    for name in ("spec.json", "meta.json", "out", "exit.json"):
+    for name in ("cmd", "workdir", "info.json", "pid", "out", "exit"):
         assert (run_dir / name).stat().st_mode & 0o777 == 0o600, name
 
 
@@ -285,7 +285,10 @@ def test_rename_lifetime_and_restart(registry: ProcessRegistry) -> None:
     assert session.status is ProcessStatus.KILLED
     assert restarted.id != session.id
     assert (restarted.name, restarted.command, restarted.stop_on_quit) == (
-        "server", "echo run; sleep 60", True)
+        "server",
+        "echo run; sleep 60",
+        True,
+    )
     wait_for(lambda: b"run" in registry.output(restarted.id))
     assert registry.stop_on_quit() == [restarted]
     assert restarted.status is ProcessStatus.KILLED
@@ -293,3 +296,45 @@ def test_rename_lifetime_and_restart(registry: ProcessRegistry) -> None:
     from registry import ProcessUpdated
 
     assert sum(isinstance(e, ProcessUpdated) for e in events) == 2
+
+
+def test_a_checkpoint_write_cut_short_leaves_no_temporary_file(
+    registry: ProcessRegistry,
+) -> None:
+    import subprocess
+
+    # A writer that died between creating its temporary file and renaming it.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stray = registry.checkpoint.path.with_name(f"processes.json.{dead.pid}.tmp")
+    stray.write_text("{")
+    session = registry.spawn("true")
+    registry.wait(session.id, 10)
+    assert not stray.exists()
+    assert list(registry.state_dir.glob("*.tmp")) == []
+
+
+def test_close_waits_for_a_checkpoint_write_in_progress(
+    registry: ProcessRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+
+    from backends.atomic import write_private as real
+    from registry import checkpoint as checkpoint_module
+
+    writing = threading.Event()
+
+    def slow_write(path: object, data: bytes) -> None:
+        writing.set()
+        time.sleep(0.3)
+        real(path, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checkpoint_module, "write_private", slow_write)
+    writer = threading.Thread(target=registry.checkpoint.update, args=({"x": {"id": "x"}},))
+    writer.start()
+    assert writing.wait(5)
+    registry.close()
+    # Read without the lock: the write is complete when close() returns.
+    assert '"x"' in registry.checkpoint.path.read_text()
+    assert list(registry.state_dir.glob("*.tmp")) == []
+    writer.join()

@@ -24,12 +24,15 @@ def test_an_unknown_host_key_is_refused(sshd: SSHServer, tmp_path: Path) -> None
 
 
 def test_processes_survive_the_app_and_are_readopted_over_ssh(
-    sshd: SSHServer, tmp_path: Path, make_registry: Callable[..., ProcessRegistry],
+    sshd: SSHServer,
+    tmp_path: Path,
+    make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     options = {"ssh": {**sshd.options(), "remote_root": str(tmp_path / "remote")}}
     first = make_registry(backend_options=options)
-    ticker = first.spawn("i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done",
-                         backend="ssh")
+    ticker = first.spawn(
+        "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done", backend="ssh"
+    )
     done = first.spawn("echo bye; exit 5", backend="ssh")
     first.wait(done.id, 20)
     assert (done.status, done.exit_code) == (ProcessStatus.EXITED, 5)
@@ -53,12 +56,15 @@ def test_processes_survive_the_app_and_are_readopted_over_ssh(
 
 
 def test_a_dropped_connection_is_resumed_without_losing_output(
-    sshd: SSHServer, tmp_path: Path, make_registry: Callable[..., ProcessRegistry],
+    sshd: SSHServer,
+    tmp_path: Path,
+    make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     options = {"ssh": {**sshd.options(), "remote_root": str(tmp_path / "remote")}}
     registry = make_registry(backend_options=options)
-    session = registry.spawn("for i in $(seq 1 60); do echo line $i; sleep 0.05; done",
-                             backend="ssh")
+    session = registry.spawn(
+        "for i in $(seq 1 60); do echo line $i; sleep 0.05; done", backend="ssh"
+    )
     wait_for(lambda: b"line 5\n" in registry.output(session.id))
     backend = registry.backend("ssh")
     assert isinstance(backend, SSHBackend)
@@ -70,8 +76,9 @@ def test_a_dropped_connection_is_resumed_without_losing_output(
     assert registry.log(session.id, 0, 1000).lines == [f"line {i}" for i in range(1, 61)]
 
 
-def test_the_cli_uses_backend_settings_from_the_config(sshd: SSHServer, tmp_path: Path,
-                                                       state_dir: Path) -> None:
+def test_the_cli_uses_backend_settings_from_the_config(
+    sshd: SSHServer, tmp_path: Path, state_dir: Path
+) -> None:
     import json
     import os
     import subprocess
@@ -80,14 +87,28 @@ def test_the_cli_uses_backend_settings_from_the_config(sshd: SSHServer, tmp_path
     import tomli_w
 
     config = tmp_path / "config.toml"
-    config.write_text(tomli_w.dumps({"backends": {"ssh": {
-        **{k: v for k, v in sshd.options().items()}, "remote_root": str(tmp_path / "r")}}}))
+    config.write_text(
+        tomli_w.dumps(
+            {
+                "backends": {
+                    "ssh": {
+                        **{k: v for k, v in sshd.options().items()},
+                        "remote_root": str(tmp_path / "r"),
+                    }
+                }
+            }
+        )
+    )
     env = {**os.environ, "HERMES_HOME": str(state_dir)}
 
     def hermes(*args: str) -> str:
-        return subprocess.run([sys.executable, "-m", "hermes_tui", "--config", str(config),
-                               *args], capture_output=True, text=True, env=env,
-                              check=True).stdout
+        return subprocess.run(
+            [sys.executable, "-m", "hermes_tui", "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
 
     proc_id = hermes("run", "--backend", "ssh", "--", "echo over ssh; exit 2").strip()
     assert hermes("wait", proc_id, "--timeout", "30").strip() == f"{proc_id}: exited 2"

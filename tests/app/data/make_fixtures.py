@@ -14,12 +14,20 @@ ESC = "\x1b"
 
 def fullscreen() -> bytes:
     out = [f"{ESC}[?1049h{ESC}[?25l{ESC}[H{ESC}[2J"]
-    out.append(f"{ESC}[1;1H{ESC}[48;5;24m{ESC}[38;5;231m{ESC}[1m"
-               + " hermes-top  load 0.42 0.37 0.30   tasks 12".ljust(80) + f"{ESC}[0m")
+    out.append(
+        f"{ESC}[1;1H{ESC}[48;5;24m{ESC}[38;5;231m{ESC}[1m"
+        + " hermes-top  load 0.42 0.37 0.30   tasks 12".ljust(80)
+        + f"{ESC}[0m"
+    )
     for cpu in range(4):
         filled = (cpu * 7 + 5) % 20 + 3
-        out.append(f"{ESC}[{cpu + 3};2H{cpu} [{ESC}[32m" + "|" * filled
-                   + f"{ESC}[0m" + " " * (30 - filled) + f"] {filled * 3:3d}%")
+        out.append(
+            f"{ESC}[{cpu + 3};2H{cpu} [{ESC}[32m"
+            + "|" * filled
+            + f"{ESC}[0m"
+            + " " * (30 - filled)
+            + f"] {filled * 3:3d}%"
+        )
     out.append(f"{ESC}[8;1H{ESC}[7m  PID USER      CPU%  MEM%  COMMAND".ljust(84) + f"{ESC}[0m")
     rows: list[tuple[int, str, float, float, str]] = [
         (101, "root", 12.5, 1.2, "python3 -m http.server"),
@@ -29,8 +37,10 @@ def fullscreen() -> bytes:
     ]
     for i, (pid, user, load, mem, cmd) in enumerate(rows):
         colour = "38;2;255;140;0" if load > 40 else "38;5;250"
-        out.append(f"{ESC}[{9 + i};1H{ESC}[{colour}m{pid:5d} {user:<8} {load:5.1f} {mem:5.1f}"
-                   f"  {cmd}{ESC}[0m{ESC}[K")
+        out.append(
+            f"{ESC}[{9 + i};1H{ESC}[{colour}m{pid:5d} {user:<8} {load:5.1f} {mem:5.1f}"
+            f"  {cmd}{ESC}[0m{ESC}[K"
+        )
     out.append(f"{ESC}[24;1H{ESC}[30;46mF1{ESC}[0mHelp {ESC}[30;46mF10{ESC}[0mQuit")
     out.append(f"{ESC}[14;10H")
     return "".join(out).encode()
@@ -44,8 +54,10 @@ def build_log() -> bytes:
         elif n % 4 == 0:
             lines.append(f"{ESC}[33mwarning{ESC}[0m: unused variable `x{n}` in module_{n}.py")
         else:
-            lines.append(f"{ESC}[32m PASS {ESC}[0m tests/test_module_{n:02d}.py::test_{n} "
-                         f"{ESC}[2m({n * 3} ms){ESC}[0m")
+            lines.append(
+                f"{ESC}[32m PASS {ESC}[0m tests/test_module_{n:02d}.py::test_{n} "
+                f"{ESC}[2m({n * 3} ms){ESC}[0m"
+            )
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
