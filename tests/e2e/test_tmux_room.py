@@ -35,7 +35,7 @@ def test_the_wheel_scrolls_the_output_back_and_forward_to_live(tmux: Tmux) -> No
     tmux.wait_for(lambda s: "Processes" in s and "Chat" in s, "the app to start")
     tmux.type("!seq 1 500")
     tmux.keys("Enter")
-    tmux.wait_for(lambda s: "exited" in s and "\n│" in s and "500" in s, "seq to finish")
+    tmux.wait_for(lambda s: "exit 0" in s and "\n│" in s and "500" in s, "seq to finish")
     tmux.wait_for(lambda s: "proc_" not in s.splitlines()[-3], "the toast to go")
     screen = tmux.screen()
     assert "scrollback" not in screen

@@ -67,6 +67,7 @@ def test_a_crash_exits_non_zero_with_a_saved_report(tmux: Tmux, state_dir: Path)
     tmux.wait_for(lambda s: "Detached from" in s, "detach")
     focus_chat(tmux)
     tmux.type("/boom")
+    tmux.wait_for(lambda s: "▊  /boom" in s, "/boom typed in the chat")
     tmux.keys("Enter")
     screen = tmux.wait_for(lambda s: "EXIT=" in s, "the app to exit")
     assert "EXIT=1" in screen
