@@ -29,6 +29,7 @@ class StreamingShell(Protocol):
 
     def stream_lines(self, command: str) -> Iterator[bytes]: ...
 
+
 FOLLOW_CHUNK = 2 << 20
 """The most one follower line carries: big reads under a flood, few processes per MB."""
 

@@ -39,11 +39,20 @@ class DockerBackend(ShellBackend):
 
     kind: ClassVar[str] = "docker"
 
-    def __init__(self, run_root: Path, *, image: str = "debian:bookworm-slim",
-                 session: str = "default", workdir: str | None = None,
-                 env: Mapping[str, str] | None = None, cpus: float | None = None,
-                 memory: str | None = None, network_mode: str | None = None,
-                 persist: bool = False, remote_root: str = "/var/tmp/hermes-tui/runs") -> None:
+    def __init__(
+        self,
+        run_root: Path,
+        *,
+        image: str = "debian:bookworm-slim",
+        session: str = "default",
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cpus: float | None = None,
+        memory: str | None = None,
+        network_mode: str | None = None,
+        persist: bool = False,
+        remote_root: str = "/var/tmp/hermes-tui/runs",
+    ) -> None:
         try:
             import docker
         except ImportError:
@@ -61,8 +70,9 @@ class DockerBackend(ShellBackend):
         self._created = False
         self.container = self._find_or_create(workdir, env or {}, cpus, memory, network_mode)
         try:
-            self._ok(f"mkdir -p {shlex.quote(self.run_root)} && chmod 700 "
-                     f"{shlex.quote(self.run_root)}")
+            self._ok(
+                f"mkdir -p {shlex.quote(self.run_root)} && chmod 700 {shlex.quote(self.run_root)}"
+            )
         except BackendError as exc:
             if self._created:  # ours and useless (no shell in the image...): do not leave it
                 try:
@@ -70,10 +80,17 @@ class DockerBackend(ShellBackend):
                 except Exception:
                     pass
             raise BackendUnavailableError(
-                f"docker: a container of {image!r} cannot run commands ({exc})") from None
+                f"docker: a container of {image!r} cannot run commands ({exc})"
+            ) from None
 
-    def _find_or_create(self, workdir: str | None, env: Mapping[str, str], cpus: float | None,
-                        memory: str | None, network_mode: str | None) -> Any:
+    def _find_or_create(
+        self,
+        workdir: str | None,
+        env: Mapping[str, str],
+        cpus: float | None,
+        memory: str | None,
+        network_mode: str | None,
+    ) -> Any:
         import docker.errors
 
         try:
@@ -93,9 +110,15 @@ class DockerBackend(ShellBackend):
             except docker.errors.APIError as exc:
                 raise BackendUnavailableError(
                     f"docker image {self.image!r} is not available: it is not on this machine "
-                    f"and pulling it failed ({exc.explanation or exc})") from None
-        options: dict[str, Any] = {"labels": {LABEL: self.session}, "detach": True,
-                                   "init": True, "name": self.name, "environment": dict(env)}
+                    f"and pulling it failed ({exc.explanation or exc})"
+                ) from None
+        options: dict[str, Any] = {
+            "labels": {LABEL: self.session},
+            "detach": True,
+            "init": True,
+            "name": self.name,
+            "environment": dict(env),
+        }
         if workdir:
             options["working_dir"] = workdir
         if cpus:
@@ -107,10 +130,12 @@ class DockerBackend(ShellBackend):
         self._created = True
         try:
             return self.client.containers.run(
-                self.image, ["sh", "-c", "while :; do sleep 3600; done"], **options)
+                self.image, ["sh", "-c", "while :; do sleep 3600; done"], **options
+            )
         except docker.errors.ImageNotFound:
-            raise BackendUnavailableError(f"docker image {self.image!r} is not available "
-                                          "(pull or build it first)") from None
+            raise BackendUnavailableError(
+                f"docker image {self.image!r} is not available (pull or build it first)"
+            ) from None
         except docker.errors.APIError as exc:
             if exc.status_code != 409:  # 409: someone else's container has this name
                 # Created but could not start (no sh in the image...): do not leave it.
@@ -130,8 +155,9 @@ class DockerBackend(ShellBackend):
     # -- primitives --------------------------------------------------------------------
     def _exec_create(self, script: str, stdin: bool) -> str:
         try:
-            created = self.client.api.exec_create(self.container.id, ["sh", "-c", script],
-                                                  stdin=stdin, tty=False)
+            created = self.client.api.exec_create(
+                self.container.id, ["sh", "-c", script], stdin=stdin, tty=False
+            )
         except Exception as exc:
             raise BackendError(f"docker exec in {self.name}: {exc}") from None
         return str(created["Id"])
@@ -142,8 +168,14 @@ class DockerBackend(ShellBackend):
         except Exception as exc:  # the container went away between create and start
             raise BackendError(f"docker exec in {self.name}: {exc}") from None
 
-    def exec(self, script: str, *, stdin: bytes | None = None, timeout: float = 60.0,
-             cancel: threading.Event | None = None) -> tuple[int, bytes]:
+    def exec(
+        self,
+        script: str,
+        *,
+        stdin: bytes | None = None,
+        timeout: float = 60.0,
+        cancel: threading.Event | None = None,
+    ) -> tuple[int, bytes]:
         exec_id = self._exec_create(script, stdin is not None)
         sock = self._exec_start(exec_id)
         raw: socket.socket = sock._sock  # the hijacked connection; only it can half-close
@@ -204,8 +236,7 @@ class DockerBackend(ShellBackend):
         try:
             bits, _ = self.container.get_archive(remote_path)
         except docker.errors.NotFound:
-            raise BackendError(f"cannot read {remote_path} in {self.name}: No such file"
-                               ) from None
+            raise BackendError(f"cannot read {remote_path} in {self.name}: No such file") from None
         except Exception as exc:
             raise BackendError(f"cannot read {remote_path} in {self.name}: {exc}") from None
         with tarfile.open(fileobj=io.BytesIO(b"".join(bits)), mode="r") as tar:

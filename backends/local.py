@@ -72,9 +72,14 @@ def _launch(run_dir: Path, env: Mapping[str, str]) -> rundir.PidRecord:
         SpawnError: the command could not be started (the supervisor's message).
     """
     subprocess.run(
-        ["setsid", "sh", str(rundir.SUPERVISOR_PATH), str(run_dir)], env=dict(env),
-        cwd=run_dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True, check=False,
+        ["setsid", "sh", str(rundir.SUPERVISOR_PATH), str(run_dir)],
+        env=dict(env),
+        cwd=run_dir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        check=False,
     )
     deadline = time.monotonic() + LAUNCH_TIMEOUT
     pause = 0.001
@@ -144,8 +149,13 @@ class LocalBackend(Backend):
 
     kind: ClassVar[str] = "local"
 
-    def __init__(self, run_root: Path, env: Mapping[str, str] | None = None,
-                 shell: str | None = None, login_shell: bool | None = None) -> None:
+    def __init__(
+        self,
+        run_root: Path,
+        env: Mapping[str, str] | None = None,
+        shell: str | None = None,
+        login_shell: bool | None = None,
+    ) -> None:
         # Absolute: it is also the marker every process of a run carries (HERMES_RUN).
         self.run_root = Path(run_root).absolute()
         self.env = dict(env or {})
@@ -156,8 +166,9 @@ class LocalBackend(Backend):
         are there as in the person's own terminal. None: yes, unless ``$HERMES_LOGIN_SHELL``
         is ``0`` (the test suite, which kills commands mid-profile by the hundred)."""
 
-    def environment(self, extra: Mapping[str, str] | None = None, *, pty: bool = False
-                    ) -> dict[str, str]:
+    def environment(
+        self, extra: Mapping[str, str] | None = None, *, pty: bool = False
+    ) -> dict[str, str]:
         """Return the environment a command gets."""
         env = dict(os.environ)
         # Background output goes to a file, where Python would buffer it for minutes.
@@ -176,7 +187,11 @@ class LocalBackend(Backend):
         login = self.login_shell
         if login is None:
             login = os.environ.get("HERMES_LOGIN_SHELL", "1").strip().lower() not in (
-                "0", "false", "no", "off")
+                "0",
+                "false",
+                "no",
+                "off",
+            )
         return [os.path.expanduser(shell), "-lc" if login else "-c", command]
 
     # -- foreground -------------------------------------------------------------------------
@@ -197,8 +212,13 @@ class LocalBackend(Backend):
         with tempfile.TemporaryFile() as out:
             try:
                 proc = subprocess.Popen(
-                    list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    cwd=cwd, env=self.environment(env), start_new_session=True,
+                    list(argv),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=cwd,
+                    env=self.environment(env),
+                    start_new_session=True,
                 )
             except OSError as exc:
                 raise BackendError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
@@ -219,15 +239,24 @@ class LocalBackend(Backend):
                 _kill_group(proc)
                 break
             output, size = _read_capped(out)
-            saved = _save_output(out, self.run_root.parent / "outputs") if (
-                size > MAX_RUN_OUTPUT) else None
+            saved = (
+                _save_output(out, self.run_root.parent / "outputs")
+                if (size > MAX_RUN_OUTPUT)
+                else None
+            )
         code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
         if timed_out:
             code = 124
         elif interrupted:
             code = 130
-        return RunResult(output, code, timed_out=timed_out, interrupted=interrupted,
-                         total_bytes=size, saved_output=saved)
+        return RunResult(
+            output,
+            code,
+            timed_out=timed_out,
+            interrupted=interrupted,
+            total_bytes=size,
+            saved_output=saved,
+        )
 
     # -- background -------------------------------------------------------------------------
     def spawn(self, spec: SpawnSpec) -> ProcHandle:
@@ -265,16 +294,23 @@ class LocalBackend(Backend):
             record = _launch(run_dir, env)
         except OSError as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
-            raise SpawnError(f"cannot start the process supervisor: {exc.strerror or exc}"
-                             ) from None
+            raise SpawnError(
+                f"cannot start the process supervisor: {exc.strerror or exc}"
+            ) from None
         except SpawnError:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         return ProcHandle(
-            proc_id=spec.proc_id, backend=self.kind, run_dir=str(run_dir), pid=record.pid,
-            start_ticks=record.ticks, supervisor_pid=record.supervisor_pid,
-            supervisor_start_ticks=record.supervisor_ticks, boot_id=record.boot_id,
-            nonce="", pty=spec.pty,
+            proc_id=spec.proc_id,
+            backend=self.kind,
+            run_dir=str(run_dir),
+            pid=record.pid,
+            start_ticks=record.ticks,
+            supervisor_pid=record.supervisor_pid,
+            supervisor_start_ticks=record.supervisor_ticks,
+            boot_id=record.boot_id,
+            nonce="",
+            pty=spec.pty,
         )
 
     def scan(self) -> list[tuple[ProcHandle, dict[str, Any]]]:
@@ -294,10 +330,16 @@ class LocalBackend(Backend):
                 continue
             info.setdefault("workdir", workdir)
             handle = ProcHandle(
-                proc_id=run_dir.name, backend=self.kind, run_dir=str(run_dir), pid=record.pid,
-                start_ticks=record.ticks, supervisor_pid=record.supervisor_pid,
-                supervisor_start_ticks=record.supervisor_ticks, boot_id=record.boot_id,
-                nonce="", pty=bool(info.get("pty")),
+                proc_id=run_dir.name,
+                backend=self.kind,
+                run_dir=str(run_dir),
+                pid=record.pid,
+                start_ticks=record.ticks,
+                supervisor_pid=record.supervisor_pid,
+                supervisor_start_ticks=record.supervisor_ticks,
+                boot_id=record.boot_id,
+                nonce="",
+                pty=bool(info.get("pty")),
             )
             found.append((handle, info))
         return found
@@ -335,14 +377,19 @@ class LocalBackend(Backend):
         status = status or read_exit(run_dir)  # it may have ended between the two looks
         if status is not None:
             return Probe("ended", status, size, dropped=dropped, dropped_lines=lines)
-        return Probe("lost", output_size=size, dropped=dropped, dropped_lines=lines,
-                     detail="neither the process nor its supervisor is running, and no exit "
-                            "status was recorded")
+        return Probe(
+            "lost",
+            output_size=size,
+            dropped=dropped,
+            dropped_lines=lines,
+            detail="neither the process nor its supervisor is running, and no exit "
+            "status was recorded",
+        )
 
     def _alive(self, handle: ProcHandle) -> bool:
         return is_same_process(handle.pid, handle.start_ticks, handle.boot_id) or (
-            is_same_process(handle.supervisor_pid, handle.supervisor_start_ticks,
-                            handle.boot_id))
+            is_same_process(handle.supervisor_pid, handle.supervisor_start_ticks, handle.boot_id)
+        )
 
     def _check_running(self, handle: ProcHandle) -> None:
         if read_exit(Path(handle.run_dir)) is not None or not is_same_process(
@@ -353,8 +400,9 @@ class LocalBackend(Backend):
     def write(self, handle: ProcHandle, data: bytes) -> int:
         self._check_running(handle)
         try:
-            fd = os.open(Path(handle.run_dir) / rundir.IN,
-                         os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = os.open(
+                Path(handle.run_dir) / rundir.IN, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC
+            )
         except OSError as exc:
             if exc.errno in (errno.ENXIO, errno.ENOENT):
                 raise ProcessGoneError(f"process {handle.proc_id} has no stdin any more") from None
@@ -364,7 +412,7 @@ class LocalBackend(Backend):
             deadline = time.monotonic() + WRITE_TIMEOUT
             while view:
                 try:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 except BlockingIOError:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:

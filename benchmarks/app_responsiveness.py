@@ -51,8 +51,10 @@ def percentiles(samples: list[float]) -> str:
         return "no samples"
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return (f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-            f"max {ordered[-1] * 1000:.1f} ms ({len(ordered)} keys)")
+    return (
+        f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+        f"max {ordered[-1] * 1000:.1f} ms ({len(ordered)} keys)"
+    )
 
 
 async def key_latency(app: HermesApp, seconds: float) -> list[float]:
@@ -74,7 +76,8 @@ async def key_latency(app: HermesApp, seconds: float) -> list[float]:
         while not stop.is_set():
             pending.append(time.perf_counter())
             asyncio.run_coroutine_threadsafe(
-                app.main.terminal._post_message(events.Key("x", "x")), loop)
+                app.main.terminal._post_message(events.Key("x", "x")), loop
+            )
             stop.wait(0.03 + (len(pending) % 5) * 0.01)
 
     thread = threading.Thread(target=typist, daemon=True)
@@ -124,15 +127,23 @@ async def scenario_latency(tmp: Path) -> None:
         print(f"key latency, visible flood:     {percentiles(await key_latency(app, 6))}")
         elapsed = time.perf_counter() - started
         rate = (visible.output.total - before) / elapsed / 1e6
-        print(f"  visible flood read at {rate:.1f} MB/s (target >= 50); pane "
-              f"{(app.main.terminal.frames - frames) / elapsed:.0f} fps (target >= 25)")
+        print(
+            f"  visible flood read at {rate:.1f} MB/s (target >= 50); pane "
+            f"{(app.main.terminal.frames - frames) / elapsed:.0f} fps (target >= 25)"
+        )
         registry.kill(visible.id)
         app.main.action_detach()
 
         # The last output appears promptly once a flood stops.
         marker = "END-OF-FLOOD-MARKER"
-        burst = registry.spawn(["sh", "-c", f"for i in 1 2 3 4 5 6 7 8; do cat {flood_file}; "
-                                            f"done; echo {marker}; sleep 30"], pty=True)
+        burst = registry.spawn(
+            [
+                "sh",
+                "-c",
+                f"for i in 1 2 3 4 5 6 7 8; do cat {flood_file}; done; echo {marker}; sleep 30",
+            ],
+            pty=True,
+        )
         await pilot.pause(0.2)
         attach_to(app, burst.id)
         while marker.encode() not in burst.output.tail(200):
@@ -140,8 +151,10 @@ async def scenario_latency(tmp: Path) -> None:
         arrived = time.perf_counter()
         while not any(marker in line for line in app.main.terminal.screen_text()):
             await asyncio.sleep(0.002)
-        print(f"last output on screen {1000 * (time.perf_counter() - arrived):.0f} ms after "
-              "it was read (target <= 100 ms)")
+        print(
+            f"last output on screen {1000 * (time.perf_counter() - arrived):.0f} ms after "
+            "it was read (target <= 100 ms)"
+        )
         registry.kill(burst.id)
         app.main.action_detach()
 
@@ -154,8 +167,10 @@ async def scenario_latency(tmp: Path) -> None:
         await pilot.pause(0.5)
         frames = app.main.terminal.frames
         await asyncio.sleep(4)
-        print(f"full-screen repaint: pane {(app.main.terminal.frames - frames) / 4:.0f} fps "
-              "(target >= 20)")
+        print(
+            f"full-screen repaint: pane {(app.main.terminal.frames - frames) / 4:.0f} fps "
+            "(target >= 20)"
+        )
         registry.kill(painter.id)
         registry.cleanup("default")
 
@@ -180,8 +195,10 @@ def seq_in_tmux(tmp: Path) -> float | None:
         return None
     sock = str(tmp / "bench-tmux.sock")
     script = f"{tmux} -S {sock} wait-for go; seq 1 3000000; {tmux} -S {sock} wait-for -S done"
-    subprocess.run([tmux, "-S", sock, "new-session", "-d", "-x", "120", "-y", "48",
-                    script + "; sleep 30"], check=True)
+    subprocess.run(
+        [tmux, "-S", sock, "new-session", "-d", "-x", "120", "-y", "48", script + "; sleep 30"],
+        check=True,
+    )
     pid, fd = pty.fork()
     if pid == 0:
         os.execv(tmux, [tmux, "-S", sock, "attach"])
@@ -219,8 +236,9 @@ def seq_raw_pty() -> float:
 
 def attach_time() -> float:
     buffer = OutputBuffer()
-    data = b"".join(b"\x1b[3%dm%06d\x1b[0m log line with some words in it\r\n" % (n % 8, n)
-                    for n in range(5000))
+    data = b"".join(
+        b"\x1b[3%dm%06d\x1b[0m log line with some words in it\r\n" % (n % 8, n) for n in range(5000)
+    )
     buffer.append(data)
     from hermes_tui.term.emulator import Emulator, FeedScheduler
 
@@ -231,8 +249,12 @@ def attach_time() -> float:
 
 
 def cold_start(tmp: Path) -> float:
-    env = {**os.environ, "HERMES_HOME": str(tmp / "cold-state"),
-           "HERMES_CONFIG": str(tmp / "cold-config.toml"), "TERM": "xterm-256color"}
+    env = {
+        **os.environ,
+        "HERMES_HOME": str(tmp / "cold-state"),
+        "HERMES_CONFIG": str(tmp / "cold-config.toml"),
+        "TERM": "xterm-256color",
+    }
     started = time.perf_counter()
     pid, fd = pty.fork()
     if pid == 0:
@@ -263,13 +285,16 @@ def main() -> None:
         if in_tmux is None:
             print(f"seq 1 3000000: app {in_app:.2f} s (tmux not installed)")
         else:
-            print(f"seq 1 3000000: app {in_app:.2f} s, tmux {in_tmux:.2f} s, app is "
-                  f"{in_tmux / in_app:.1f}x faster (target >= 3x)")
-        print(f"attach to a full 200 KB buffer: {attach_time() * 1000:.0f} ms "
-              "(target <= 100 ms)")
+            print(
+                f"seq 1 3000000: app {in_app:.2f} s, tmux {in_tmux:.2f} s, app is "
+                f"{in_tmux / in_app:.1f}x faster (target >= 3x)"
+            )
+        print(f"attach to a full 200 KB buffer: {attach_time() * 1000:.0f} ms (target <= 100 ms)")
         starts = [cold_start(tmp) for _ in range(3)]
-        print(f"cold start to first frame: {statistics.median(starts) * 1000:.0f} ms "
-              "(median of 3; target <= 500 ms)")
+        print(
+            f"cold start to first frame: {statistics.median(starts) * 1000:.0f} ms "
+            "(median of 3; target <= 500 ms)"
+        )
 
 
 if __name__ == "__main__":

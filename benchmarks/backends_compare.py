@@ -65,17 +65,24 @@ def main() -> None:
         os.environ["PATH"] = f"{Path(__file__).parents[1] / 'tests/fakes/bin'}:{os.environ['PATH']}"
         os.environ["FAKE_APPTAINER_STATE"] = str(tmp / "apptainer")
         fake_modal = FakeModal().start()
-        os.environ.update(MODAL_SERVER_URL=fake_modal.url, MODAL_TOKEN_ID=fake_modal.token_id,
-                          MODAL_TOKEN_SECRET=fake_modal.token_secret)
+        os.environ.update(
+            MODAL_SERVER_URL=fake_modal.url,
+            MODAL_TOKEN_ID=fake_modal.token_id,
+            MODAL_TOKEN_SECRET=fake_modal.token_secret,
+        )
         options: dict[str, dict[str, Any]] = {
             "ssh": {**server.options(), "remote_root": str(tmp / "ssh-runs")},
             "docker": {"image": ensure_image(), "session": "bench"},
             "singularity": {"instance": "hermes-bench", "remote_root": str(tmp / "sif-runs")},
             "modal": {"image": ensure_image(), "app_name": "hermes-bench"},
         }
-        daytona = subprocess.Popen([sys.executable, "-m", "tests.fakes.daytona_serve"],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                   cwd=Path(__file__).resolve().parents[1])
+        daytona = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.daytona_serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
         assert daytona.stdout is not None and daytona.stdin is not None
         options["daytona"] = {**json.loads(daytona.stdout.readline()), "session": "bench"}
         registry = ProcessRegistry(tmp / "state", backend_options=options)
@@ -96,11 +103,15 @@ def main() -> None:
             fake_modal.stop()
         base_latency, base_rate = results["local"]
         for kind, (latency, rate) in results.items():
-            note = {"singularity": " (stand-in apptainer CLI)",
-                    "daytona": " (fake API on loopback)",
-                    "modal": " (fake Modal API)"}.get(kind, "")
-            print(f"{kind:12s} spawn {latency * 1000:6.1f} ms ({latency / base_latency:4.1f}x "
-                  f"local)  throughput {rate:7.1f} MB/s ({rate / base_rate:4.2f}x local){note}")
+            note = {
+                "singularity": " (stand-in apptainer CLI)",
+                "daytona": " (fake API on loopback)",
+                "modal": " (fake Modal API)",
+            }.get(kind, "")
+            print(
+                f"{kind:12s} spawn {latency * 1000:6.1f} ms ({latency / base_latency:4.1f}x "
+                f"local)  throughput {rate:7.1f} MB/s ({rate / base_rate:4.2f}x local){note}"
+            )
 
 
 if __name__ == "__main__":

@@ -161,8 +161,10 @@ def measure_echo(term: OuterTerminal, keys: int) -> list[float]:
             term.settle(0.1)
             typed = PREFIX
             term.write(PREFIX.encode())
-            term.wait_for(lambda s: PREFIX + " " in s or s.rstrip().endswith(PREFIX)
-                          or PREFIX in s, "the prefix")
+            term.wait_for(
+                lambda s: PREFIX + " " in s or s.rstrip().endswith(PREFIX) or PREFIX in s,
+                "the prefix",
+            )
             term.settle(0.05)
     term.write(b"\x15")
     return samples
@@ -170,6 +172,7 @@ def measure_echo(term: OuterTerminal, keys: int) -> list[float]:
 
 def idle_cpu(pids: list[int], seconds: float) -> float:
     """Percent of one core used by ``pids`` over ``seconds``."""
+
     def total() -> float:
         used = 0.0
         for pid in pids:
@@ -185,15 +188,21 @@ def idle_cpu(pids: list[int], seconds: float) -> float:
 def pct(samples: list[float]) -> str:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    return (f"p50 {statistics.median(ordered) * 1000:5.1f} ms, p95 {p95 * 1000:5.1f} ms, "
-            f"max {ordered[-1] * 1000:5.1f} ms")
+    return (
+        f"p50 {statistics.median(ordered) * 1000:5.1f} ms, p95 {p95 * 1000:5.1f} ms, "
+        f"max {ordered[-1] * 1000:5.1f} ms"
+    )
 
 
 # -- the app ------------------------------------------------------------------------------
 def app_env(tmp: Path) -> dict[str, str]:
-    env = {**os.environ, "HERMES_HOME": str(tmp / "state"),
-           "HERMES_CONFIG": str(tmp / "config.toml"), "TERM": "xterm-256color",
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "HERMES_HOME": str(tmp / "state"),
+        "HERMES_CONFIG": str(tmp / "config.toml"),
+        "TERM": "xterm-256color",
+        "PYTHONPATH": str(ROOT),
+    }
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENROUTER_API_KEY"):
         env.pop(name, None)
     return env
@@ -224,9 +233,19 @@ def app_echo(tmp: Path, keys: int, flood_file: Path) -> tuple[list[float], list[
         quiet = measure_echo(term, keys)
         # The sibling is started from another shell: the app adopts it on its own, and the
         # keyboard stays with cat.
-        subprocess.run([sys.executable, "-m", "hermes_tui", "run", "--pty",
-                        f"while :; do cat {flood_file}; done"], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hermes_tui",
+                "run",
+                "--pty",
+                f"while :; do cat {flood_file}; done",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         term.wait_for(lambda s: "while :" in s, "the flood in the list")
         time.sleep(1)
         flood = measure_echo(term, keys)
@@ -240,11 +259,20 @@ def kill_all(env: dict[str, str]) -> None:
     """Stop every process the app's state dir knows (nothing outlives the benchmark)."""
     import json
 
-    out = subprocess.run([sys.executable, "-m", "hermes_tui", "ps", "--json"], env=env,
-                         capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "hermes_tui", "ps", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
     for process in json.loads(out or "[]"):
-        subprocess.run([sys.executable, "-m", "hermes_tui", "kill", str(process["id"])],
-                       env=env, capture_output=True, check=False)
+        subprocess.run(
+            [sys.executable, "-m", "hermes_tui", "kill", str(process["id"])],
+            env=env,
+            capture_output=True,
+            check=False,
+        )
 
 
 def app_idle(tmp: Path, seconds: float) -> tuple[float, float]:
@@ -256,8 +284,12 @@ def app_idle(tmp: Path, seconds: float) -> tuple[float, float]:
     finally:
         term.close()
     for n in range(20):
-        subprocess.run([sys.executable, "-m", "hermes_tui", "run", "--name", f"tick{n}",
-                        PRINTER], env=env, capture_output=True, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "hermes_tui", "run", "--name", f"tick{n}", PRINTER],
+            env=env,
+            capture_output=True,
+            check=True,
+        )
     term = start_app(env)
     try:
         term.wait_for(lambda s: "tick" in s, "the printers in the list")
@@ -280,8 +312,13 @@ class TmuxServer:
         self.env = {**os.environ, "TERM": "xterm-256color"}
 
     def run(self, *args: str) -> str:
-        return subprocess.run([self.tmux, "-S", self.socket, *args], capture_output=True,
-                              text=True, check=True, env=self.env).stdout
+        return subprocess.run(
+            [self.tmux, "-S", self.socket, *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=self.env,
+        ).stdout
 
     def attach(self) -> OuterTerminal:
         term = OuterTerminal([self.tmux, "-S", self.socket, "attach", "-t", "bench"], self.env)
@@ -293,8 +330,9 @@ class TmuxServer:
         return int(self.run("display-message", "-p", "#{pid}").strip())
 
     def kill(self) -> None:
-        subprocess.run([self.tmux, "-S", self.socket, "kill-server"], capture_output=True,
-                       check=False)
+        subprocess.run(
+            [self.tmux, "-S", self.socket, "kill-server"], capture_output=True, check=False
+        )
 
 
 def tmux_echo(tmp: Path, keys: int, flood_file: Path) -> tuple[list[float], list[float]]:
@@ -303,8 +341,7 @@ def tmux_echo(tmp: Path, keys: int, flood_file: Path) -> tuple[list[float], list
     term = server.attach()
     try:
         quiet = measure_echo(term, keys)
-        server.run("new-window", "-d", "-t", "bench",
-                   f"sh -c 'while :; do cat {flood_file}; done'")
+        server.run("new-window", "-d", "-t", "bench", f"sh -c 'while :; do cat {flood_file}; done'")
         time.sleep(0.5)
         flood = measure_echo(term, keys)
         return quiet, flood
@@ -347,18 +384,23 @@ def main() -> None:
             if not args.skip_echo:
                 app_quiet, app_flood = app_echo(tmp / "echo", args.keys, flood_file)
                 tmux_quiet, tmux_flood = tmux_echo(tmp, args.keys, flood_file)
-                print(f"  echo, quiet:          app  {pct(app_quiet)}   (target p50 <= 5, "
-                      "p95 <= 10)")
+                print(
+                    f"  echo, quiet:          app  {pct(app_quiet)}   (target p50 <= 5, p95 <= 10)"
+                )
                 print(f"                        tmux {pct(tmux_quiet)}")
                 print(f"  echo, sibling floods: app  {pct(app_flood)}   (target p95 <= 20)")
                 print(f"                        tmux {pct(tmux_flood)}")
             if not args.skip_idle:
                 nothing, printing = app_idle(tmp / "idle", args.idle)
                 tmux_nothing, tmux_printing = tmux_idle(tmp, args.idle)
-                print(f"  idle CPU, nothing running: app {nothing:.2f}% (target <= 0.2), "
-                      f"tmux {tmux_nothing:.2f}%")
-                print(f"  idle CPU, 20 printing 1 line/s: app {printing:.2f}% "
-                      f"(target <= 2), tmux {tmux_printing:.2f}%")
+                print(
+                    f"  idle CPU, nothing running: app {nothing:.2f}% (target <= 0.2), "
+                    f"tmux {tmux_nothing:.2f}%"
+                )
+                print(
+                    f"  idle CPU, 20 printing 1 line/s: app {printing:.2f}% "
+                    f"(target <= 2), tmux {tmux_printing:.2f}%"
+                )
             sys.stdout.flush()
 
 

@@ -35,9 +35,16 @@ class HermesApp(App[None]):
 
     TITLE = "hermes-tui"
 
-    def __init__(self, registry: ProcessRegistry, config: Config,
-                 themes: dict[str, HermesTheme], startup: Startup | None = None, *,
-                 config_path: Path | None = None, ui_state: UiState | None = None) -> None:
+    def __init__(
+        self,
+        registry: ProcessRegistry,
+        config: Config,
+        themes: dict[str, HermesTheme],
+        startup: Startup | None = None,
+        *,
+        config_path: Path | None = None,
+        ui_state: UiState | None = None,
+    ) -> None:
         super().__init__()
         self.registry = registry
         self.config = config
@@ -76,8 +83,7 @@ class HermesApp(App[None]):
         if name in self.hermes_themes:
             self.theme = name
         else:
-            self.startup.problems.append(
-                f"unknown theme {self.config.theme!r}; using the default")
+            self.startup.problems.append(f"unknown theme {self.config.theme!r}; using the default")
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         detach = DetachKey(self.config.detach_key).textual
         self.set_keymap({**self.config.keys, "detach": detach})
@@ -105,8 +111,7 @@ class HermesApp(App[None]):
         themes = super().available_themes
         if not ours:
             return themes
-        return {name: theme for name, theme in themes.items()
-                if name in ours or name == self.theme}
+        return {name: theme for name, theme in themes.items() if name in ours or name == self.theme}
 
     def _apply_palette(self) -> None:
         theme = self.hermes_themes.get(self.theme)
@@ -141,11 +146,23 @@ class HermesApp(App[None]):
             for title, help_text, callback in screen.palette_commands():
                 yield SystemCommand(title, help_text, callback)
 
-    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
-               timeout: float | None = None, markup: bool = False) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
         """Show a toast; its text is always plain (ids, paths and errors come from outside)."""
-        super().notify(printable(message, 500), title=printable(title, 100),
-                       severity=severity, timeout=timeout, markup=False)
+        super().notify(
+            printable(message, 500),
+            title=printable(title, 100),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     # -- quit and crash -------------------------------------------------------------------
     async def action_quit(self) -> None:

@@ -23,8 +23,12 @@ from registry import OutputBuffer, ProcessOutput, ProcessRegistry, RegistryError
 class RegistryBridge:
     """Subscribes to a registry on behalf of a message pump (the app)."""
 
-    def __init__(self, registry: ProcessRegistry, target: MessagePump,
-                 on_output: Callable[[OutputBuffer], None] | None = None) -> None:
+    def __init__(
+        self,
+        registry: ProcessRegistry,
+        target: MessagePump,
+        on_output: Callable[[OutputBuffer], None] | None = None,
+    ) -> None:
         self.registry = registry
         self.target = target
         self.on_output = on_output
@@ -60,7 +64,8 @@ class InputSender:
         self.registry = registry
         self.on_error = on_error
         self._queue: queue.SimpleQueue[tuple[str, bytes] | threading.Event | None] = (
-            queue.SimpleQueue())
+            queue.SimpleQueue()
+        )
         self._thread = threading.Thread(target=self._run, name="hermes-input", daemon=True)
         self._thread.start()
 

@@ -61,8 +61,10 @@ def _backend(args: argparse.Namespace) -> str:
     """
     top, own = getattr(args, "app_backend", None), getattr(args, "backend", None)
     if top and own and top != own:
-        raise CliError(f"conflicting backends: --backend {top} before the subcommand and "
-                       f"--backend {own} after it")
+        raise CliError(
+            f"conflicting backends: --backend {top} before the subcommand and "
+            f"--backend {own} after it"
+        )
     return str(own or top or "local")
 
 
@@ -71,8 +73,10 @@ def _process(registry: ProcessRegistry, args: argparse.Namespace) -> ProcessSess
     session = registry.get(args.id)
     top = getattr(args, "app_backend", None)
     if top and session.backend != top:
-        raise CliError(f"process {session.id} runs on the {session.backend} backend, not on "
-                       f"{top} (--backend {top})")
+        raise CliError(
+            f"process {session.id} runs on the {session.backend} backend, not on "
+            f"{top} (--backend {top})"
+        )
     return session
 
 
@@ -97,8 +101,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     command: str | list[str] = args.command[0] if len(args.command) == 1 else args.command
     backend = _backend(args)
     session = _registry(args.config).spawn(
-        command, backend=backend, workdir=args.workdir, pty=args.pty, rows=args.rows,
-        cols=args.cols, session_key=CLI_SESSION_KEY, name=args.name,
+        command,
+        backend=backend,
+        workdir=args.workdir,
+        pty=args.pty,
+        rows=args.rows,
+        cols=args.cols,
+        session_key=CLI_SESSION_KEY,
+        name=args.name,
     )
     print(session.id)
     return 0
@@ -116,13 +126,22 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     rows = [("ID", "STATUS", "PID", "BACKEND", "RUNTIME", "NAME", "COMMAND")]
     for s in sessions:
-        rows.append((s.id, _status_text(s), str(s.pid or "-"), s.backend,
-                     format_runtime(s.runtime()), printable(s.name or "-"),
-                     printable(s.command).replace("\n", "\u2424")))
+        rows.append(
+            (
+                s.id,
+                _status_text(s),
+                str(s.pid or "-"),
+                s.backend,
+                format_runtime(s.runtime()),
+                printable(s.name or "-"),
+                printable(s.command).replace("\n", "\u2424"),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  "
-              + row[6])
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[6]
+        )
     return 0
 
 
@@ -144,8 +163,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
     else:
         offset, gone_lines = registry.spool_dropped(session.id)
         if offset:
-            print(f"hermes-tui: the first {offset} bytes ({gone_lines} lines) of its output were "
-                  "dropped (the spool's cap)", file=sys.stderr)
+            print(
+                f"hermes-tui: the first {offset} bytes ({gone_lines} lines) of its output were "
+                "dropped (the spool's cap)",
+                file=sys.stderr,
+            )
         end = shown
         while end is None or offset < end:
             want = CHUNK if end is None else min(CHUNK, end - offset)
@@ -162,7 +184,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     while True:
         event = events.get()
         if isinstance(event, ProcessOutput) and event.end > shown:
-            out.write(event.data[max(0, len(event.data) - (event.end - shown)):])
+            out.write(event.data[max(0, len(event.data) - (event.end - shown)) :])
             out.flush()
             shown = event.end
         elif isinstance(event, ProcessExited):
@@ -185,8 +207,10 @@ def cmd_kill(args: argparse.Namespace) -> int:
     if session.is_running:
         print(f"{session.id}: signal sent; still running")
     else:
-        print(f"{session.id}: {_status_text(session)}"
-              + (f" ({session.kill_reason})" if session.kill_reason else ""))
+        print(
+            f"{session.id}: {_status_text(session)}"
+            + (f" ({session.kill_reason})" if session.kill_reason else "")
+        )
     return 0
 
 
@@ -203,8 +227,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
 def cmd_send(args: argparse.Namespace) -> int:
     registry, session = _target(args)
     text = args.text
-    count = (registry.submit(session.id, text) if args.enter
-             else registry.write(session.id, text))
+    count = registry.submit(session.id, text) if args.enter else registry.write(session.id, text)
     print(f"{count} bytes sent")
     return 0
 
@@ -227,8 +250,9 @@ def run_app(args: argparse.Namespace) -> int:
         raise CliError("the app needs a terminal; the subcommands (see --help) work without one")
     from hermes_tui.launch import make_app
 
-    app = make_app(config_path=args.config, backend=args.app_backend, model=args.model,
-                   base_url=args.base_url)
+    app = make_app(
+        config_path=args.config, backend=args.app_backend, model=args.model, base_url=args.base_url
+    )
     app.run()
     if app.crash is not None:
         from hermes_tui.crash import crash_line
@@ -260,14 +284,23 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     toolsets = [t.strip() for t in ",".join(args.toolsets).split(",") if t.strip()]
     options = BatchOptions(
-        prompts=args.prompts, out=args.out, backend=args.batch_backend or args.app_backend,
+        prompts=args.prompts,
+        out=args.out,
+        backend=args.batch_backend or args.app_backend,
         workers=args.workers,
-        toolsets=toolsets or ["all"], model=args.batch_model or args.model,
-        base_url=args.batch_base_url or args.base_url, max_iterations=args.max_iterations,
-        system_prompt_file=args.system_prompt, format=args.format,
-        sharegpt_out=args.sharegpt_out, timeout=args.timeout,
-        retry_failed=args.retry_failed, config=args.config,
-        progress=not args.no_progress, count_usage=not args.no_usage)
+        toolsets=toolsets or ["all"],
+        model=args.batch_model or args.model,
+        base_url=args.batch_base_url or args.base_url,
+        max_iterations=args.max_iterations,
+        system_prompt_file=args.system_prompt,
+        format=args.format,
+        sharegpt_out=args.sharegpt_out,
+        timeout=args.timeout,
+        retry_failed=args.retry_failed,
+        config=args.config,
+        progress=not args.no_progress,
+        count_usage=not args.no_usage,
+    )
     try:
         return main(options)
     except BatchError as exc:
@@ -289,17 +322,22 @@ def build_parser() -> argparse.ArgumentParser:
         "background processes from any shell.",
     )
     parser.add_argument("--version", action="version", version=f"hermes-tui {__version__}")
-    parser.add_argument("--backend", dest="app_backend", choices=BACKEND_KINDS,
-                        help="backend for new processes in the app (default: from config) "
-                             "and for the subcommands (run, tool; the others refuse a process "
-                             "of another backend, ps lists only this backend's)")
+    parser.add_argument(
+        "--backend",
+        dest="app_backend",
+        choices=BACKEND_KINDS,
+        help="backend for new processes in the app (default: from config) "
+        "and for the subcommands (run, tool; the others refuse a process "
+        "of another backend, ps lists only this backend's)",
+    )
     parser.add_argument("--model", help="model name for the agent")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint for the agent")
     parser.add_argument("--config", type=Path, help="config file (default: the user config)")
     sub = parser.add_subparsers(dest="subcommand", parser_class=_Parser)
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str
-            ) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         return p
@@ -309,11 +347,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=24, help="PTY rows (default 24)")
     p.add_argument("--cols", type=int, default=80, help="PTY columns (default 80)")
     p.add_argument("--workdir", help="working directory")
-    p.add_argument("--backend", choices=BACKEND_KINDS,
-                   help="where to run it (default: the top-level --backend, else local)")
+    p.add_argument(
+        "--backend",
+        choices=BACKEND_KINDS,
+        help="where to run it (default: the top-level --backend, else local)",
+    )
     p.add_argument("--name", help="a name to show in lists and to use instead of the id")
-    p.add_argument("command", nargs="+", metavar="CMD",
-                   help="one argument is a shell command line; several are an argv")
+    p.add_argument(
+        "command",
+        nargs="+",
+        metavar="CMD",
+        help="one argument is a shell command line; several are an argv",
+    )
 
     p = add("ps", cmd_ps, "list background processes")
     p.add_argument("--all", action="store_true", help="include finished processes")
@@ -339,49 +384,101 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("attach", cmd_attach, "use this terminal as the process's terminal")
     p.add_argument("id")
-    p.add_argument("--detach-key", default="ctrl+^",
-                   help="the key that detaches (default ctrl+^, i.e. ctrl+6); it never "
-                        "reaches the process")
+    p.add_argument(
+        "--detach-key",
+        default="ctrl+^",
+        help="the key that detaches (default ctrl+^, i.e. ctrl+6); it never reaches the process",
+    )
 
     p = add("tool", cmd_tool, "run one agent tool call and print its JSON result")
     p.add_argument("name", help="tool name (terminal, process)")
     p.add_argument("arguments", help="the tool's arguments as a JSON object")
     p.add_argument("--session", default=CLI_SESSION_KEY, help="chat session key to act as")
-    p.add_argument("--backend", choices=BACKEND_KINDS,
-                   help="where commands run (default: the top-level --backend, else local)")
+    p.add_argument(
+        "--backend",
+        choices=BACKEND_KINDS,
+        help="where commands run (default: the top-level --backend, else local)",
+    )
 
-    p = add("batch", cmd_batch, "run a JSONL file of prompts through the agent, N at a time, "
-            "each in its own sandbox; one JSON result line per prompt")
-    p.add_argument("prompts", type=Path, metavar="PROMPTS.jsonl",
-                   help='one {"prompt": ..., "id"?, "system"?, "docker_image"?, "image"?, '
-                        '"cwd"?, "metadata"?} per line')
-    p.add_argument("--out", type=Path, required=True, metavar="RESULTS.jsonl",
-                   help="results are appended here; ids already finished are skipped")
-    p.add_argument("--backend", dest="batch_backend", choices=BACKEND_KINDS,
-                   help="where the prompts' commands run (default: from config)")
-    p.add_argument("--workers", type=int, default=4, metavar="N",
-                   help="prompts at a time (default 4)")
-    p.add_argument("--toolsets", action="append", default=[], metavar="A,B",
-                   help="toolsets the agent may use: terminal, file, all (default all); "
-                        "comma-separated or repeated")
+    p = add(
+        "batch",
+        cmd_batch,
+        "run a JSONL file of prompts through the agent, N at a time, "
+        "each in its own sandbox; one JSON result line per prompt",
+    )
+    p.add_argument(
+        "prompts",
+        type=Path,
+        metavar="PROMPTS.jsonl",
+        help='one {"prompt": ..., "id"?, "system"?, "docker_image"?, "image"?, '
+        '"cwd"?, "metadata"?} per line',
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="RESULTS.jsonl",
+        help="results are appended here; ids already finished are skipped",
+    )
+    p.add_argument(
+        "--backend",
+        dest="batch_backend",
+        choices=BACKEND_KINDS,
+        help="where the prompts' commands run (default: from config)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=4, metavar="N", help="prompts at a time (default 4)"
+    )
+    p.add_argument(
+        "--toolsets",
+        action="append",
+        default=[],
+        metavar="A,B",
+        help="toolsets the agent may use: terminal, file, all (default all); "
+        "comma-separated or repeated",
+    )
     p.add_argument("--model", dest="batch_model", metavar="M", help="model name")
-    p.add_argument("--base-url", dest="batch_base_url", metavar="U",
-                   help="OpenAI-compatible endpoint")
-    p.add_argument("--max-iterations", type=int, metavar="K",
-                   help="model calls allowed per prompt (default: from config, 30)")
-    p.add_argument("--system-prompt", type=Path, metavar="FILE",
-                   help="system prompt for prompts without their own 'system'")
-    p.add_argument("--format", choices=("openai", "sharegpt"), default="openai",
-                   help="sharegpt: result lines also carry 'conversations' (from/value)")
-    p.add_argument("--sharegpt-out", type=Path, metavar="FILE",
-                   help="also write the ok prompts' conversations in ShareGPT form here")
-    p.add_argument("--timeout", type=float, metavar="S",
-                   help="wall-clock seconds per prompt (default: none)")
-    p.add_argument("--retry-failed", action="store_true",
-                   help="on a re-run, also retry prompts that failed or timed out")
+    p.add_argument(
+        "--base-url", dest="batch_base_url", metavar="U", help="OpenAI-compatible endpoint"
+    )
+    p.add_argument(
+        "--max-iterations",
+        type=int,
+        metavar="K",
+        help="model calls allowed per prompt (default: from config, 30)",
+    )
+    p.add_argument(
+        "--system-prompt",
+        type=Path,
+        metavar="FILE",
+        help="system prompt for prompts without their own 'system'",
+    )
+    p.add_argument(
+        "--format",
+        choices=("openai", "sharegpt"),
+        default="openai",
+        help="sharegpt: result lines also carry 'conversations' (from/value)",
+    )
+    p.add_argument(
+        "--sharegpt-out",
+        type=Path,
+        metavar="FILE",
+        help="also write the ok prompts' conversations in ShareGPT form here",
+    )
+    p.add_argument(
+        "--timeout", type=float, metavar="S", help="wall-clock seconds per prompt (default: none)"
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="on a re-run, also retry prompts that failed or timed out",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-usage", action="store_true",
-                   help="do not ask for token usage (for endpoints that refuse stream_options)")
+    p.add_argument(
+        "--no-usage",
+        action="store_true",
+        help="do not ask for token usage (for endpoints that refuse stream_options)",
+    )
     return parser
 
 
@@ -407,8 +504,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("HERMES_DEBUG"):
             raise
-        print(f"hermes-tui: internal error: {type(exc).__name__}: {exc} "
-              "(set HERMES_DEBUG=1 for details)", file=sys.stderr)
+        print(
+            f"hermes-tui: internal error: {type(exc).__name__}: {exc} "
+            "(set HERMES_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_DFL)

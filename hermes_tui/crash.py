@@ -34,12 +34,14 @@ def write_crash_report(error: BaseException, folder: Path | None = None) -> Path
         folder = (folder or state_dir()) / "crashes"
         ensure_private_dir(folder)
         path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
-        text = "".join([
-            f"hermes-tui crashed at {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n",
-            f"python {platform.python_version()} on {platform.platform()}\n",
-            f"argv: {sys.argv[:1]} (arguments left out)\n\n",
-            *traceback.format_exception(error),
-        ])
+        text = "".join(
+            [
+                f"hermes-tui crashed at {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n",
+                f"python {platform.python_version()} on {platform.platform()}\n",
+                f"argv: {sys.argv[:1]} (arguments left out)\n\n",
+                *traceback.format_exception(error),
+            ]
+        )
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as f:
             f.write(text)
@@ -52,5 +54,7 @@ def crash_line(error: BaseException, report: Path | None) -> str:
     """The one line printed on stderr after a crash."""
     where = f"report saved to {report}" if report else "no report could be saved"
     summary = printable(f"{type(error).__name__}: {error}".splitlines()[0][:200])
-    return (f"hermes-tui: crashed ({summary}); {where}. Background processes keep running; "
-            "start hermes-tui again to re-adopt them.")
+    return (
+        f"hermes-tui: crashed ({summary}); {where}. Background processes keep running; "
+        "start hermes-tui again to re-adopt them."
+    )

@@ -71,10 +71,14 @@ def make_app(
     ui_state = load_ui_state(registry.state_dir)
     if report is not None:
         while_away(registry, report, ui_state)
-    startup = Startup(endpoint=endpoint, backend=backend or config.backend, report=report,
-                      problems=problems, watcher_min_interval=watcher_min_interval)
-    return HermesApp(registry, config, themes, startup, config_path=config_path,
-                     ui_state=ui_state)
+    startup = Startup(
+        endpoint=endpoint,
+        backend=backend or config.backend,
+        report=report,
+        problems=problems,
+        watcher_min_interval=watcher_min_interval,
+    )
+    return HermesApp(registry, config, themes, startup, config_path=config_path, ui_state=ui_state)
 
 
 def while_away(registry: ProcessRegistry, report: RecoveryReport, state: UiState) -> None:
@@ -89,8 +93,11 @@ def while_away(registry: ProcessRegistry, report: RecoveryReport, state: UiState
         for session in registry.processes():
             if session.started_at > state.last_seen:
                 session.recovered = False
-            if (session.id not in reported and not session.is_running
-                    and (session.ended_at or 0.0) > state.last_seen):
+            if (
+                session.id not in reported
+                and not session.is_running
+                and (session.ended_at or 0.0) > state.last_seen
+            ):
                 report.ended.append(session)
     for session in (*report.ended, *report.lost):
         try:

@@ -208,8 +208,10 @@ def load_config(path: Path | None = None) -> tuple[Config, list[str]]:
         problems.append(f"{path}: 'detach_key': {exc}; using {DEFAULT_DETACH_KEY}")
         config.detach_key = DEFAULT_DETACH_KEY
     if config.processes.bang not in BANG_MODES:
-        problems.append(f"{path}: 'processes.bang' must be one of {', '.join(BANG_MODES)}, "
-                        f"got {config.processes.bang!r}; using attach")
+        problems.append(
+            f"{path}: 'processes.bang' must be one of {', '.join(BANG_MODES)}, "
+            f"got {config.processes.bang!r}; using attach"
+        )
         config.processes.bang = "attach"
     if config.backend not in BACKEND_KINDS:
         problems.append(

@@ -36,8 +36,9 @@ class CursorStore:
     def _locked(self, proc_id: str) -> Iterator[Path]:
         ensure_private_dir(self.directory)
         path = self._path(proc_id)
-        fd = os.open(self.directory / f"{proc_id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                     0o600)
+        fd = os.open(
+            self.directory / f"{proc_id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield path
@@ -52,8 +53,11 @@ class CursorStore:
             return {}
         if not isinstance(data, dict):
             return {}
-        return {str(k): int(v) for k, v in data.items()
-                if isinstance(v, int) and not isinstance(v, bool) and v >= 0}
+        return {
+            str(k): int(v)
+            for k, v in data.items()
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        }
 
     def get(self, proc_id: str, reader: str) -> int | None:
         """The saved offset of ``reader``, or None when it never polled."""
@@ -62,8 +66,9 @@ class CursorStore:
         except ValueError:
             return None
 
-    def advance(self, proc_id: str, reader: str, step: Callable[[int], int],
-                fallback: int = 0) -> int:
+    def advance(
+        self, proc_id: str, reader: str, step: Callable[[int], int], fallback: int = 0
+    ) -> int:
         """Atomically replace ``reader``'s offset ``o`` with ``step(o)``; return the new one.
 
         ``fallback`` is the offset when nothing was saved (or the disk cannot be used: the

@@ -61,8 +61,11 @@ class BackendPool:
             if key in self._backends:
                 return self._backends[key]
             creating = self._creating.setdefault(key, threading.Lock())
-            options = {**per_sandbox, **self._backend_options.get(kind, {}),
-                       **self._sandbox_options.get((kind, sandbox), {})}
+            options = {
+                **per_sandbox,
+                **self._backend_options.get(kind, {}),
+                **self._sandbox_options.get((kind, sandbox), {}),
+            }
         # Created outside the registry lock: a sandbox can take seconds (a container, an
         # image pull) and the batch runner creates many at once; one creation per key.
         with creating:
@@ -97,4 +100,3 @@ class BackendPool:
             return self.backend(kind, sandbox)
         except BackendError as exc:
             raise RegistryError(str(exc)) from None
-

@@ -147,15 +147,22 @@ class OutputQueries:
         if offset is not None and 0 <= offset < dropped and session.handle is not None:
             older = self._spool_lines(session, offset, limit)
             if older is not None and older[0] < dropped:
-                return LogResult(older[1], older[0], total, dropped, from_spool=True,
-                                 gone_lines=older[0] if older[0] > offset else 0)
+                return LogResult(
+                    older[1],
+                    older[0],
+                    total,
+                    dropped,
+                    from_spool=True,
+                    gone_lines=older[0] if older[0] > offset else 0,
+                )
             if older is not None:  # the cap dropped everything older than the buffer
                 gone = dropped
         page = lines[first - dropped : first - dropped + limit]
         return LogResult(page, first, total, dropped, gone_lines=gone)
 
-    def _spool_lines(self, session: ProcessSession, first: int, limit: int
-                     ) -> tuple[int, list[str]] | None:
+    def _spool_lines(
+        self, session: ProcessSession, first: int, limit: int
+    ) -> tuple[int, list[str]] | None:
         """Lines ``first``.. of the whole output, from the spool (past what its cap dropped):
         the number of the first line read and the lines; None if unreadable."""
         handle = session.handle
@@ -163,8 +170,13 @@ class OutputQueries:
         try:
             backend = self._backend_for(session)
             probe = backend.probe([handle])[0]
-            return spool_lines(lambda offset, size: backend.read_output(handle, offset, size),
-                               first, limit, probe.dropped, probe.dropped_lines)
+            return spool_lines(
+                lambda offset, size: backend.read_output(handle, offset, size),
+                first,
+                limit,
+                probe.dropped,
+                probe.dropped_lines,
+            )
         except BackendError:
             return None
 

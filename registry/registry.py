@@ -166,10 +166,23 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
         started = time.time()
         for _ in range(5):
             proc_id = self._new_id()
-            metadata = {"command": display, "session_key": session_key, "name": name,
-                        "started_at": started, "backend": backend}
-            spec = SpawnSpec(proc_id=proc_id, argv=argv, workdir=workdir, env=dict(env or {}),
-                             pty=pty, rows=rows, cols=cols, metadata=metadata)
+            metadata = {
+                "command": display,
+                "session_key": session_key,
+                "name": name,
+                "started_at": started,
+                "backend": backend,
+            }
+            spec = SpawnSpec(
+                proc_id=proc_id,
+                argv=argv,
+                workdir=workdir,
+                env=dict(env or {}),
+                pty=pty,
+                rows=rows,
+                cols=cols,
+                metadata=metadata,
+            )
             try:
                 handle = target.spawn(spec)
                 break
@@ -180,9 +193,17 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
         else:
             raise RegistryError("could not find a free process id")
         session = ProcessSession(
-            id=proc_id, command=display, argv=argv, backend=backend,
-            workdir=workdir or os.getcwd(), pty=pty, session_key=session_key,
-            started_at=started, handle=handle, name=name, stop_on_quit=stop_on_quit,
+            id=proc_id,
+            command=display,
+            argv=argv,
+            backend=backend,
+            workdir=workdir or os.getcwd(),
+            pty=pty,
+            session_key=session_key,
+            started_at=started,
+            handle=handle,
+            name=name,
+            stop_on_quit=stop_on_quit,
             output=self._new_buffer(),
         )
         with self._lock:
@@ -259,8 +280,10 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
     def _prune(self) -> None:
         """Forget the oldest finished processes beyond :data:`MAX_FINISHED`."""
         with self._lock:
-            finished = sorted((s for s in self._sessions.values() if not s.is_running),
-                              key=lambda s: s.ended_at or s.started_at)
+            finished = sorted(
+                (s for s in self._sessions.values() if not s.is_running),
+                key=lambda s: s.ended_at or s.started_at,
+            )
             doomed = finished[: max(0, len(finished) - MAX_FINISHED)]
             for session in doomed:
                 del self._sessions[session.id]
@@ -286,8 +309,11 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
         with self._lock:
             if proc_id in self._sessions:
                 return self._sessions[proc_id]
-            matches = [s for s in self._sessions.values()
-                       if s.name == proc_id or (len(proc_id) >= 6 and s.id.startswith(proc_id))]
+            matches = [
+                s
+                for s in self._sessions.values()
+                if s.name == proc_id or (len(proc_id) >= 6 and s.id.startswith(proc_id))
+            ]
         if len(matches) == 1:
             return matches[0]
         if matches:
@@ -298,14 +324,18 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
             "to see the ids"
         )
 
-    def processes(self, session_key: str | None = None, *, include_finished: bool = True
-             ) -> list[ProcessSession]:
+    def processes(
+        self, session_key: str | None = None, *, include_finished: bool = True
+    ) -> list[ProcessSession]:
         """Return processes, oldest first, optionally only those of one chat session."""
         with self._lock:
             sessions = sorted(self._sessions.values(), key=lambda s: s.started_at)
-        return [s for s in sessions
-                if (session_key is None or s.session_key == session_key)
-                and (include_finished or s.is_running)]
+        return [
+            s
+            for s in sessions
+            if (session_key is None or s.session_key == session_key)
+            and (include_finished or s.is_running)
+        ]
 
     def has_active(self, session_key: str) -> bool:
         """True when the chat session owns a running process (it must not be reset)."""
@@ -356,18 +386,26 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
         with self._lock:
             for k in kinds:
                 self._sandbox_options.pop((k, session_key), None)
-            doomed = [] if alive else [
-                (k, self._backends.pop((k, session_key))) for k in owned
-                if (k, session_key) in self._backends]
+            doomed = (
+                []
+                if alive
+                else [
+                    (k, self._backends.pop((k, session_key)))
+                    for k in owned
+                    if (k, session_key) in self._backends
+                ]
+            )
         if alive:
-            raise RegistryError(f"{len(alive)} process(es) of {session_key} would not die; "
-                                "its sandbox is kept")
+            raise RegistryError(
+                f"{len(alive)} process(es) of {session_key} would not die; its sandbox is kept"
+            )
         for k, backend in doomed:
             try:
                 backend.cleanup()
             except BackendError as exc:
-                raise RegistryError(f"cannot remove the {k} sandbox of {session_key}: {exc}"
-                                    ) from None
+                raise RegistryError(
+                    f"cannot remove the {k} sandbox of {session_key}: {exc}"
+                ) from None
 
     def close(self) -> None:
         """Stop following output and writing the checkpoint (a write in progress finishes).

@@ -19,8 +19,9 @@ Reader = Callable[[int, int], bytes]
 """Reads (offset, max bytes) of the spool; returns b"" at its end."""
 
 
-def spool_lines(read: Reader, first: int, limit: int, start: int = 0, start_line: int = 0
-                ) -> tuple[int, list[str]] | None:
+def spool_lines(
+    read: Reader, first: int, limit: int, start: int = 0, start_line: int = 0
+) -> tuple[int, list[str]] | None:
     """Return ``(n, lines)``: up to ``limit`` lines of the spool from line ``first`` (from 0),
     cleaned for reading, ``n`` being the number of the first one; None when the spool has
     fewer lines than ``first``.

@@ -44,11 +44,20 @@ class Steering:
         """Write sessions to the checkpoint."""
 
     @abstractmethod
-    def spawn(self, command: str | Sequence[str], *, backend: str = "local",
-              workdir: str | None = None, env: Mapping[str, str] | None = None,
-              pty: bool = False, rows: int = 24, cols: int = 80,
-              session_key: str = "default", name: str | None = None,
-              stop_on_quit: bool = False) -> ProcessSession:
+    def spawn(
+        self,
+        command: str | Sequence[str],
+        *,
+        backend: str = "local",
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+        pty: bool = False,
+        rows: int = 24,
+        cols: int = 80,
+        session_key: str = "default",
+        name: str | None = None,
+        stop_on_quit: bool = False,
+    ) -> ProcessSession:
         """Start a background process."""
 
     def rename(self, proc_id: str, name: str | None) -> ProcessSession:
@@ -84,9 +93,15 @@ class Steering:
         if name is not None:
             old.name = None
             self._save(old)
-        return self.spawn(command, backend=old.backend, workdir=old.workdir or None,
-                          pty=old.pty, session_key=old.session_key, name=name,
-                          stop_on_quit=old.stop_on_quit)
+        return self.spawn(
+            command,
+            backend=old.backend,
+            workdir=old.workdir or None,
+            pty=old.pty,
+            session_key=old.session_key,
+            name=name,
+            stop_on_quit=old.stop_on_quit,
+        )
 
     def _running(self, proc_id: str) -> tuple[ProcessSession, Backend]:
         session = self.get(proc_id)

@@ -43,13 +43,16 @@ need pty=true. The person can see and type into the same processes."""
 _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hermes-tool")
 SETTLE_TIMEOUT = 15.0
 """Longest a new turn waits for an interrupted tool's thread to finish before going on."""
-INTERRUPTED = json.dumps({"status": "interrupted",
-                          "note": "interrupted by the user (Esc or a new message)"})
-NOT_RUN = json.dumps({"status": "interrupted",
-                      "note": "not run: the user interrupted the turn before this call"})
+INTERRUPTED = json.dumps(
+    {"status": "interrupted", "note": "interrupted by the user (Esc or a new message)"}
+)
+NOT_RUN = json.dumps(
+    {"status": "interrupted", "note": "not run: the user interrupted the turn before this call"}
+)
 
-Completer = Callable[[list[dict[str, Any]], list[dict[str, Any]]],
-                     Awaitable[tuple[str, list[tuple[str, str, str]]]]]
+Completer = Callable[
+    [list[dict[str, Any]], list[dict[str, Any]]], Awaitable[tuple[str, list[tuple[str, str, str]]]]
+]
 """One model call without streaming: ``(messages, tool schemas) -> (text, [(call id, tool
 name, JSON arguments)])``. RL environments drive the model through Atropos with it."""
 
@@ -185,8 +188,13 @@ class Agent:
             message: dict[str, Any] = {"role": "assistant", "content": content or None}
             if calls:
                 message["tool_calls"] = [
-                    {"id": c.id, "type": "function",
-                     "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments},
+                    }
+                    for c in calls
+                ]
             self.messages.append(message)
             if self.cancelled:
                 listener.on_notice("Interrupted.", "warning")
@@ -205,18 +213,19 @@ class Agent:
                     # The task running the turn was cancelled (the app took a new message):
                     # stop the tool's thread too, and answer every call before giving up.
                     self.ctx.cancel.cancel()
-                    self.messages.append({"role": "tool", "tool_call_id": call.id,
-                                          "content": INTERRUPTED})
+                    self.messages.append(
+                        {"role": "tool", "tool_call_id": call.id, "content": INTERRUPTED}
+                    )
                     self._close_unanswered(calls[index + 1 :])
                     raise
                 listener.on_tool_result(call.name, call.arguments, result)
-                self.messages.append({"role": "tool", "tool_call_id": call.id,
-                                      "content": result})
+                self.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
             if self.cancelled:
                 listener.on_notice("Interrupted.", "warning")
                 return ""
-        listener.on_notice(f"Stopped after {self.max_iterations} model calls in one turn.",
-                           "warning")
+        listener.on_notice(
+            f"Stopped after {self.max_iterations} model calls in one turn.", "warning"
+        )
         return ""
 
     def _close_unanswered(self, calls: Sequence[_ToolCall]) -> None:
@@ -227,27 +236,32 @@ class Agent:
     async def _run_tool(self, call: _ToolCall) -> str:
         tool = self._by_name.get(call.name)
         if tool is None:
-            result = json.dumps({"error": f"unknown tool {call.name!r}; available: "
-                                          f"{', '.join(self._by_name)}"})
+            result = json.dumps(
+                {"error": f"unknown tool {call.name!r}; available: {', '.join(self._by_name)}"}
+            )
         elif inspect.iscoroutinefunction(tool.handler):
             try:
-                result = json.dumps(redact(await tool.handler(
-                    json.loads(call.arguments or "{}"), self.ctx)), ensure_ascii=False)
+                result = json.dumps(
+                    redact(await tool.handler(json.loads(call.arguments or "{}"), self.ctx)),
+                    ensure_ascii=False,
+                )
             except Exception as exc:
                 result = json.dumps({"error": f"{type(exc).__name__}: {exc}"})
         else:
             # A concurrent future, not the loop's wrapper: if this task is cancelled the
             # thread runs on, and the next turn waits for it (see _settle).
-            self._inflight = (self.executor or _POOL).submit(call_tool, tool, call.arguments,
-                                                            self.ctx)
+            self._inflight = (self.executor or _POOL).submit(
+                call_tool, tool, call.arguments, self.ctx
+            )
             result = await asyncio.wrap_future(self._inflight)
         try:
             error = json.loads(result).get("error")
         except (ValueError, AttributeError):
             error = None
         if error:
-            self.tool_errors.append(ToolError(call.name, call.arguments[:200], str(error),
-                                              self.turns))
+            self.tool_errors.append(
+                ToolError(call.name, call.arguments[:200], str(error), self.turns)
+            )
         return result
 
     async def _complete(self, listener: AgentListener) -> tuple[str, list[_ToolCall]]:
@@ -257,31 +271,40 @@ class Agent:
         schemas = [tool.schema() for tool in self.tools]
         if self.completer is not None:
             content, raw_calls = await self.completer(self.messages, schemas)
-            return content, [_ToolCall(call_id or f"call_{i}", name, arguments)
-                             for i, (call_id, name, arguments) in enumerate(raw_calls)]
+            return content, [
+                _ToolCall(call_id or f"call_{i}", name, arguments)
+                for i, (call_id, name, arguments) in enumerate(raw_calls)
+            ]
         for attempt in range(self.max_retries + 1):
             try:
                 return await self._stream(schemas, listener)
-            except (openai.RateLimitError, openai.InternalServerError,
-                    openai.APIConnectionError) as exc:
+            except (
+                openai.RateLimitError,
+                openai.InternalServerError,
+                openai.APIConnectionError,
+            ) as exc:
                 if attempt == self.max_retries:
                     raise AgentError(_describe(exc, self.client)) from None
                 delay = self.backoff * 2**attempt
-                listener.on_notice(f"{_describe(exc, self.client)} Retrying in {delay:g}s "
-                                   f"({attempt + 1}/{self.max_retries}).", "warning")
+                listener.on_notice(
+                    f"{_describe(exc, self.client)} Retrying in {delay:g}s "
+                    f"({attempt + 1}/{self.max_retries}).",
+                    "warning",
+                )
                 await asyncio.sleep(delay)
             except openai.APIStatusError as exc:
                 raise AgentError(_describe(exc, self.client)) from None
         raise AgentError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    async def _stream(self, schemas: list[dict[str, Any]], listener: AgentListener
-                      ) -> tuple[str, list[_ToolCall]]:
+    async def _stream(
+        self, schemas: list[dict[str, Any]], listener: AgentListener
+    ) -> tuple[str, list[_ToolCall]]:
         extra: dict[str, Any] = {}
         if self.stream_options:
             extra["stream_options"] = self.stream_options
         stream = await self.client.chat.completions.create(
-            model=self.model, messages=self.messages, tools=schemas or None, stream=True,
-            **extra)
+            model=self.model, messages=self.messages, tools=schemas or None, stream=True, **extra
+        )
         content: list[str] = []
         calls: dict[int, _ToolCall] = {}
         iterator = stream.__aiter__()
@@ -329,11 +352,15 @@ def _describe(exc: Exception, client: Any) -> str:
 
     where = str(getattr(client, "base_url", "the endpoint"))
     if isinstance(exc, openai.AuthenticationError):
-        return (f"The API key was rejected by {where} (401). Check the key in "
-                "OPENAI_API_KEY (or the variable named by model.api_key_env).")
+        return (
+            f"The API key was rejected by {where} (401). Check the key in "
+            "OPENAI_API_KEY (or the variable named by model.api_key_env)."
+        )
     if isinstance(exc, openai.NotFoundError):
-        return (f"{where} does not know that model or path (404). Check --model / "
-                "model.name and --base-url.")
+        return (
+            f"{where} does not know that model or path (404). Check --model / "
+            "model.name and --base-url."
+        )
     if isinstance(exc, openai.RateLimitError):
         return f"{where} is rate limiting (429)."
     if isinstance(exc, openai.InternalServerError):

@@ -59,8 +59,15 @@ def wants_final(mode: str, session: ProcessSession) -> bool:
 class WatcherManager:
     """Runs the watchers of one app."""
 
-    def __init__(self, registry: ProcessRegistry, post: Post, *, min_interval: float = 30.0,
-                 state_file: Path | None = None, mode: str | None = None) -> None:
+    def __init__(
+        self,
+        registry: ProcessRegistry,
+        post: Post,
+        *,
+        min_interval: float = 30.0,
+        state_file: Path | None = None,
+        mode: str | None = None,
+    ) -> None:
         self.registry = registry
         self.post = post
         self.min_interval = min_interval
@@ -75,8 +82,11 @@ class WatcherManager:
             data = json.loads(self.state_file.read_bytes())
         except (OSError, ValueError):
             return {}
-        return {str(k): v for k, v in data.items() if isinstance(v, dict)} if isinstance(
-            data, dict) else {}
+        return (
+            {str(k): v for k, v in data.items() if isinstance(v, dict)}
+            if isinstance(data, dict)
+            else {}
+        )
 
     def _remember(self, proc_id: str, entry: dict[str, Any] | None) -> None:
         entries = self._load()
@@ -91,8 +101,14 @@ class WatcherManager:
             log.warning("cannot save watchers to %s: %s", self.state_file, exc)
 
     # -- starting and stopping ------------------------------------------------------------------
-    def start(self, session: ProcessSession, interval: float, mode: str | None = None,
-              *, skip_existing: bool = True) -> float:
+    def start(
+        self,
+        session: ProcessSession,
+        interval: float,
+        mode: str | None = None,
+        *,
+        skip_existing: bool = True,
+    ) -> float:
         """Watch ``session`` every ``interval`` seconds (raised to the minimum); on the loop.
 
         ``skip_existing``: updates cover only output printed after now.
@@ -102,8 +118,9 @@ class WatcherManager:
         self.stop(session.id, forget=False)
         if skip_existing:
             self.registry.poll(session.id, self._reader(session))
-        self._remember(session.id, {"interval": interval, "mode": mode,
-                                    "session_key": session.session_key})
+        self._remember(
+            session.id, {"interval": interval, "mode": mode, "session_key": session.session_key}
+        )
         task = asyncio.get_running_loop().create_task(self._watch(session, interval, mode))
         self._tasks[session.id] = (session.session_key, task)
         task.add_done_callback(lambda _: self._done(session.id, task))
@@ -167,12 +184,18 @@ class WatcherManager:
             if ended:
                 if wants_final(mode, session):
                     code = session.exit_code
-                    text = (f"[{session.id} {session.status.value}"
-                            f"{'' if code is None else f' with exit code {code}'}]")
-                    self.post(session.session_key, text + (
-                        f" Final output:\n{tail_text(new, 1000)}" if new else ""))
+                    text = (
+                        f"[{session.id} {session.status.value}"
+                        f"{'' if code is None else f' with exit code {code}'}]"
+                    )
+                    self.post(
+                        session.session_key,
+                        text + (f" Final output:\n{tail_text(new, 1000)}" if new else ""),
+                    )
                 self._remember(session.id, None)
                 return
             if new and mode == "all":
-                self.post(session.session_key,
-                          f"[{session.id} still running] New output:\n{tail_text(new, 500)}")
+                self.post(
+                    session.session_key,
+                    f"[{session.id} still running] New output:\n{tail_text(new, 500)}",
+                )

@@ -45,8 +45,7 @@ class ChatView(Protocol):
     def add(self, text: str, role: str = "notice") -> StreamingMessage:
         """Show a message."""
 
-    def add_tool_call(self, name: str, arguments: str, result: str | None
-                      ) -> RunningToolCall:
+    def add_tool_call(self, name: str, arguments: str, result: str | None) -> RunningToolCall:
         """Show a tool call and its result (None while it runs)."""
 
     def set_working(self, what: str | None) -> None:
@@ -163,11 +162,13 @@ class Conversation:
         self.bang_attaches = bang_attaches
         """``!command`` attaches (``!!command`` does not); False swaps the two."""
         self.sessions = ChatSessions(registry, idle_timeout=idle_timeout)
-        self.watchers = WatcherManager(registry, self._watcher_update,
-                                       min_interval=watcher_min_interval, mode=notifications)
+        self.watchers = WatcherManager(
+            registry, self._watcher_update, min_interval=watcher_min_interval, mode=notifications
+        )
         key = endpoint.api_key if endpoint and endpoint.api_key else ""
-        self.store = ChatStore(history_dir or registry.state_dir / "chats",
-                               environment_secrets([key]))
+        self.store = ChatStore(
+            history_dir or registry.state_dir / "chats", environment_secrets([key])
+        )
         self._turns: dict[str, asyncio.Task[None]] = {}
         self._save_failed: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -248,10 +249,16 @@ class Conversation:
 
     def refresh_completions(self) -> None:
         """Complete command names and their values (themes, backends, sessions, toolsets)."""
-        self.view.set_completions(commands.completions({
-            "/theme": self.host.theme_names(), "/backend": BACKEND_KINDS,
-            "/switch": list(self.sessions.sessions), "/toolsets": list(TOOLSETS),
-        }))
+        self.view.set_completions(
+            commands.completions(
+                {
+                    "/theme": self.host.theme_names(),
+                    "/backend": BACKEND_KINDS,
+                    "/switch": list(self.sessions.sessions),
+                    "/toolsets": list(TOOLSETS),
+                }
+            )
+        )
 
     # -- input ----------------------------------------------------------------------------
     def submit(self, text: str) -> None:
@@ -278,8 +285,14 @@ class Conversation:
         key = self.sessions.current.key
         try:
             session = await asyncio.to_thread(
-                self.registry.spawn, command, backend=self.backend, pty=True, rows=rows,
-                cols=cols, session_key=key)
+                self.registry.spawn,
+                command,
+                backend=self.backend,
+                pty=True,
+                rows=rows,
+                cols=cols,
+                session_key=key,
+            )
         except RegistryError as exc:
             self.say(f"Could not start {command!r}: {exc}", "error")
             return
@@ -299,22 +312,34 @@ class Conversation:
         try:
             await asyncio.to_thread(self.registry.backend, kind, self.sessions.current.key)
         except BackendError as exc:
-            self.say(f"The {kind} backend cannot be used: {exc}. Commands on it fail until "
-                     "this is fixed; nothing runs on this machine instead.", "error")
+            self.say(
+                f"The {kind} backend cannot be used: {exc}. Commands on it fail until "
+                "this is fixed; nothing runs on this machine instead.",
+                "error",
+            )
 
     # -- the agent --------------------------------------------------------------------
     def _agent_for(self, session: ChatSession) -> Agent:
         if session.agent is None:
             assert self.endpoint is not None
-            ctx = ToolContext(registry=self.registry, session_key=session.key,
-                              backend=self.backend, cancel=session.cancel,
-                              start_watcher=self._start_watcher_from_thread,
-                              watcher_min_interval=self.watchers.min_interval,
-                              notifications=self.watchers.mode,
-                              max_foreground_timeout=self.registry.max_wait)
-            session.agent = Agent(make_client(self.endpoint), self.endpoint.model,
-                                  tools_in(session.toolsets), ctx, messages=session.messages,
-                                  max_iterations=self.max_iterations)
+            ctx = ToolContext(
+                registry=self.registry,
+                session_key=session.key,
+                backend=self.backend,
+                cancel=session.cancel,
+                start_watcher=self._start_watcher_from_thread,
+                watcher_min_interval=self.watchers.min_interval,
+                notifications=self.watchers.mode,
+                max_foreground_timeout=self.registry.max_wait,
+            )
+            session.agent = Agent(
+                make_client(self.endpoint),
+                self.endpoint.model,
+                tools_in(session.toolsets),
+                ctx,
+                messages=session.messages,
+                max_iterations=self.max_iterations,
+            )
         return session.agent
 
     def _start_turn(self, session: ChatSession, text: str) -> None:
@@ -322,11 +347,12 @@ class Conversation:
         task = asyncio.get_running_loop().create_task(self._turn(session, text, running))
         self._turns[session.key] = task
         task.add_done_callback(
-            lambda t: self._turns.pop(session.key) if self._turns.get(session.key) is t
-            else None)
+            lambda t: self._turns.pop(session.key) if self._turns.get(session.key) is t else None
+        )
 
-    async def _turn(self, session: ChatSession, text: str,
-                    running: asyncio.Task[None] | None) -> None:
+    async def _turn(
+        self, session: ChatSession, text: str, running: asyncio.Task[None] | None
+    ) -> None:
         if running is not None and not running.done():
             # A new message while a turn runs: interrupt it as Esc does (a blocked tool call
             # gets an "interrupted" result, so the history stays valid), then answer this one.
@@ -350,8 +376,9 @@ class Conversation:
         task = self._turns.get(key or self.sessions.current.key)
         return task is not None and not task.done()
 
-    def _start_watcher_from_thread(self, session: ProcessSession, interval: float,
-                                   mode: str | None = None) -> None:
+    def _start_watcher_from_thread(
+        self, session: ProcessSession, interval: float, mode: str | None = None
+    ) -> None:
         """Tools run in worker threads; watchers live on the event loop."""
         assert self._loop is not None, "restore() binds the loop before any turn"
         self._loop.call_soon_threadsafe(self.watchers.start, session, interval, mode)
@@ -399,22 +426,34 @@ class Conversation:
         def start() -> None:
             new = self.sessions.new()
             self.show(new)
-            self.say(f"New chat session {new.key}."
-                     + (f" {old.key} keeps its {running} running process(es); "
-                        f"/switch {old.key} to go back." if running else ""), "notice")
+            self.say(
+                f"New chat session {new.key}."
+                + (
+                    f" {old.key} keeps its {running} running process(es); "
+                    f"/switch {old.key} to go back."
+                    if running
+                    else ""
+                ),
+                "notice",
+            )
             self.refresh_completions()
 
         if running:
-            self.host.confirm(f"Chat session {old.key} owns {running} running process(es). "
-                              "They keep running. Start a new chat session?", start)
+            self.host.confirm(
+                f"Chat session {old.key} owns {running} running process(es). "
+                "They keep running. Start a new chat session?",
+                start,
+            )
         else:
             start()
 
     def cmd_sessions(self, argument: str) -> None:
         """/sessions"""
-        lines = [f"{'*' if s is self.sessions.current else ' '} {key}: "
-                 f"{self.sessions.running_processes(key)} running process(es)"
-                 for key, s in self.sessions.sessions.items()]
+        lines = [
+            f"{'*' if s is self.sessions.current else ' '} {key}: "
+            f"{self.sessions.running_processes(key)} running process(es)"
+            for key, s in self.sessions.sessions.items()
+        ]
         self.say("Chat sessions (/switch KEY):\n" + "\n".join(lines), "notice")
 
     def cmd_switch(self, argument: str) -> None:
@@ -429,8 +468,11 @@ class Conversation:
         session = self.sessions.current
         names = [n.strip() for n in argument.replace(",", " ").split() if n.strip()]
         if not names:
-            self.say(f"Toolsets of {session.key}: {', '.join(session.toolsets)}; choose from "
-                     f"{', '.join(TOOLSETS)}", "notice")
+            self.say(
+                f"Toolsets of {session.key}: {', '.join(session.toolsets)}; choose from "
+                f"{', '.join(TOOLSETS)}",
+                "notice",
+            )
             return
         try:
             tools = tools_in(names)
@@ -452,8 +494,9 @@ class Conversation:
             self.say(f"New processes start on the {argument} backend.", "notice")
             asyncio.get_running_loop().create_task(self.check_backend(argument))
         else:
-            self.say(f"Backend is {self.backend}; choose from: {', '.join(BACKEND_KINDS)}",
-                     "notice")
+            self.say(
+                f"Backend is {self.backend}; choose from: {', '.join(BACKEND_KINDS)}", "notice"
+            )
 
     def cmd_theme(self, argument: str) -> None:
         """/theme NAME"""

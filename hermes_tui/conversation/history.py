@@ -79,8 +79,7 @@ class ChatStore:
             OSError: when the file cannot be written (full disk...); the old file is intact.
         """
         ensure_private_dir(self.folder)
-        data = mask(json.dumps({"version": 1, **asdict(chat)}),
-                    self.secrets)
+        data = mask(json.dumps({"version": 1, **asdict(chat)}), self.secrets)
         path = self._path(chat.key)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
@@ -102,13 +101,15 @@ class ChatStore:
             try:
                 raw = json.loads(path.read_text(encoding="utf-8"))
                 self._path(str(raw["key"]))  # a key that would name another file is refused
-                chats.append(SavedChat(
-                    key=str(raw["key"]),
-                    transcript=[Entry(**e) for e in raw.get("transcript", [])],
-                    messages=list(raw.get("messages", [])),
-                    toolsets=[str(t) for t in raw.get("toolsets", ["all"])],
-                    last_active=float(raw.get("last_active", 0.0)),
-                ))
+                chats.append(
+                    SavedChat(
+                        key=str(raw["key"]),
+                        transcript=[Entry(**e) for e in raw.get("transcript", [])],
+                        messages=list(raw.get("messages", [])),
+                        toolsets=[str(t) for t in raw.get("toolsets", ["all"])],
+                        last_active=float(raw.get("last_active", 0.0)),
+                    )
+                )
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 problems.append(f"could not read the chat history {path}: {exc}")
         chats.sort(key=lambda c: c.last_active)

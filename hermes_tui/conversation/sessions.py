@@ -38,8 +38,7 @@ class ChatSession:
 
     def saved(self) -> SavedChat:
         """What is written to disk."""
-        return SavedChat(self.key, self.transcript, self.messages, self.toolsets,
-                         self.last_active)
+        return SavedChat(self.key, self.transcript, self.messages, self.toolsets, self.last_active)
 
 
 class ChatSessions:
@@ -66,8 +65,12 @@ class ChatSessions:
         self.sessions = {}
         for chat in saved:
             self.sessions[chat.key] = ChatSession(
-                chat.key, transcript=chat.transcript, messages=chat.messages,
-                toolsets=chat.toolsets, last_active=chat.last_active or self.clock())
+                chat.key,
+                transcript=chat.transcript,
+                messages=chat.messages,
+                toolsets=chat.toolsets,
+                last_active=chat.last_active or self.clock(),
+            )
             number = chat.key.removeprefix("chat-")
             if number.isdigit():
                 self._next = max(self._next, int(number) + 1)

@@ -31,8 +31,10 @@ def describe(report: RecoveryReport) -> str:
     """The report as plain text, section by section."""
     parts = []
     if report.ended:
-        parts.append("Ended while hermes-tui was not running (last lines of output):\n"
-                     + _lines(report.ended))
+        parts.append(
+            "Ended while hermes-tui was not running (last lines of output):\n"
+            + _lines(report.ended)
+        )
     if report.adopted:
         parts.append("Kept running (re-adopted, output caught up):\n" + _lines(report.adopted))
     if report.lost:

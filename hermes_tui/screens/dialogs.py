@@ -53,8 +53,9 @@ class KillMenu(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(plain(f"Send a signal to {self.target} (its whole process group):"))
-            yield OptionList(*(Option(text, id=str(int(sig))) for sig, text in KILL_CHOICES),
-                             id="signals")
+            yield OptionList(
+                *(Option(text, id=str(int(sig))) for sig, text in KILL_CHOICES), id="signals"
+            )
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

@@ -146,8 +146,7 @@ class MainScreen(ProcessActions, Screen[None]):
 
     # -- life ------------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self._bridge = RegistryBridge(self.registry, self,
-                                      on_output=self.terminal.output_arrived)
+        self._bridge = RegistryBridge(self.registry, self, on_output=self.terminal.output_arrived)
         self.input_sender = InputSender(self.registry, self._error_from_thread)
         self.process_list.cleared_at = self.ui_state.cleared_at
         for session in self.registry.processes():
@@ -158,12 +157,17 @@ class MainScreen(ProcessActions, Screen[None]):
         self.terminal.send = self._send_to_attached
         self.terminal.detach_key = DetachKey(self.config.detach_key)
         self._conversation = Conversation(
-            self.registry, self.chat, self, endpoint=self.startup.endpoint,
-            backend=self.startup.backend, max_iterations=int(self.config.model.max_iterations),
+            self.registry,
+            self.chat,
+            self,
+            endpoint=self.startup.endpoint,
+            backend=self.startup.backend,
+            max_iterations=int(self.config.model.max_iterations),
             idle_timeout=self.config.processes.idle_timeout_hours * 3600,
             watcher_min_interval=self.startup.watcher_min_interval,
             notifications=self.config.processes.notifications,
-            bang_attaches=self.config.processes.bang == "attach")
+            bang_attaches=self.config.processes.bang == "attach",
+        )
         problems = self._conversation.restore()
         self.set_interval(TICK_INTERVAL, self._tick)
         self._greet([*self.startup.problems, *problems])
@@ -199,8 +203,10 @@ class MainScreen(ProcessActions, Screen[None]):
             say(problem, "warning")
         report = self.startup.report
         if report is not None and report.summary():
-            say(f"Recovered from the previous run: {report.summary()}. Press w for details.",
-                "notice")
+            say(
+                f"Recovered from the previous run: {report.summary()}. Press w for details.",
+                "notice",
+            )
             if report.ended or report.lost:
                 self.app.push_screen(AwayScreen(report))
         for warning in report.warnings if report else []:
@@ -218,8 +224,10 @@ class MainScreen(ProcessActions, Screen[None]):
         session = event.session
         self.process_list.update_process(session)
         if not session.is_running and session.id == self.attached_id:
-            self._end_attach(f"{session.id} {session.status.value}"
-                             + ("" if session.exit_code is None else f" ({session.exit_code})"))
+            self._end_attach(
+                f"{session.id} {session.status.value}"
+                + ("" if session.exit_code is None else f" ({session.exit_code})")
+            )
 
     def _tick(self) -> None:
         marks = self._bridge.take_output_marks() if self._bridge is not None else set()
@@ -293,8 +301,12 @@ class MainScreen(ProcessActions, Screen[None]):
         self._shown_id = session.id
         self.terminal.show(session.output, pty=session.pty)
         if not session.output_loaded:
-            self.run_worker(partial(self._load_output, session.id), thread=True,
-                            group="spool-one", exit_on_error=False)
+            self.run_worker(
+                partial(self._load_output, session.id),
+                thread=True,
+                group="spool-one",
+                exit_on_error=False,
+            )
 
     def _send_to_attached(self, data: bytes) -> None:
         if self.attached_id is not None and self.input_sender is not None:
@@ -429,8 +441,9 @@ class MainScreen(ProcessActions, Screen[None]):
             session = self.registry.get(match.proc_id)
             row = table.get_row_index(match.proc_id)
         except Exception:
-            self.notify(f"{match.proc_id} is not in the list (filtered or cleared)",
-                        severity="warning")
+            self.notify(
+                f"{match.proc_id} is not in the list (filtered or cleared)", severity="warning"
+            )
             return
         # Shown before the cursor moves, so the row-highlighted event that follows finds it
         # shown and keeps the scroll position and highlight set here.

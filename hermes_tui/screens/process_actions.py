@@ -92,8 +92,10 @@ class ProcessActions(_Base):
         if not session.is_running:
             self._restart(session.id)
             return
-        question = (f"Restart {session.id}? It is running: it gets TERM (KILL after 3 s), "
-                    f"then {session.name or session.command} starts again under a new id.")
+        question = (
+            f"Restart {session.id}? It is running: it gets TERM (KILL after 3 s), "
+            f"then {session.name or session.command} starts again under a new id."
+        )
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -120,8 +122,11 @@ class ProcessActions(_Base):
         hidden = self.process_list.clear_finished(now)
         self.ui_state.cleared_at = now
         self.remember()
-        self.notify(f"Cleared {hidden} finished process(es) from the list "
-                    "('hermes-tui ps --all' still shows them)", timeout=3)
+        self.notify(
+            f"Cleared {hidden} finished process(es) from the list "
+            "('hermes-tui ps --all' still shows them)",
+            timeout=3,
+        )
 
     def action_rename(self) -> None:
         """Name the selected process."""
@@ -144,8 +149,10 @@ class ProcessActions(_Base):
         if session is None:
             return
         self.registry.set_lifetime(session.id, stop_on_quit=not session.stop_on_quit)
-        self.notify(f"{session.id} will {'stop' if session.stop_on_quit else 'keep running'} "
-                    "when hermes-tui quits")
+        self.notify(
+            f"{session.id} will {'stop' if session.stop_on_quit else 'keep running'} "
+            "when hermes-tui quits"
+        )
 
     def action_save_log(self) -> None:
         """Save the selected process's whole output to a file, as plain text."""
@@ -158,9 +165,14 @@ class ProcessActions(_Base):
                 self._save_log(session.id, Path(path).expanduser().absolute())
 
         default = Path.cwd() / f"{session.id}.log"
-        self.app.push_screen(TextPrompt(
-            f"Save the output of {session.id} as plain text to (a name ending in "
-            f"{RAW_SUFFIX} keeps the terminal escapes):", str(default)), save)
+        self.app.push_screen(
+            TextPrompt(
+                f"Save the output of {session.id} as plain text to (a name ending in "
+                f"{RAW_SUFFIX} keeps the terminal escapes):",
+                str(default),
+            ),
+            save,
+        )
 
     @work(thread=True, group="save", exit_on_error=False)
     def _save_log(self, proc_id: str, path: Path) -> None:
@@ -172,9 +184,14 @@ class ProcessActions(_Base):
 
     def action_filter(self) -> None:
         """Filter the process list by text."""
+
         def apply(text: str | None) -> None:
             if text is not None:
                 self.process_list.filter_text = text.strip()
 
-        self.app.push_screen(TextPrompt("Show processes containing (empty shows all):",
-                                        self.process_list.filter_text), apply)
+        self.app.push_screen(
+            TextPrompt(
+                "Show processes containing (empty shows all):", self.process_list.filter_text
+            ),
+            apply,
+        )

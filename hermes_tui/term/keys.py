@@ -96,8 +96,9 @@ def encode_paste(text: str, *, bracketed: bool) -> bytes:
     return body.encode()
 
 
-def encode_mouse(button: int, x: int, y: int, *, pressed: bool, motion: bool = False,
-                 sgr: bool = True) -> bytes:
+def encode_mouse(
+    button: int, x: int, y: int, *, pressed: bool, motion: bool = False, sgr: bool = True
+) -> bytes:
     """A mouse report, SGR (``ESC[<b;x;yM`` / ``m``) or legacy; x and y count from 0."""
     code = button + (32 if motion else 0)
     if sgr:
@@ -110,8 +111,13 @@ def encode_mouse(button: int, x: int, y: int, *, pressed: bool, motion: bool = F
 DEFAULT_DETACH_KEY = "ctrl+^"
 """Bound by neither readline, tmux (ctrl+b) nor zellij (ctrl+p, ctrl+o); ctrl+6 on most
 keyboards."""
-_CTRL_SYMBOLS = {"@": "at", "\\": "backslash", "]": "right_square_bracket",
-                 "^": "circumflex_accent", "_": "underscore"}
+_CTRL_SYMBOLS = {
+    "@": "at",
+    "\\": "backslash",
+    "]": "right_square_bracket",
+    "^": "circumflex_accent",
+    "_": "underscore",
+}
 
 
 class DetachKey:
@@ -133,8 +139,10 @@ class DetachKey:
         char = text[5:] if text.startswith("ctrl+") else ""
         char = "^" if char == "6" else char
         if len(char) != 1 or not ("a" <= char <= "z" or char in _CTRL_SYMBOLS) or char in "ihm":
-            raise ValueError(f"the detach key must be ctrl+ and a letter or one of ^ ] \\ _ @ "
-                             f"(not Tab, Enter or Backspace), not {spec!r}")
+            raise ValueError(
+                f"the detach key must be ctrl+ and a letter or one of ^ ] \\ _ @ "
+                f"(not Tab, Enter or Backspace), not {spec!r}"
+            )
         self.spec = f"ctrl+{char}"
         """As shown to the person (``ctrl+^``)."""
         self.byte = bytes([ord(char.upper()) - 64])

@@ -18,9 +18,24 @@ from textual.strip import Strip
 
 from hermes_tui.term.emulator import ANSI_NAMES, BASE16_HEX, Emulator
 
-DEFAULT_PALETTE = ("#000000", "#cd3131", "#0dbc79", "#e5e510", "#2472c8", "#bc3fbc",
-                   "#11a8cd", "#e5e5e5", "#666666", "#f14c4c", "#23d18b", "#f5f543",
-                   "#3b8eea", "#d670d6", "#29b8db", "#ffffff")
+DEFAULT_PALETTE = (
+    "#000000",
+    "#cd3131",
+    "#0dbc79",
+    "#e5e510",
+    "#2472c8",
+    "#bc3fbc",
+    "#11a8cd",
+    "#e5e5e5",
+    "#666666",
+    "#f14c4c",
+    "#23d18b",
+    "#f5f543",
+    "#3b8eea",
+    "#d670d6",
+    "#29b8db",
+    "#ffffff",
+)
 
 
 class CellPainter:
@@ -55,22 +70,32 @@ class CellPainter:
             return Color.parse(default)
 
     def _style(self, cell: Any, cursor: bool = False) -> Style:
-        key = (cell.fg, cell.bg, cell.bold, cell.italics, cell.underscore,
-               cell.strikethrough, cell.reverse != cursor)
+        key = (
+            cell.fg,
+            cell.bg,
+            cell.bold,
+            cell.italics,
+            cell.underscore,
+            cell.strikethrough,
+            cell.reverse != cursor,
+        )
         style = self._styles.get(key)
         if style is None:
             fg = self._color(cell.fg, self._fg)
             bg = self._color(cell.bg, self._bg)
             if key[-1]:
                 fg, bg = bg, fg
-            style = self._styles[key] = Style(color=fg, bgcolor=bg, bold=cell.bold,
-                                              italic=cell.italics,
-                                              underline=cell.underscore,
-                                              strike=cell.strikethrough)
+            style = self._styles[key] = Style(
+                color=fg,
+                bgcolor=bg,
+                bold=cell.bold,
+                italic=cell.italics,
+                underline=cell.underscore,
+                strike=cell.strikethrough,
+            )
         return style
 
-    def emulated_line(self, emulator: Emulator, y: int, width: int, *,
-                      cursor: bool) -> Strip:
+    def emulated_line(self, emulator: Emulator, y: int, width: int, *, cursor: bool) -> Strip:
         """Line ``y`` of the emulated screen; ``cursor``: draw the cursor if it is there."""
         blank = Style(bgcolor=Color.parse(self._bg))
         if y >= emulator.rows:

@@ -16,8 +16,7 @@ class Scrollback:
 
     def __init__(self, data: bytes, height: int) -> None:
         text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
-        self.lines: list[Text] = [ansi_text(line.rsplit("\r", 1)[-1])
-                                  for line in text.split("\n")]
+        self.lines: list[Text] = [ansi_text(line.rsplit("\r", 1)[-1]) for line in text.split("\n")]
         self.top = self.bottom(height)
         """Index of the first line shown (starts at the end: the live screen's lines)."""
 

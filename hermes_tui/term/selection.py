@@ -66,5 +66,5 @@ class Selection:
         for y in range(self.region[0].y, self.region[1].y + 1):
             text = line_text(y)
             span = self.span(y, len(text))
-            lines.append(text[span[0]:span[1]].rstrip() if span else "")
+            lines.append(text[span[0] : span[1]].rstrip() if span else "")
         return "\n".join(lines)

@@ -205,8 +205,11 @@ class TerminalView(Widget, can_focus=True):
     def watch_attached(self, attached: bool) -> None:
         self.set_class(attached, "-attached")
         self._scroll = None
-        self.border_title = (plain(f"Terminal — ATTACHED ({self.detach_key.spec} detaches)")
-                             if attached else "Terminal")
+        self.border_title = (
+            plain(f"Terminal — ATTACHED ({self.detach_key.spec} detaches)")
+            if attached
+            else "Terminal"
+        )
         self.refresh_bindings()
         self._strips.clear()
         self.refresh()
@@ -290,7 +293,8 @@ class TerminalView(Widget, can_focus=True):
             strip = self._strips.get(y)
             if strip is None or strip.cell_length != width:
                 strip = self._strips[y] = painter.emulated_line(
-                    self._emulator, y, width, cursor=self.has_focus or self.attached)
+                    self._emulator, y, width, cursor=self.has_focus or self.attached
+                )
             return strip
         if y < len(self._log_lines):
             return painter.text_line(self._log_lines[y], width, self.app.console)
@@ -382,8 +386,7 @@ class TerminalView(Widget, can_focus=True):
         if offset is None:
             return True  # on the border: neither the program's nor ours
         event.stop()
-        self.send(encode_mouse(button, offset.x, offset.y, pressed=pressed,
-                               sgr=emulator.mouse_sgr))
+        self.send(encode_mouse(button, offset.x, offset.y, pressed=pressed, sgr=emulator.mouse_sgr))
         return True
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
@@ -431,8 +434,9 @@ class TerminalView(Widget, can_focus=True):
         """Copy the selected region to the clipboard (the terminal's, through OSC 52)."""
         text = self.selected_text
         self.app.copy_to_clipboard(text)
-        self.notify(f"Copied {len(text)} character(s) ({len(text.splitlines())} line(s))",
-                    timeout=2)
+        self.notify(
+            f"Copied {len(text)} character(s) ({len(text.splitlines())} line(s))", timeout=2
+        )
 
     def action_copy_screen(self) -> None:
         """Copy the selected region, else what the pane shows (live screen or scrollback)."""

@@ -97,8 +97,12 @@ def parse_arguments(raw: str | Mapping[str, Any] | None) -> JSONDict:
     return value
 
 
-_TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a number",
-               "boolean": "a boolean"}
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+}
 
 
 def _coerce(name: str, value: Any, prop: Mapping[str, Any], nul_ok: bool = False) -> Any:
@@ -140,8 +144,9 @@ def _coerce(name: str, value: Any, prop: Mapping[str, Any], nul_ok: bool = False
         if not isinstance(value, bool):
             raise ToolError(f"'{name}' must be true or false")
     if "enum" in prop and value not in prop["enum"]:
-        raise ToolError(f"'{name}' must be one of: {', '.join(map(str, prop['enum']))}; "
-                        f"got {value!r}")
+        raise ToolError(
+            f"'{name}' must be one of: {', '.join(map(str, prop['enum']))}; got {value!r}"
+        )
     return value
 
 
@@ -155,8 +160,11 @@ def check_arguments(tool: Tool, args: Mapping[str, Any]) -> JSONDict:
         ToolError: for a missing required argument or a wrong type.
     """
     props: Mapping[str, Any] = tool.parameters.get("properties", {})
-    checked = {name: _coerce(name, value, props[name], name in tool.binary_args)
-               for name, value in args.items() if name in props}
+    checked = {
+        name: _coerce(name, value, props[name], name in tool.binary_args)
+        for name, value in args.items()
+        if name in props
+    }
     for name in tool.parameters.get("required", []):
         if checked.get(name) is None:
             raise ToolError(f"missing required argument '{name}' for {tool.name}")
@@ -195,7 +203,12 @@ def call_tool(tool: Tool, raw_args: str | Mapping[str, Any] | None, ctx: ToolCon
         result = {"error": str(exc)}
     except Exception as exc:  # a bug must reach the model as an error, never a crash
         # One line on stderr (the CLI prints logs); the traceback only with debug logging.
-        log.error("tool %s failed: %s: %s", tool.name, type(exc).__name__, exc,
-                  exc_info=log.isEnabledFor(logging.DEBUG))
+        log.error(
+            "tool %s failed: %s: %s",
+            tool.name,
+            type(exc).__name__,
+            exc,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
         result = {"error": f"internal error in {tool.name}: {type(exc).__name__}: {exc}"}
     return json.dumps(redact(result), ensure_ascii=False)

@@ -23,8 +23,10 @@ def _decode(data: bytes) -> tuple[str, str | None]:
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError:
-        return (data.decode("utf-8", errors="replace"),
-                "the file is not valid UTF-8: undecodable bytes are shown as U+FFFD")
+        return (
+            data.decode("utf-8", errors="replace"),
+            "the file is not valid UTF-8: undecodable bytes are shown as U+FFFD",
+        )
 
 
 # -- read_file -------------------------------------------------------------------------------
@@ -38,12 +40,16 @@ def read_file(args: JSONDict, ctx: ToolContext) -> JSONDict:
     if entry.kind == "none":
         raise ToolError(f"{path} does not exist")
     if entry.size > MAX_READ_BYTES:
-        raise ToolError(f"{path} is {entry.size} bytes (over {MAX_READ_BYTES >> 20} MB); read "
-                        "parts with the terminal tool (head, tail, sed -n)")
+        raise ToolError(
+            f"{path} is {entry.size} bytes (over {MAX_READ_BYTES >> 20} MB); read "
+            "parts with the terminal tool (head, tail, sed -n)"
+        )
     data = fs.read(path)
     if is_binary(data):
-        raise ToolError(f"{path} is a binary file ({len(data)} bytes); inspect it with the "
-                        "terminal tool (file, xxd, hexdump)")
+        raise ToolError(
+            f"{path} is a binary file ({len(data)} bytes); inspect it with the "
+            "terminal tool (file, xxd, hexdump)"
+        )
     text, note = _decode(data)
     lines = text.splitlines()
     first = max(1, int(args.get("offset") or 1))
@@ -54,8 +60,7 @@ def read_file(args: JSONDict, ctx: ToolContext) -> JSONDict:
         if len(line) > MAX_LINE_CHARS:
             line = line[:MAX_LINE_CHARS] + f"... [{len(line) - MAX_LINE_CHARS} chars cut]"
         numbered.append(f"{number:6d}|{line}")
-    result: JSONDict = {"path": path, "content": "\n".join(numbered),
-                        "total_lines": len(lines)}
+    result: JSONDict = {"path": path, "content": "\n".join(numbered), "total_lines": len(lines)}
     if page:
         result["showing"] = f"lines {first}-{first + len(page) - 1} of {len(lines)}"
     if first - 1 + len(page) < len(lines):
@@ -104,47 +109,68 @@ def patch(args: JSONDict, ctx: ToolContext) -> JSONDict:
         hint = ""
         if old.strip() and old.strip() in text:
             hint = " (it does appear with different leading/trailing whitespace)"
-        raise ToolError(f"old_string was not found in {path}{hint}; read the file again and "
-                        "copy the text exactly")
+        raise ToolError(
+            f"old_string was not found in {path}{hint}; read the file again and "
+            "copy the text exactly"
+        )
     if count > 1 and not args.get("replace_all"):
-        raise ToolError(f"old_string appears {count} times in {path}; include more "
-                        "surrounding lines to make it unique, or set replace_all=true")
+        raise ToolError(
+            f"old_string appears {count} times in {path}; include more "
+            "surrounding lines to make it unique, or set replace_all=true"
+        )
     updated = text.replace(old, new) if args.get("replace_all") else text.replace(old, new, 1)
     fs.write(path, updated.encode())
-    diff = "".join(difflib.unified_diff(text.splitlines(keepends=True),
-                                        updated.splitlines(keepends=True),
-                                        fromfile=f"a/{os.path.basename(path)}",
-                                        tofile=f"b/{os.path.basename(path)}"))
-    return {"path": path, "replacements": count if args.get("replace_all") else 1,
-            "diff": diff}
+    diff = "".join(
+        difflib.unified_diff(
+            text.splitlines(keepends=True),
+            updated.splitlines(keepends=True),
+            fromfile=f"a/{os.path.basename(path)}",
+            tofile=f"b/{os.path.basename(path)}",
+        )
+    )
+    return {"path": path, "replacements": count if args.get("replace_all") else 1, "diff": diff}
 
 
-READ_TOOL = Tool("read_file", "Read a text file: numbered lines from `offset` (1-based), at "
-                 f"most `limit` lines (default {DEFAULT_READ_LINES}). Refuses binary files.", {
-                     "type": "object",
-                     "properties": {
-                         "path": {"type": "string"},
-                         "offset": {"type": "integer", "minimum": 1},
-                         "limit": {"type": "integer", "minimum": 1},
-                     },
-                     "required": ["path"],
-                 }, read_file)
-WRITE_TOOL = Tool("write_file", "Create or replace a file with `content` (UTF-8); parent "
-                  "directories are created.", {
-                      "type": "object",
-                      "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
-                      "required": ["path", "content"],
-                  }, write_file)
-PATCH_TOOL = Tool("patch", "Replace the exact text `old_string` with `new_string` in a file and "
-                  "return a unified diff. Fails if the text is missing or appears more than "
-                  "once (unless replace_all=true).", {
-                      "type": "object",
-                      "properties": {
-                          "path": {"type": "string"},
-                          "old_string": {"type": "string"},
-                          "new_string": {"type": "string"},
-                          "replace_all": {"type": "boolean"},
-                      },
-                      "required": ["path", "old_string", "new_string"],
-                  }, patch)
+READ_TOOL = Tool(
+    "read_file",
+    "Read a text file: numbered lines from `offset` (1-based), at "
+    f"most `limit` lines (default {DEFAULT_READ_LINES}). Refuses binary files.",
+    {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string"},
+            "offset": {"type": "integer", "minimum": 1},
+            "limit": {"type": "integer", "minimum": 1},
+        },
+        "required": ["path"],
+    },
+    read_file,
+)
+WRITE_TOOL = Tool(
+    "write_file",
+    "Create or replace a file with `content` (UTF-8); parent directories are created.",
+    {
+        "type": "object",
+        "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+        "required": ["path", "content"],
+    },
+    write_file,
+)
+PATCH_TOOL = Tool(
+    "patch",
+    "Replace the exact text `old_string` with `new_string` in a file and "
+    "return a unified diff. Fails if the text is missing or appears more than "
+    "once (unless replace_all=true).",
+    {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string"},
+            "old_string": {"type": "string"},
+            "new_string": {"type": "string"},
+            "replace_all": {"type": "boolean"},
+        },
+        "required": ["path", "old_string", "new_string"],
+    },
+    patch,
+)
 TOOLS = (READ_TOOL, WRITE_TOOL, PATCH_TOOL, SEARCH_TOOL)

@@ -183,16 +183,19 @@ class SandboxFS(FileSystem):
             raise ToolError(f"in the {self.backend.kind} sandbox: {exc}") from None
         if result.exit_code != 0:
             text = result.output.decode(errors="replace").strip()
-            raise ToolError(f"in the {self.backend.kind} sandbox: "
-                            f"{text or f'exit code {result.exit_code}'}")
+            raise ToolError(
+                f"in the {self.backend.kind} sandbox: {text or f'exit code {result.exit_code}'}"
+            )
         return result.output
 
     def _place(self) -> tuple[str, str]:
         key = self.backend
         if key not in self._places:
             lines = self._sh('pwd; printf "%s\\n" "$HOME"').decode(errors="replace").splitlines()
-            self._places[key] = (lines[0] if lines else "/",
-                                 lines[1] if len(lines) > 1 and lines[1] else "/")
+            self._places[key] = (
+                lines[0] if lines else "/",
+                lines[1] if len(lines) > 1 and lines[1] else "/",
+            )
         return self._places[key]
 
     def resolve(self, path: str) -> str:
@@ -206,9 +209,15 @@ class SandboxFS(FileSystem):
         return posixpath.normpath(posixpath.join(base, path))
 
     def stat(self, path: str) -> Entry:
-        out = self._sh('if [ -d "$1" ]; then echo dir; elif [ -f "$1" ]; then echo file; '
-                       'wc -c < "$1"; elif [ -e "$1" ]; then echo other; else echo none; fi',
-                       path).decode(errors="replace").split()
+        out = (
+            self._sh(
+                'if [ -d "$1" ]; then echo dir; elif [ -f "$1" ]; then echo file; '
+                'wc -c < "$1"; elif [ -e "$1" ]; then echo other; else echo none; fi',
+                path,
+            )
+            .decode(errors="replace")
+            .split()
+        )
         kind = out[0] if out else "none"
         size = int(out[1]) if kind == "file" and len(out) > 1 and out[1].isdigit() else 0
         return Entry(kind, size)
@@ -241,15 +250,17 @@ class SandboxFS(FileSystem):
             parent = posixpath.dirname(directory)
             if directory != root and (parent in ignored or ignore.ignored(directory, True)):
                 ignored.add(directory)
-        return [f for f in files
-                if posixpath.dirname(f) not in ignored and not ignore.ignored(f, False)]
+        return [
+            f for f in files if posixpath.dirname(f) not in ignored and not ignore.ignored(f, False)
+        ]
 
     def _list(self, root: str, prune: str) -> list[str]:
         """``d<path>`` / ``f<path>`` for everything under ``root`` (NUL-separated names)."""
         out = b""
         for kind in ("d", "f"):
-            found = self._sh(f'find "$1" \\( -type d \\( {prune} \\) -prune \\) -o '
-                             f'-type {kind} -print0', root)
+            found = self._sh(
+                f'find "$1" \\( -type d \\( {prune} \\) -prune \\) -o -type {kind} -print0', root
+            )
             out += b"".join(kind.encode() + p + b"\0" for p in found.split(b"\0") if p)
         return [p.decode(errors="surrogateescape") for p in out.split(b"\0") if p]
 
@@ -257,9 +268,11 @@ class SandboxFS(FileSystem):
         # Each file: its size on a line, exactly that many bytes, then a random trailer that
         # proves the stream is still in step (a file may change while it is read).
         trailer = f"--{secrets.token_hex(8)}--"
-        script = (f'for f; do s=$(wc -c < "$f" 2>/dev/null) || s=-1; '
-                  f'if [ "$s" -lt 0 ] || [ "$s" -gt {max_size} ]; then echo -1; continue; fi; '
-                  f'echo $s; head -c "$s" "$f"; printf %s {trailer}; done')
+        script = (
+            f'for f; do s=$(wc -c < "$f" 2>/dev/null) || s=-1; '
+            f'if [ "$s" -lt 0 ] || [ "$s" -gt {max_size} ]; then echo -1; continue; fi; '
+            f'echo $s; head -c "$s" "$f"; printf %s {trailer}; done'
+        )
         for batch in _batches(paths):
             out = self._sh(script, *batch)
             pos = 0

@@ -28,11 +28,14 @@ PARAMETERS: JSONDict = {
     "type": "object",
     "properties": {
         "action": {"type": "string", "enum": list(ACTIONS)},
-        "session_id": {"type": "string", "description": "The process id (all actions but "
-                       "list)."},
+        "session_id": {"type": "string", "description": "The process id (all actions but list)."},
         "data": {"type": "string", "description": "Text to send (write, submit)."},
-        "timeout": {"type": "number", "minimum": 0, "description": "wait: seconds to block "
-                    "(capped by the configured maximum; 0 returns at once)."},
+        "timeout": {
+            "type": "number",
+            "minimum": 0,
+            "description": "wait: seconds to block "
+            "(capped by the configured maximum; 0 returns at once).",
+        },
         "offset": {"type": "integer", "minimum": 0, "description": "log: first line number."},
         "limit": {"type": "integer", "minimum": 1, "description": "log: number of lines."},
     },
@@ -50,8 +53,9 @@ def _ended_fields(session: ProcessSession) -> JSONDict:
         fields["note"] = session.note
     if not session.is_running and session.survivors:
         fields["still_running"] = session.survivors
-        fields["note"] = (f"it ended, but {session.survivors} process(es) it started still "
-                          "run; 'kill' ends them")
+        fields["note"] = (
+            f"it ended, but {session.survivors} process(es) it started still run; 'kill' ends them"
+        )
     return fields
 
 
@@ -62,10 +66,15 @@ def _preview(session: ProcessSession, chars: int) -> str:
 def _list(args: JSONDict, ctx: ToolContext) -> JSONDict:
     processes = []
     for session in ctx.registry.processes(ctx.session_key):
-        entry: JSONDict = {"session_id": session.id, "command": session.command[:200],
-                           "cwd": session.workdir, "pid": session.pid,
-                           "started_at": iso(session.started_at),
-                           "uptime_seconds": round(session.runtime()), "pty": session.pty}
+        entry: JSONDict = {
+            "session_id": session.id,
+            "command": session.command[:200],
+            "cwd": session.workdir,
+            "pid": session.pid,
+            "started_at": iso(session.started_at),
+            "uptime_seconds": round(session.runtime()),
+            "pty": session.pty,
+        }
         if session.name:
             entry["name"] = session.name
         entry.update(_ended_fields(session))
@@ -78,8 +87,13 @@ def _poll(args: JSONDict, ctx: ToolContext) -> JSONDict:
     result = ctx.registry.poll(args["session_id"])
     session = result.session
     text = tail_text(clean_output(result.new_output), POLL_CHARS)
-    out: JSONDict = {"session_id": session.id, "command": session.command, "pid": session.pid,
-                     "uptime_seconds": round(session.runtime()), "new_output": text}
+    out: JSONDict = {
+        "session_id": session.id,
+        "command": session.command,
+        "pid": session.pid,
+        "uptime_seconds": round(session.runtime()),
+        "new_output": text,
+    }
     out.update(_ended_fields(session))
     out["output_preview"] = _preview(session, PREVIEW_CHARS)
     if result.omitted:
@@ -88,25 +102,32 @@ def _poll(args: JSONDict, ctx: ToolContext) -> JSONDict:
 
 
 def _log(args: JSONDict, ctx: ToolContext) -> JSONDict:
-    page = ctx.registry.log(args["session_id"], args.get("offset"),
-                            args.get("limit") or LOG_LIMIT)
+    page = ctx.registry.log(args["session_id"], args.get("offset"), args.get("limit") or LOG_LIMIT)
     session = ctx.registry.get(args["session_id"])
     last = page.first_line + len(page.lines)
-    out: JSONDict = {"session_id": session.id, "output": "\n".join(page.lines),
-                     "total_lines": page.total_lines,
-                     "showing": f"lines {page.first_line}-{max(page.first_line, last - 1)} of "
-                                f"{page.total_lines}" if page.lines else "no lines"}
+    out: JSONDict = {
+        "session_id": session.id,
+        "output": "\n".join(page.lines),
+        "total_lines": page.total_lines,
+        "showing": f"lines {page.first_line}-{max(page.first_line, last - 1)} of {page.total_lines}"
+        if page.lines
+        else "no lines",
+    }
     out.update(_ended_fields(session))
     asked = args.get("offset")
     if page.gone_lines and asked is not None and asked < page.gone_lines:
         out["dropped_lines"] = page.gone_lines
-        out["dropped_note"] = (f"lines {asked}-{page.gone_lines - 1} are gone (the output spool "
-                               "keeps its last spool_cap_mb); showing the oldest lines held")
+        out["dropped_note"] = (
+            f"lines {asked}-{page.gone_lines - 1} are gone (the output spool "
+            "keeps its last spool_cap_mb); showing the oldest lines held"
+        )
     elif page.dropped_lines and asked is not None and asked < page.first_line:
         # Only when the spool on disk could not be read: say exactly what is missing.
         out["dropped_lines"] = page.dropped_lines
-        out["dropped_note"] = (f"lines {asked}-{page.first_line - 1} could not be read (the "
-                               "output spool is unavailable); showing the oldest lines held")
+        out["dropped_note"] = (
+            f"lines {asked}-{page.first_line - 1} could not be read (the "
+            "output spool is unavailable); showing the oldest lines held"
+        )
     return out
 
 
@@ -114,8 +135,11 @@ def _wait(args: JSONDict, ctx: ToolContext) -> JSONDict:
     timeout = args.get("timeout")
     result = ctx.registry.wait(args["session_id"], timeout, ctx.cancel)
     session = result.session
-    out: JSONDict = {"session_id": session.id, "status": result.status,
-                     "waited_seconds": round(result.waited, 1)}
+    out: JSONDict = {
+        "session_id": session.id,
+        "status": result.status,
+        "waited_seconds": round(result.waited, 1),
+    }
     if not session.is_running:
         out["exit_code"] = session.exit_code
     if session.kill_reason:
@@ -123,8 +147,9 @@ def _wait(args: JSONDict, ctx: ToolContext) -> JSONDict:
     out["output"] = tail_text(clean_output(session.output.tail(64_000)), WAIT_CHARS)
     limit = ctx.registry.max_wait
     if timeout is not None and timeout > limit:
-        out["timeout_note"] = (f"Requested wait of {timeout:g}s was clamped to configured "
-                               f"limit of {limit:g}s")
+        out["timeout_note"] = (
+            f"Requested wait of {timeout:g}s was clamped to configured limit of {limit:g}s"
+        )
     if result.note:
         out["note"] = result.note
     return out
@@ -132,8 +157,12 @@ def _wait(args: JSONDict, ctx: ToolContext) -> JSONDict:
 
 def _already_exited(session: ProcessSession, error: str | None = None) -> JSONDict:
     """Upstream's answer for acting on an ended process; ours adds how it ended."""
-    out: JSONDict = {"session_id": session.id, "status": "already_exited",
-                     "exit_code": session.exit_code, "process_status": session.status.value}
+    out: JSONDict = {
+        "session_id": session.id,
+        "status": "already_exited",
+        "exit_code": session.exit_code,
+        "process_status": session.status.value,
+    }
     if session.kill_reason:
         out["kill_reason"] = session.kill_reason
     if error:
@@ -158,8 +187,11 @@ def _write(args: JSONDict, ctx: ToolContext, enter: bool) -> JSONDict:
         return _already_exited(session, "Process has already finished")
     send = ctx.registry.submit if enter else ctx.registry.write
     count = send(args["session_id"], data or "")
-    return {"session_id": ctx.registry.get(args["session_id"]).id, "status": "ok",
-            "bytes_written": count}
+    return {
+        "session_id": ctx.registry.get(args["session_id"]).id,
+        "status": "ok",
+        "bytes_written": count,
+    }
 
 
 _HANDLERS: dict[str, Callable[[JSONDict, ToolContext], JSONDict]] = {
@@ -181,6 +213,11 @@ def process(args: JSONDict, ctx: ToolContext) -> JSONDict:
     return _HANDLERS[action](args, ctx)
 
 
-TOOL = Tool("process", DESCRIPTION, PARAMETERS, process,
-            ignored={"task_id": "processes belong to the chat session"},
-            binary_args=frozenset({"data"}))
+TOOL = Tool(
+    "process",
+    DESCRIPTION,
+    PARAMETERS,
+    process,
+    ignored={"task_id": "processes belong to the chat session"},
+    binary_args=frozenset({"data"}),
+)

@@ -13,8 +13,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-SECRET_NAME = re.compile(r"(?:^|_)(?:API_?KEY|TOKEN|SECRET|SECRET_KEY|ACCESS_KEY|PASSWORD)$",
-                         re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"(?:^|_)(?:API_?KEY|TOKEN|SECRET|SECRET_KEY|ACCESS_KEY|PASSWORD)$", re.IGNORECASE
+)
 MIN_SECRET_LEN = 6
 """Shorter values ("1", "true") are too common in ordinary output to mask."""
 MASK = "***"
@@ -23,8 +24,12 @@ MASK = "***"
 def secret_values(*environments: Mapping[str, str]) -> list[str]:
     """The values to mask from ``environments`` (default: this process's), longest first."""
     sources: Iterable[Mapping[str, str]] = environments or (os.environ,)
-    values = {value for env in sources for name, value in env.items()
-              if SECRET_NAME.search(name) and len(value.strip()) >= MIN_SECRET_LEN}
+    values = {
+        value
+        for env in sources
+        for name, value in env.items()
+        if SECRET_NAME.search(name) and len(value.strip()) >= MIN_SECRET_LEN
+    }
     return sorted(values, key=len, reverse=True)
 
 

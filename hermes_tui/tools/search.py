@@ -63,8 +63,11 @@ def search_files(args: JSONDict, ctx: ToolContext) -> JSONDict:
             result = {"total_count": len(names)}
         else:
             page, more = _page(names, offset, limit)
-            result = {"files": page, "total_count": len(names),
-                      **({"truncated": True} if more else {})}
+            result = {
+                "files": page,
+                "total_count": len(names),
+                **({"truncated": True} if more else {}),
+            }
     else:
         result = _search_contents(fs.read_many, files, args, mode, context, offset, limit)
     if notes:
@@ -72,8 +75,15 @@ def search_files(args: JSONDict, ctx: ToolContext) -> JSONDict:
     return result
 
 
-def _search_contents(read_many: Any, files: list[str], args: JSONDict, mode: str,
-                     context: int, offset: int, limit: int) -> JSONDict:
+def _search_contents(
+    read_many: Any,
+    files: list[str],
+    args: JSONDict,
+    mode: str,
+    context: int,
+    offset: int,
+    limit: int,
+) -> JSONDict:
     try:
         regex = re.compile(args["pattern"])
     except re.error as exc:
@@ -94,40 +104,47 @@ def _search_contents(read_many: Any, files: list[str], args: JSONDict, mode: str
             total += 1
             counts[path] = counts.get(path, 0) + 1
             if mode == "content" and offset < total <= offset + limit:
-                match: JSONDict = {"path": path, "line": index + 1,
-                                   "content": line[:MATCH_CHARS]}
+                match: JSONDict = {"path": path, "line": index + 1, "content": line[:MATCH_CHARS]}
                 if context:
                     match["context_before"] = [
-                        text[:MATCH_CHARS] for text in lines[max(0, index - context) : index]]
+                        text[:MATCH_CHARS] for text in lines[max(0, index - context) : index]
+                    ]
                     match["context_after"] = [
-                        text[:MATCH_CHARS] for text in lines[index + 1 : index + 1 + context]]
+                        text[:MATCH_CHARS] for text in lines[index + 1 : index + 1 + context]
+                    ]
                 matches.append(match)
     if mode == "count":
         return {"total_count": total, "counts": counts}
     if mode == "files_only":
         page, more = _page(list(counts), offset, limit)
-        return {"total_count": len(counts), "files": page,
-                **({"truncated": True} if more else {})}
-    return {"total_count": total, "matches": matches,
-            **({"truncated": True} if total > offset + limit else {})}
+        return {"total_count": len(counts), "files": page, **({"truncated": True} if more else {})}
+    return {
+        "total_count": total,
+        "matches": matches,
+        **({"truncated": True} if total > offset + limit else {}),
+    }
 
 
-SEARCH_TOOL = Tool("search_files", "Search file contents with a regex (target='content', "
-                   "default) or file names with a glob (target='files') under `path` "
-                   "(default: the working directory); .gitignore is respected. output_mode: "
-                   "content (matching lines, with `context` lines around each), files_only "
-                   "(the files that match) or count (matches per file).", {
-                       "type": "object",
-                       "properties": {
-                           "pattern": {"type": "string"},
-                           "target": {"type": "string",
-                                      "enum": ["content", "files", "grep", "find"]},
-                           "path": {"type": "string"},
-                           "file_glob": {"type": "string"},
-                           "limit": {"type": "integer", "minimum": 1},
-                           "offset": {"type": "integer", "minimum": 0},
-                           "output_mode": {"type": "string", "enum": list(OUTPUT_MODES)},
-                           "context": {"type": "integer", "minimum": 0},
-                       },
-                       "required": ["pattern"],
-                   }, search_files)
+SEARCH_TOOL = Tool(
+    "search_files",
+    "Search file contents with a regex (target='content', "
+    "default) or file names with a glob (target='files') under `path` "
+    "(default: the working directory); .gitignore is respected. output_mode: "
+    "content (matching lines, with `context` lines around each), files_only "
+    "(the files that match) or count (matches per file).",
+    {
+        "type": "object",
+        "properties": {
+            "pattern": {"type": "string"},
+            "target": {"type": "string", "enum": ["content", "files", "grep", "find"]},
+            "path": {"type": "string"},
+            "file_glob": {"type": "string"},
+            "limit": {"type": "integer", "minimum": 1},
+            "offset": {"type": "integer", "minimum": 0},
+            "output_mode": {"type": "string", "enum": list(OUTPUT_MODES)},
+            "context": {"type": "integer", "minimum": 0},
+        },
+        "required": ["pattern"],
+    },
+    search_files,
+)

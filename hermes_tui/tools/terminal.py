@@ -43,23 +43,41 @@ PARAMETERS: JSONDict = {
     "type": "object",
     "properties": {
         "command": {"type": "string", "description": "The shell command line to run."},
-        "background": {"type": "boolean", "description": "Start in the background and return "
-                       "at once (default false)."},
-        "timeout": {"type": "number", "minimum": 0,
-                    "description": "Foreground only: seconds before the command is killed "
-                    f"(default {DEFAULT_TIMEOUT})."},
+        "background": {
+            "type": "boolean",
+            "description": "Start in the background and return at once (default false).",
+        },
+        "timeout": {
+            "type": "number",
+            "minimum": 0,
+            "description": "Foreground only: seconds before the command is killed "
+            f"(default {DEFAULT_TIMEOUT}).",
+        },
         "workdir": {"type": "string", "description": "Working directory for this command."},
-        "pty": {"type": "boolean", "description": "Run under a pseudo-terminal (interactive "
-                "programs). Background only."},
-        "check_interval": {"type": "number", "minimum": 1, "description": "Background only: "
-                           "post a progress update every N seconds (minimum 30)."},
-        "notifications": {"type": "string", "enum": list(NOTIFY_MODES), "description":
-                          "Background only, with check_interval: which updates to post: all "
-                          "(default), result (only the end), error (only a failed end), off."},
-        "notify_on_complete": {"type": "boolean", "description": "Background only: post "
-                               "a notice in the chat when the process ends."},
-        "force": {"type": "boolean", "description": "Background only: start even if the same "
-                  "command is already running in the same directory."},
+        "pty": {
+            "type": "boolean",
+            "description": "Run under a pseudo-terminal (interactive programs). Background only.",
+        },
+        "check_interval": {
+            "type": "number",
+            "minimum": 1,
+            "description": "Background only: post a progress update every N seconds (minimum 30).",
+        },
+        "notifications": {
+            "type": "string",
+            "enum": list(NOTIFY_MODES),
+            "description": "Background only, with check_interval: which updates to post: all "
+            "(default), result (only the end), error (only a failed end), off.",
+        },
+        "notify_on_complete": {
+            "type": "boolean",
+            "description": "Background only: post a notice in the chat when the process ends.",
+        },
+        "force": {
+            "type": "boolean",
+            "description": "Background only: start even if the same "
+            "command is already running in the same directory.",
+        },
     },
     "required": ["command"],
 }
@@ -84,14 +102,17 @@ def terminal(args: JSONDict, ctx: ToolContext) -> JSONDict:
     if timeout <= 0:
         raise ToolError("'timeout' must be more than 0 seconds")
     if timeout > ctx.max_foreground_timeout:
-        notes.append(f"timeout {timeout:g}s was clamped to {ctx.max_foreground_timeout:g}s; "
-                     "use background=true for longer commands")
+        notes.append(
+            f"timeout {timeout:g}s was clamped to {ctx.max_foreground_timeout:g}s; "
+            "use background=true for longer commands"
+        )
         timeout = ctx.max_foreground_timeout
     if args.get("pty"):
         notes.append("pty applies to background processes; ran without a terminal")
     backend = ctx.registry.backend(ctx.backend, ctx.session_key)
-    run = backend.run(backend.shell_argv(command), workdir=workdir, timeout=timeout,
-                      cancel=ctx.cancel.event)
+    run = backend.run(
+        backend.shell_argv(command), workdir=workdir, timeout=timeout, cancel=ctx.cancel.event
+    )
     text = clean_output(run.output).strip()
     total_bytes = max(run.total_bytes or 0, len(run.output))
     result["output"] = truncate_middle(text, MAX_OUTPUT_CHARS)
@@ -100,9 +121,15 @@ def terminal(args: JSONDict, ctx: ToolContext) -> JSONDict:
         saved = run.saved_output or _save_output(run.output, backend, ctx)
         if saved:
             result["output_file"] = saved
-        notes.append(f"the command printed {total_bytes} bytes in total; "
-                     + (f"all of it is in {saved} (page through it with read_file or search "
-                        "it with search_files)" if saved else "only its start and end are shown"))
+        notes.append(
+            f"the command printed {total_bytes} bytes in total; "
+            + (
+                f"all of it is in {saved} (page through it with read_file or search "
+                "it with search_files)"
+                if saved
+                else "only its start and end are shown"
+            )
+        )
     result["exit_code"] = run.exit_code
     if run.timed_out:
         result["error"] = f"Command timed out after {timeout:g} seconds"
@@ -140,36 +167,60 @@ def _save_output(data: bytes, backend: Backend, ctx: ToolContext) -> str | None:
 def _duplicate(command: str, workdir: str | None, ctx: ToolContext) -> ProcessSession | None:
     where = workdir or os.getcwd()  # what the registry records when no workdir is given
     for session in ctx.registry.processes(ctx.session_key, include_finished=False):
-        if (session.command == command and session.workdir == where
-                and session.backend == ctx.backend):
+        if (
+            session.command == command
+            and session.workdir == where
+            and session.backend == ctx.backend
+        ):
             return session
     return None
 
 
-def _background(command: str, workdir: str | None, args: JSONDict, ctx: ToolContext
-                ) -> JSONDict:
+def _background(command: str, workdir: str | None, args: JSONDict, ctx: ToolContext) -> JSONDict:
     notes = []
     if args.get("timeout") is not None:
-        notes.append("timeout applies to foreground commands; background processes run until "
-                     "they end or are killed")
+        notes.append(
+            "timeout applies to foreground commands; background processes run until "
+            "they end or are killed"
+        )
     running = None if args.get("force") else _duplicate(command, workdir, ctx)
     if running is not None:
-        return {"output": "Already running", "session_id": running.id, "pid": running.pid,
-                "exit_code": 0, "error": None, "status": "running", "duplicate": True,
-                "note": f"the same command is already running in this directory as "
-                        f"{running.id}; returned it instead of starting a second copy "
-                        "(pass force=true to start another)"}
+        return {
+            "output": "Already running",
+            "session_id": running.id,
+            "pid": running.pid,
+            "exit_code": 0,
+            "error": None,
+            "status": "running",
+            "duplicate": True,
+            "note": f"the same command is already running in this directory as "
+            f"{running.id}; returned it instead of starting a second copy "
+            "(pass force=true to start another)",
+        }
     try:
         session = ctx.registry.spawn(
-            command, backend=ctx.backend, workdir=workdir, pty=bool(args.get("pty")),
-            rows=PTY_ROWS, cols=PTY_COLS, session_key=ctx.session_key,
+            command,
+            backend=ctx.backend,
+            workdir=workdir,
+            pty=bool(args.get("pty")),
+            rows=PTY_ROWS,
+            cols=PTY_COLS,
+            session_key=ctx.session_key,
         )
     except RegistryError as exc:  # upstream's failed-start shape
-        return {"output": "", "exit_code": -1,
-                "error": f"Failed to start background process: {exc}"}
-    result: JSONDict = {"output": "Background process started", "session_id": session.id,
-                        "pid": session.pid, "exit_code": 0, "error": None,
-                        "status": "running"}
+        return {
+            "output": "",
+            "exit_code": -1,
+            "error": f"Failed to start background process: {exc}",
+        }
+    result: JSONDict = {
+        "output": "Background process started",
+        "session_id": session.id,
+        "pid": session.pid,
+        "exit_code": 0,
+        "error": None,
+        "status": "running",
+    }
     interval = args.get("check_interval")
     mode = args.get("notifications") or ctx.notifications
     if interval is None and args.get("notify_on_complete"):
@@ -180,11 +231,13 @@ def _background(command: str, workdir: str | None, args: JSONDict, ctx: ToolCont
         effective = max(float(interval), ctx.watcher_min_interval)
         if effective != interval and not args.get("notify_on_complete"):
             result["check_interval_note"] = (
-                f"Requested {interval:g}s raised to the minimum of "
-                f"{ctx.watcher_min_interval:g}s")
+                f"Requested {interval:g}s raised to the minimum of {ctx.watcher_min_interval:g}s"
+            )
         if ctx.start_watcher is None:
-            result["check_interval_note"] = ("no progress updates here: watchers run inside the "
-                                             "hermes-tui app; use process poll instead")
+            result["check_interval_note"] = (
+                "no progress updates here: watchers run inside the "
+                "hermes-tui app; use process poll instead"
+            )
         else:
             ctx.start_watcher(session, effective, mode)
             result["check_interval"] = effective

@@ -47,8 +47,11 @@ class ToolBlock(Collapsible):
         self.arguments = arguments
         self.body = Static(plain(arguments, limit=DISPLAY_LIMIT))
         # Titles are Content (never markup): the call's arguments come from the model.
-        super().__init__(self.body, title=plain(self.call),  # type: ignore[arg-type]
-                         collapsed=True)
+        super().__init__(
+            self.body,
+            title=plain(self.call),  # type: ignore[arg-type]
+            collapsed=True,
+        )
         if result is None:
             self.add_class("-running")
             self.title = plain(f"… {self.call}  running")  # type: ignore[assignment]
@@ -66,7 +69,8 @@ class ToolBlock(Collapsible):
         self.set_class(failed, "-failed")
         mark = "✗" if failed else "✓"
         self.title = plain(  # type: ignore[assignment]
-            f"{mark} {self.call}{'  failed' if failed else ''}")
+            f"{mark} {self.call}{'  failed' if failed else ''}"
+        )
         self.body.update(plain(f"{self.arguments}\n→ {pretty}", limit=DISPLAY_LIMIT))
 
 
@@ -241,7 +245,8 @@ class ChatPane(Vertical):
         started, what = self._working
         elapsed = format_runtime(time.monotonic() - started)
         self.query_one("#chat-working", Static).update(
-            plain(f"● agent working {elapsed} — {what}  (Esc interrupts)"))
+            plain(f"● agent working {elapsed} — {what}  (Esc interrupts)")
+        )
 
     def prefill(self, text: str) -> None:
         """Put ``text`` in the input line with the cursor at its end, and focus it."""
@@ -256,7 +261,8 @@ class ChatPane(Vertical):
     def set_completions(self, completions: list[str]) -> None:
         """What the input completes (``/theme dusk``...)."""
         self.query_one("#chat-input", Input).suggester = SuggestFromList(
-            completions, case_sensitive=False)
+            completions, case_sensitive=False
+        )
 
     def focus_input(self) -> None:
         """Put the cursor in the input line."""

@@ -101,8 +101,9 @@ class ProcessList(DataTable[str | Text]):
 
     def __init__(self, *, id: str | None = None) -> None:
         # The status keeps its colour on the selected row too (a failure stays red).
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False,
-                         cursor_foreground_priority="renderable")
+        super().__init__(
+            id=id, cursor_type="row", zebra_stripes=False, cursor_foreground_priority="renderable"
+        )
         self._sessions: dict[str, ProcessSession] = {}
         self._shown: dict[str, tuple[str, ...]] = {}
         self._last_output = LastOutput()
@@ -113,8 +114,11 @@ class ProcessList(DataTable[str | Text]):
     def on_mount(self) -> None:
         self.border_title = "Processes"
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
-        for key, label in zip(COLUMNS, ("ID", "Status", "Runtime", "Quit", "Name / command",
-                                        "Backend", "Last output"), strict=True):
+        for key, label in zip(
+            COLUMNS,
+            ("ID", "Status", "Runtime", "Quit", "Name / command", "Backend", "Last output"),
+            strict=True,
+        ):
             self.add_column(label, key=key)
 
     @property
@@ -131,9 +135,15 @@ class ProcessList(DataTable[str | Text]):
         name = session.name or session.command
         if len(name) > NAME_WIDTH:
             name = name[: NAME_WIDTH - 1] + "…"
-        return (session.id, status_label(session), format_runtime(session.runtime(now)),
-                lifetime_label(session), name, session.backend,
-                self._last_output.line(session))
+        return (
+            session.id,
+            status_label(session),
+            format_runtime(session.runtime(now)),
+            lifetime_label(session),
+            name,
+            session.backend,
+            self._last_output.line(session),
+        )
 
     def _style(self, style: str) -> str:
         """``style`` with theme variables made colours: a table cell is drawn by Rich,
@@ -156,8 +166,11 @@ class ProcessList(DataTable[str | Text]):
         self._styles.clear()
         for proc_id in self._shown:
             session = self._sessions[proc_id]
-            self.update_cell(proc_id, "status", plain_text(
-                status_label(session), self._style(status_style(session))))
+            self.update_cell(
+                proc_id,
+                "status",
+                plain_text(status_label(session), self._style(status_style(session))),
+            )
 
     def _visible(self, session: ProcessSession) -> bool:
         if not session.is_running and (session.ended_at or 0.0) <= self.cleared_at:
@@ -167,8 +180,10 @@ class ProcessList(DataTable[str | Text]):
             # A batch run starts hundreds of processes; they show only when filtered for
             # (by their task key, e.g. "batch-").
             return not is_batch_key(session.session_key)
-        return any(needle in (field or "").lower() for field in (
-            session.id, session.name, session.command, session.session_key))
+        return any(
+            needle in (field or "").lower()
+            for field in (session.id, session.name, session.command, session.session_key)
+        )
 
     def update_process(self, session: ProcessSession) -> None:
         """Add, update or (when filtered out) hide one process's row."""
@@ -182,8 +197,10 @@ class ProcessList(DataTable[str | Text]):
                 del self._shown[session.id]
             return
         row = self._row(session, now)
-        cells = [plain_text(c, self._style(status_style(session)) if key == "status" else "")
-                 for key, c in zip(COLUMNS, row, strict=True)]
+        cells = [
+            plain_text(c, self._style(status_style(session)) if key == "status" else "")
+            for key, c in zip(COLUMNS, row, strict=True)
+        ]
         old = self._shown.get(session.id)
         if old is None:
             self.add_row(*cells, key=session.id)
@@ -192,8 +209,9 @@ class ProcessList(DataTable[str | Text]):
             for key, value, before, cell in zip(COLUMNS, row, old, cells, strict=True):
                 if value != before:
                     # Status and output grow their column: "exit 3" is never cut to "exit".
-                    self.update_cell(session.id, key, cell,
-                                     update_width=key in ("status", "output"))
+                    self.update_cell(
+                        session.id, key, cell, update_width=key in ("status", "output")
+                    )
         self._shown[session.id] = row
 
     def refresh_output(self, ids: Iterable[str]) -> None:
@@ -221,8 +239,7 @@ class ProcessList(DataTable[str | Text]):
     def clear_finished(self, before: float) -> int:
         """Hide the rows of processes that ended before ``before``; return how many."""
         self.cleared_at = before
-        hidden = [pid for pid in self._shown
-                  if not self._sessions[pid].is_running]
+        hidden = [pid for pid in self._shown if not self._sessions[pid].is_running]
         self.watch_filter_text()
         return len(hidden) - sum(1 for pid in hidden if pid in self._shown)
 
@@ -231,8 +248,9 @@ class ProcessList(DataTable[str | Text]):
         with self.app.batch_update():
             for session in self._sessions.values():
                 self._sync_row(session, now)
-        self.border_title = (plain(f"Processes — filter: {self.filter_text}")
-                             if self.filter_text else "Processes")
+        self.border_title = (
+            plain(f"Processes — filter: {self.filter_text}") if self.filter_text else "Processes"
+        )
 
     def action_cycle_sort(self) -> None:
         """Switch to the next sort order."""
@@ -248,5 +266,9 @@ class ProcessList(DataTable[str | Text]):
         elif self.sort_key == "status":
             self.sort("status", "id", key=lambda cells: (str(cells[0]), str(cells[1])))
         else:
-            self.sort("id", key=lambda pid: self._sessions[str(pid)].started_at
-                      if str(pid) in self._sessions else 0.0)
+            self.sort(
+                "id",
+                key=lambda pid: (
+                    self._sessions[str(pid)].started_at if str(pid) in self._sessions else 0.0
+                ),
+            )

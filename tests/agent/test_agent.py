@@ -49,12 +49,18 @@ class Recorder:
         self.notices.append((level, text))
 
 
-def make_agent(server: ScriptedModel, registry: ProcessRegistry, *, key: str = "sk-test",
-               tools: list[Tool] | None = None) -> Agent:
+def make_agent(
+    server: ScriptedModel,
+    registry: ProcessRegistry,
+    *,
+    key: str = "sk-test",
+    tools: list[Tool] | None = None,
+) -> Agent:
     client = make_client(Endpoint(model="scripted", base_url=server.url, api_key=key))
     ctx = ToolContext(registry=registry, session_key="chat-1")
-    return Agent(client, "scripted", tools if tools is not None else tools_in(["all"]), ctx,
-                 backoff=0.05)
+    return Agent(
+        client, "scripted", tools if tools is not None else tools_in(["all"]), ctx, backoff=0.05
+    )
 
 
 @pytest.fixture
@@ -63,7 +69,8 @@ def recorder() -> Recorder:
 
 
 async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
-    registry: ProcessRegistry, recorder: Recorder,
+    registry: ProcessRegistry,
+    recorder: Recorder,
 ) -> None:
     def sid(messages: list[dict[str, Any]]) -> str:
         for message in messages:
@@ -77,11 +84,12 @@ async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
         return reply
 
     script: list[Step] = [
-        tool_call("terminal", {"command": "echo ready; read line; echo got $line; sleep 60",
-                               "background": True}),
+        tool_call(
+            "terminal",
+            {"command": "echo ready; read line; echo got $line; sleep 60", "background": True},
+        ),
         lambda m: ready_then(m, tool_call("process", {"action": "poll", "session_id": sid(m)})),
-        lambda m: tool_call("process", {"action": "submit", "session_id": sid(m),
-                                        "data": "hello"}),
+        lambda m: tool_call("process", {"action": "submit", "session_id": sid(m), "data": "hello"}),
         lambda m: tool_call("process", {"action": "wait", "session_id": sid(m), "timeout": 1}),
         lambda m: tool_call("process", {"action": "kill", "session_id": sid(m)}),
         Reply(text="All done: the process printed got hello."),
@@ -93,8 +101,13 @@ async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
         assert await agent.run_turn("thanks", Recorder()) == "You are welcome."
     assert answer == "All done: the process printed got hello."
     assert "".join(recorder.text) == answer
-    assert [name for name, _ in recorder.calls] == ["terminal", "process", "process",
-                                                    "process", "process"]
+    assert [name for name, _ in recorder.calls] == [
+        "terminal",
+        "process",
+        "process",
+        "process",
+        "process",
+    ]
     started, polled, submitted, waited, killed = recorder.results
     assert "ready" in polled["new_output"]
     assert started["status"] == "running"
@@ -113,18 +126,26 @@ async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
     assert second_turn[: len(first_turn)] == first_turn
     assert second_turn[-2:] == [
         {"role": "assistant", "content": "All done: the process printed got hello."},
-        {"role": "user", "content": "thanks"}]
+        {"role": "user", "content": "thanks"},
+    ]
     assert server.requests[0]["auth"] == "Bearer sk-test"
     assert {t["function"]["name"] for t in server.requests[0]["body"]["tools"]} >= {
-        "terminal", "process", "read_file", "search_files"}
+        "terminal",
+        "process",
+        "read_file",
+        "search_files",
+    }
 
 
 async def test_malformed_tool_arguments_become_an_error_the_model_sees(
-    registry: ProcessRegistry, recorder: Recorder,
+    registry: ProcessRegistry,
+    recorder: Recorder,
 ) -> None:
-    script = [tool_call("terminal", '{"command": "echo hi", '),
-              tool_call("no_such_tool", {}),
-              Reply(text="Sorry, fixed.")]
+    script = [
+        tool_call("terminal", '{"command": "echo hi", '),
+        tool_call("no_such_tool", {}),
+        Reply(text="Sorry, fixed."),
+    ]
     with ScriptedModel(script) as server:
         agent = make_agent(server, registry)
         assert await agent.run_turn("go", recorder) == "Sorry, fixed."
@@ -136,7 +157,8 @@ async def test_malformed_tool_arguments_become_an_error_the_model_sees(
 
 
 async def test_a_server_error_is_retried_with_a_notice(
-    registry: ProcessRegistry, recorder: Recorder,
+    registry: ProcessRegistry,
+    recorder: Recorder,
 ) -> None:
     with ScriptedModel([Reply(status=500), Reply(status=429), Reply(text="ok now")]) as server:
         agent = make_agent(server, registry)
@@ -149,7 +171,8 @@ async def test_a_server_error_is_retried_with_a_notice(
 
 
 async def test_401_and_unknown_model_give_clear_messages(
-    registry: ProcessRegistry, recorder: Recorder,
+    registry: ProcessRegistry,
+    recorder: Recorder,
 ) -> None:
     with ScriptedModel([Reply(status=401), Reply(status=404)]) as server:
         agent = make_agent(server, registry, key="sk-wrong")
@@ -165,8 +188,7 @@ async def test_unreachable_endpoint(registry: ProcessRegistry, recorder: Recorde
     url = server.url
     server.server.server_close()  # nothing listens there any more
     client = make_client(Endpoint(model="m", base_url=url, api_key="k"))
-    agent = Agent(client, "m", [], ToolContext(registry=registry), backoff=0.01,
-                  max_retries=1)
+    agent = Agent(client, "m", [], ToolContext(registry=registry), backoff=0.01, max_retries=1)
     with pytest.raises(AgentError, match="Cannot reach"):
         await agent.run_turn("hi", recorder)
     assert len(recorder.notices) == 1
@@ -186,9 +208,13 @@ async def test_interrupt_during_a_stream(registry: ProcessRegistry, recorder: Re
 
 
 async def test_interrupt_during_a_wait(registry: ProcessRegistry, recorder: Recorder) -> None:
-    script: list[Step] = [tool_call("terminal", {"command": "sleep 60", "background": True}),
-              lambda m: tool_call("process", {"action": "wait", "timeout": 60,
-                                              "session_id": last_tool_result(m)["session_id"]})]
+    script: list[Step] = [
+        tool_call("terminal", {"command": "sleep 60", "background": True}),
+        lambda m: tool_call(
+            "process",
+            {"action": "wait", "timeout": 60, "session_id": last_tool_result(m)["session_id"]},
+        ),
+    ]
     with ScriptedModel(script) as server:
         agent = make_agent(server, registry)
         cancel_when_waiting = threading.Timer(1.0, agent.ctx.cancel.cancel)
@@ -201,7 +227,8 @@ async def test_interrupt_during_a_wait(registry: ProcessRegistry, recorder: Reco
 
 
 async def test_a_sync_tool_that_calls_asyncio_run_does_not_deadlock(
-    registry: ProcessRegistry, recorder: Recorder,
+    registry: ProcessRegistry,
+    recorder: Recorder,
 ) -> None:
     async def compute() -> int:
         await asyncio.sleep(0.01)
@@ -210,8 +237,12 @@ async def test_a_sync_tool_that_calls_asyncio_run_does_not_deadlock(
     def uses_asyncio_run(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         return {"value": asyncio.run(compute())}
 
-    tool = Tool("nested_loop", "runs its own event loop", {"type": "object", "properties": {}},
-                uses_asyncio_run)
+    tool = Tool(
+        "nested_loop",
+        "runs its own event loop",
+        {"type": "object", "properties": {}},
+        uses_asyncio_run,
+    )
     with ScriptedModel([tool_call("nested_loop", {}), Reply(text="done")]) as server:
         agent = make_agent(server, registry, tools=[tool])
         assert await asyncio.wait_for(agent.run_turn("go", recorder), 20) == "done"
@@ -226,25 +257,27 @@ def test_endpoint_resolution_never_shows_the_key() -> None:
     assert endpoint.base_url is None
     router = resolve_endpoint(config, env={"OPENROUTER_API_KEY": "k"})
     assert router.base_url == "https://openrouter.ai/api/v1"
-    local = resolve_endpoint(config, base_url="http://127.0.0.1:11434/v1", model="llama",
-                             env={})
+    local = resolve_endpoint(config, base_url="http://127.0.0.1:11434/v1", model="llama", env={})
     assert (local.usable, local.model, local.api_key) == (True, "llama", None)
     assert not resolve_endpoint(config, env={}).usable
 
 
 def test_the_scripted_server_rejects_unanswered_tool_calls() -> None:
-    call = {"id": "call_0", "type": "function",
-            "function": {"name": "terminal", "arguments": "{}"}}
-    unanswered: list[dict[str, Any]] = [{"role": "user", "content": "hi"},
-                  {"role": "assistant", "content": None, "tool_calls": [call]},
-                  {"role": "user", "content": "new message"}]
+    call = {"id": "call_0", "type": "function", "function": {"name": "terminal", "arguments": "{}"}}
+    unanswered: list[dict[str, Any]] = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "user", "content": "new message"},
+    ]
     assert history_problem(unanswered) is not None
     assert "call_0" in (history_problem(unanswered) or "")
     answer = {"role": "tool", "tool_call_id": "call_0", "content": "{}"}
     answered: list[dict[str, Any]] = [*unanswered[:2], answer, unanswered[2]]
     assert history_problem(answered) is None
-    stray: list[dict[str, Any]] = [{"role": "user", "content": "hi"},
-             {"role": "tool", "tool_call_id": "call_9", "content": "{}"}]
+    stray: list[dict[str, Any]] = [
+        {"role": "user", "content": "hi"},
+        {"role": "tool", "tool_call_id": "call_9", "content": "{}"},
+    ]
     assert history_problem(stray) is not None
 
 
@@ -254,14 +287,27 @@ def _waiting(registry: ProcessRegistry) -> bool:
 
 @pytest.mark.parametrize("how", ["new message", "task cancelled"])
 async def test_a_new_message_interrupts_a_running_wait_and_the_history_stays_valid(
-    registry: ProcessRegistry, recorder: Recorder, how: str,
+    registry: ProcessRegistry,
+    recorder: Recorder,
+    how: str,
 ) -> None:
     script: list[Step] = [
         tool_call("terminal", {"command": "sleep 60", "background": True}),
-        lambda m: Reply(tool_calls=[
-            ("process", json.dumps({"action": "wait", "timeout": 600,
-                                    "session_id": last_tool_result(m)["session_id"]})),
-            ("process", json.dumps({"action": "list"}))]),
+        lambda m: Reply(
+            tool_calls=[
+                (
+                    "process",
+                    json.dumps(
+                        {
+                            "action": "wait",
+                            "timeout": 600,
+                            "session_id": last_tool_result(m)["session_id"],
+                        }
+                    ),
+                ),
+                ("process", json.dumps({"action": "list"})),
+            ]
+        ),
         Reply(text="Stopped waiting; what now?"),
     ]
     with ScriptedModel(script) as server:
@@ -293,7 +339,8 @@ async def test_a_new_message_interrupts_a_running_wait_and_the_history_stays_val
 
 
 async def test_interrupt_returns_once_the_turn_has_answered_its_calls(
-    registry: ProcessRegistry, recorder: Recorder,
+    registry: ProcessRegistry,
+    recorder: Recorder,
 ) -> None:
     script: list[Step] = [tool_call("terminal", {"command": "sleep 30; echo late"})]
     with ScriptedModel(script) as server:

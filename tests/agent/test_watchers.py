@@ -59,15 +59,23 @@ async def test_updates_carry_only_new_output(registry: ProcessRegistry) -> None:
     assert posts.texts()[-1] == f"[{session.id} exited with exit code 0]"
 
 
-@pytest.mark.parametrize(("mode", "code", "expect_final"), [
-    ("result", 0, True), ("error", 0, False), ("error", 3, True), ("off", 3, False),
-])
-async def test_notification_modes(registry: ProcessRegistry, mode: str, code: int,
-                                  expect_final: bool) -> None:
+@pytest.mark.parametrize(
+    ("mode", "code", "expect_final"),
+    [
+        ("result", 0, True),
+        ("error", 0, False),
+        ("error", 3, True),
+        ("off", 3, False),
+    ],
+)
+async def test_notification_modes(
+    registry: ProcessRegistry, mode: str, code: int, expect_final: bool
+) -> None:
     posts = Posts()
     manager = WatcherManager(registry, posts, min_interval=INTERVAL)
-    session = registry.spawn(f"for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; "
-                             f"exit {code}", session_key="c")
+    session = registry.spawn(
+        f"for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; exit {code}", session_key="c"
+    )
     manager.start(session, INTERVAL, mode)
     await until_stopped(manager)
     finals = [t for t in posts.texts() if "exit code" in t]
@@ -85,7 +93,8 @@ def test_the_default_mode_comes_from_the_environment(monkeypatch: pytest.MonkeyP
 
 
 async def test_watchers_are_rearmed_after_a_restart(
-    make_registry: Callable[..., ProcessRegistry], state_dir: Path,
+    make_registry: Callable[..., ProcessRegistry],
+    state_dir: Path,
 ) -> None:
     first = make_registry()
     posts = Posts()
@@ -104,6 +113,7 @@ async def test_watchers_are_rearmed_after_a_restart(
     restarted = WatcherManager(second, again, min_interval=INTERVAL)
     assert restarted.rearm() == [session.id]
     await until_stopped(restarted)
-    assert again == [("chat-1", f"[{session.id} exited with exit code 4] Final output:\n"
-                                "while-away")]
+    assert again == [
+        ("chat-1", f"[{session.id} exited with exit code 4] Final output:\nwhile-away")
+    ]
     assert WatcherManager(second, Posts(), min_interval=INTERVAL).rearm() == []

@@ -37,8 +37,7 @@ def fake() -> FakeBackend:
 
 
 @pytest.fixture
-def registry(make_registry: Callable[..., ProcessRegistry], fake: FakeBackend
-             ) -> ProcessRegistry:
+def registry(make_registry: Callable[..., ProcessRegistry], fake: FakeBackend) -> ProcessRegistry:
     """A registry on the test's state dir with the fake backend installed."""
     registry = make_registry()
     registry.use_backend(fake)
@@ -48,9 +47,15 @@ def registry(make_registry: Callable[..., ProcessRegistry], fake: FakeBackend
 @pytest.fixture
 def make_app(registry: ProcessRegistry, config_path: Path) -> Callable[..., HermesApp]:
     """Build an app on the test's registry; ``!command`` runs on the fake backend."""
-    def make(registry_: ProcessRegistry | None = None, report: RecoveryReport | None = None
-             ) -> HermesApp:
-        return build_app(registry=registry_ or registry, report=report or RecoveryReport(),
-                         config_path=config_path, backend="fake")
+
+    def make(
+        registry_: ProcessRegistry | None = None, report: RecoveryReport | None = None
+    ) -> HermesApp:
+        return build_app(
+            registry=registry_ or registry,
+            report=report or RecoveryReport(),
+            config_path=config_path,
+            backend="fake",
+        )
 
     return make

@@ -21,8 +21,14 @@ async def until(
         await pilot.pause(0.05)
 
 
-async def wheel(pilot: Pilot[None], widget: Widget | type[Widget] | str, *, up: bool,
-                offset: tuple[int, int] = (5, 5), notches: int = 1) -> None:
+async def wheel(
+    pilot: Pilot[None],
+    widget: Widget | type[Widget] | str,
+    *,
+    up: bool,
+    offset: tuple[int, int] = (5, 5),
+    notches: int = 1,
+) -> None:
     """Turn the mouse wheel over ``widget`` (Pilot has no helper for the wheel)."""
     event = events.MouseScrollUp if up else events.MouseScrollDown
     for _ in range(notches):

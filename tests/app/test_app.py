@@ -53,7 +53,9 @@ async def test_starts_without_a_model_and_says_how_to_configure_one(
 
 
 async def test_bang_command_attaches_types_and_detaches(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
+    fake: FakeBackend,
 ) -> None:
     messages: list[Message] = []
     app = make_app(registry)
@@ -83,7 +85,8 @@ async def test_bang_command_attaches_types_and_detaches(
 
 
 async def test_kill_menu_sends_term_and_the_list_shows_it(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
 ) -> None:
     session = registry.spawn("sleep 60", backend="fake")
     app = make_app(registry)
@@ -95,12 +98,16 @@ async def test_kill_menu_sends_term_and_the_list_shows_it(
         await until(pilot, lambda: not session.is_running, "the kill")
         assert session.status is ProcessStatus.KILLED
         assert session.kill_reason == "SIGTERM by user"
-        await until(pilot, lambda: "killed" in str(app.main.process_list.get_row(session.id)[1]),
-                    "the row to update")
+        await until(
+            pilot,
+            lambda: "killed" in str(app.main.process_list.get_row(session.id)[1]),
+            "the row to update",
+        )
 
 
 async def test_kill_menu_can_send_sigint(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
 ) -> None:
     session = registry.spawn("sleep 60", backend="fake")
     app = make_app(registry)
@@ -112,7 +119,9 @@ async def test_kill_menu_can_send_sigint(
 
 
 async def test_escape_cancels_the_kill_menu(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
+    fake: FakeBackend,
 ) -> None:
     session = registry.spawn("sleep 60", backend="fake")
     app = make_app(registry)
@@ -124,8 +133,9 @@ async def test_escape_cancels_the_kill_menu(
         assert not isinstance(app.screen, KillMenu)
 
 
-async def test_filter_the_list(make_app: Callable[..., HermesApp],
-                               registry: ProcessRegistry) -> None:
+async def test_filter_the_list(
+    make_app: Callable[..., HermesApp], registry: ProcessRegistry
+) -> None:
     registry.spawn("sleep 60", name="web", backend="fake")
     registry.spawn("sleep 61", name="worker", backend="fake")
     registry.spawn("sleep 62", name="db", backend="fake")
@@ -151,7 +161,9 @@ max_wait = 600          # an integer, not 600.0
 
 
 async def test_theme_switch_is_remembered_without_touching_the_config(
-    make_app: Callable[..., HermesApp], config_path: Path, registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp],
+    config_path: Path,
+    registry: ProcessRegistry,
 ) -> None:
     config_path.parent.mkdir(parents=True)
     config_path.write_bytes(HAND_WRITTEN)
@@ -170,20 +182,24 @@ async def test_theme_switch_is_remembered_without_touching_the_config(
 
 
 async def test_a_config_edit_made_while_the_app_ran_wins(
-    make_app: Callable[..., HermesApp], config_path: Path,
+    make_app: Callable[..., HermesApp],
+    config_path: Path,
 ) -> None:
     config_path.parent.mkdir(parents=True)
     config_path.write_bytes(HAND_WRITTEN)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await type_in_chat(pilot, "/theme hermes-light")
-        edited = HAND_WRITTEN.replace(b'"hermes-dark"', b'"hermes-dark" # still\ncolor = 1',
-                                      ).replace(b"color = 1", b"")
+        edited = HAND_WRITTEN.replace(
+            b'"hermes-dark"',
+            b'"hermes-dark" # still\ncolor = 1',
+        ).replace(b"color = 1", b"")
         config_path.write_bytes(edited)  # the person edits the file meanwhile
         await type_in_chat(pilot, "/theme hermes-dark")
     assert config_path.read_bytes() == edited
-    config_path.write_bytes(HAND_WRITTEN.replace(b'theme = "hermes-dark"',
-                                                 b'theme = "hermes-light"'))
+    config_path.write_bytes(
+        HAND_WRITTEN.replace(b'theme = "hermes-dark"', b'theme = "hermes-light"')
+    )
     again = make_app()  # the config's theme changed since the app's choice: the config wins
     async with again.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -205,7 +221,8 @@ async def test_zoom_toggles_the_focused_pane(make_app: Callable[..., HermesApp])
 
 
 async def test_processes_started_elsewhere_appear(
-    make_app: Callable[..., HermesApp], make_registry: Callable[..., ProcessRegistry],
+    make_app: Callable[..., HermesApp],
+    make_registry: Callable[..., ProcessRegistry],
     fake: FakeBackend,
 ) -> None:
     app = make_app()
@@ -217,8 +234,9 @@ async def test_processes_started_elsewhere_appear(
         assert app.main.process_list.selected_id == session.id
 
 
-async def test_recovery_report_is_shown(make_app: Callable[..., HermesApp],
-                                        registry: ProcessRegistry, fake: FakeBackend) -> None:
+async def test_recovery_report_is_shown(
+    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend
+) -> None:
     ended = registry.spawn("exit 3", backend="fake")
     fake.end(ended.id, 3)
     report = RecoveryReport(ended=[ended])
@@ -227,7 +245,8 @@ async def test_recovery_report_is_shown(make_app: Callable[..., HermesApp],
         await pilot.pause()
         assert isinstance(app.screen, AwayScreen)
         assert "Ended while hermes-tui was not running" in str(
-            app.screen.query_one("#away-text").render())
+            app.screen.query_one("#away-text").render()
+        )
         await pilot.press("escape")
         assert any("Recovered from the previous run" in t for t in chat_texts(app))
 
@@ -239,13 +258,19 @@ async def test_help_and_palette(make_app: Callable[..., HermesApp]) -> None:
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         commands = [c.title for c in app.get_system_commands(app.screen)]
-        for title in ("Attach to the selected process", "Kill / send a signal",
-                      "Filter processes", "Search all output", "Zoom pane"):
+        for title in (
+            "Attach to the selected process",
+            "Kill / send a signal",
+            "Filter processes",
+            "Search all output",
+            "Zoom pane",
+        ):
             assert title in commands
 
 
-async def test_search_jumps_to_the_process(make_app: Callable[..., HermesApp],
-                                           registry: ProcessRegistry, fake: FakeBackend) -> None:
+async def test_search_jumps_to_the_process(
+    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend
+) -> None:
     fake.emit(registry.spawn("sleep 60", backend="fake").id, b"nothing here\n")
     target = registry.spawn("sleep 60", backend="fake")
     fake.emit(target.id, b"the needle is here\n")
@@ -261,7 +286,9 @@ async def test_search_jumps_to_the_process(make_app: Callable[..., HermesApp],
 
 
 async def test_rename_lifetime_restart_and_save_log(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
+    fake: FakeBackend,
     tmp_path: Path,
 ) -> None:
     session = registry.spawn("sleep 60", backend="fake")
@@ -298,12 +325,16 @@ async def test_rename_lifetime_restart_and_save_log(
         new = registry.get("api")
         assert new is not session
         assert new.is_running
-        await until(pilot, lambda: app.main.process_list.selected_id == new.id,
-                    "the selection on the new process")
+        await until(
+            pilot,
+            lambda: app.main.process_list.selected_id == new.id,
+            "the selection on the new process",
+        )
 
 
 async def test_invalid_config_is_reported_and_key_overrides_apply(
-    make_app: Callable[..., HermesApp], config_path: Path,
+    make_app: Callable[..., HermesApp],
+    config_path: Path,
 ) -> None:
     config_path.parent.mkdir(parents=True)
     config_path.write_text('backend = "vax"\n[keys]\nzoom = "f6"\n')
@@ -337,7 +368,9 @@ async def test_slash_commands_complete_with_theme_names(
 
 
 async def test_an_unusable_backend_is_one_line_at_start(
-    registry: ProcessRegistry, config_path: Path, monkeypatch: pytest.MonkeyPatch,
+    registry: ProcessRegistry,
+    config_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("MODAL_TOKEN_ID", raising=False)
     monkeypatch.delenv("MODAL_TOKEN_SECRET", raising=False)
@@ -345,6 +378,7 @@ async def test_an_unusable_backend_is_one_line_at_start(
     config_path.write_text('backend = "modal"\n')
     app = build_app(registry=registry, report=RecoveryReport(), config_path=config_path)
     async with app.run_test(size=SIZE) as pilot:
+
         def errors() -> list[str]:
             return [m.text for m in app.main.chat.query(ChatMessage) if m.role == "error"]
 

@@ -10,7 +10,8 @@ from tests.app.test_app import SIZE
 
 
 async def test_batch_processes_show_only_when_filtered_for(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
 ) -> None:
     registry.spawn("sleep 60", name="mine", session_key="chat-1", backend="fake")
     registry.spawn("sleep 61", session_key="batch-20260101000000-abcdef-3", backend="fake")

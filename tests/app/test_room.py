@@ -16,7 +16,8 @@ def _pty_cat(registry: ProcessRegistry) -> str:
 
 
 async def test_a_wide_screen_gives_the_terminal_most_of_the_width(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
 ) -> None:
     _pty_cat(registry)
     app = make_app(registry)
@@ -31,7 +32,9 @@ async def test_a_wide_screen_gives_the_terminal_most_of_the_width(
 
 
 async def test_a_narrow_screen_shows_the_chat_or_the_processes_at_full_width(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
+    fake: FakeBackend,
 ) -> None:
     proc_id = _pty_cat(registry)
     app = make_app(registry)
@@ -49,15 +52,19 @@ async def test_a_narrow_screen_shows_the_chat_or_the_processes_at_full_width(
         # The attached shell gets the width and all but the list's few rows (was 12x46).
         assert main.terminal.size.width == 78
         assert main.terminal.size.height >= 16
-        await until(pilot, lambda: fake.process(proc_id).sizes[-1:] == [(
-            main.terminal.size.height, 78)], "the PTY to follow the pane")
+        await until(
+            pilot,
+            lambda: fake.process(proc_id).sizes[-1:] == [(main.terminal.size.height, 78)],
+            "the PTY to follow the pane",
+        )
         await pilot.press("ctrl+circumflex_accent")
         await pilot.press("f2")
         assert main.chat.display and not main.query_one("#right").display
 
 
 async def test_the_chat_folds_away_and_comes_back(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
 ) -> None:
     _pty_cat(registry)
     app = make_app(registry)
@@ -77,7 +84,9 @@ async def test_the_chat_folds_away_and_comes_back(
 
 
 async def test_f5_zooms_the_attached_terminal_and_does_not_reach_the_process(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
+    fake: FakeBackend,
 ) -> None:
     proc_id = _pty_cat(registry)
     app = make_app(registry)
@@ -87,8 +96,11 @@ async def test_f5_zooms_the_attached_terminal_and_does_not_reach_the_process(
         await pilot.press("f5")
         assert app.main.zoomed == "terminal"
         assert app.main.terminal.size == (118, 33)  # the footer stays
-        await until(pilot, lambda: fake.process(proc_id).sizes[-1:] == [(33, 118)],
-                    "the PTY to take the zoomed size")
+        await until(
+            pilot,
+            lambda: fake.process(proc_id).sizes[-1:] == [(33, 118)],
+            "the PTY to take the zoomed size",
+        )
         await pilot.press("x", "f5")
         assert app.main.zoomed is None
         assert app.main.attached_id == proc_id
@@ -99,7 +111,9 @@ async def test_f5_zooms_the_attached_terminal_and_does_not_reach_the_process(
 
 
 async def test_a_click_selects_a_process_and_a_double_click_attaches(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
+    fake: FakeBackend,
 ) -> None:
     first = _pty_cat(registry)
     second = _pty_cat(registry)
@@ -113,14 +127,19 @@ async def test_a_click_selects_a_process_and_a_double_click_attaches(
         await pilot.click("#processes", offset=(4, row))
         assert main.process_list.selected_id == second
         assert main.attached_id is None
-        await until(pilot, lambda: "second's output" in "\n".join(main.terminal.screen_text()),
-                    "the selected process's output")
+        await until(
+            pilot,
+            lambda: "second's output" in "\n".join(main.terminal.screen_text()),
+            "the selected process's output",
+        )
         await pilot.click("#processes", offset=(4, row), times=2)
         await until(pilot, lambda: main.attached_id == second, "attach")
 
 
 async def test_the_wheel_scrolls_the_processes_output_back(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
+    fake: FakeBackend,
 ) -> None:
     proc_id = _pty_cat(registry)
     fake.emit(proc_id, b"".join(b"line %d\r\n" % n for n in range(200)))
@@ -137,12 +156,17 @@ async def test_the_wheel_scrolls_the_processes_output_back(
         assert terminal.scrolled_back
         await wheel(pilot, "#terminal", up=False, notches=5)
         assert not terminal.scrolled_back
-        await until(pilot, lambda: "while scrolled back" in "\n".join(terminal.screen_text()),
-                    "the live view with the new line")
+        await until(
+            pilot,
+            lambda: "while scrolled back" in "\n".join(terminal.screen_text()),
+            "the live view with the new line",
+        )
 
 
 async def test_output_while_the_terminal_is_zoomed_away_shows_when_it_comes_back(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
+    fake: FakeBackend,
 ) -> None:
     proc_id = _pty_cat(registry)
     app = make_app(registry)
@@ -153,5 +177,8 @@ async def test_output_while_the_terminal_is_zoomed_away_shows_when_it_comes_back
         assert main.zoomed == "chat" and not main.terminal.region.area
         fake.emit(proc_id, b"printed while hidden\r\n")
         await pilot.press("f5")
-        await until(pilot, lambda: "printed while hidden" in "\n".join(
-            main.terminal.screen_text()), "the output once the pane is back")
+        await until(
+            pilot,
+            lambda: "printed while hidden" in "\n".join(main.terminal.screen_text()),
+            "the output once the pane is back",
+        )

@@ -33,9 +33,17 @@ class _FrozenClock:
 
 
 def _session(proc_id: str, command: str, fixture: str, **fields: Any) -> ProcessSession:
-    session = ProcessSession(id=proc_id, command=command, argv=["/bin/sh", "-c", command],
-                             backend="local", workdir="/work", pty=True, session_key="chat-1",
-                             started_at=T0, **fields)
+    session = ProcessSession(
+        id=proc_id,
+        command=command,
+        argv=["/bin/sh", "-c", command],
+        backend="local",
+        workdir="/work",
+        pty=True,
+        session_key="chat-1",
+        started_at=T0,
+        **fields,
+    )
     session.output.append((DATA / fixture).read_bytes())
     if not session.is_running:
         session.ended.set()
@@ -46,16 +54,33 @@ def snapshot_app(state_dir: Path, theme: str) -> HermesApp:
     registry = ProcessRegistry(state_dir)
     for session in (
         _session("proc_a1b2c3", "hermes-top", "fullscreen.bin", name="monitor"),
-        _session("proc_d4e5f6", "pytest -q tests/", "build_log.bin",
-                 status=ProcessStatus.EXITED, exit_code=1, ended_at=T0 + 42),
-        _session("proc_778899", "python3 -m http.server 8000", "build_log.bin",
-                 status=ProcessStatus.KILLED, exit_code=-15, ended_at=T0 + 90,
-                 kill_reason="SIGTERM by user"),
+        _session(
+            "proc_d4e5f6",
+            "pytest -q tests/",
+            "build_log.bin",
+            status=ProcessStatus.EXITED,
+            exit_code=1,
+            ended_at=T0 + 42,
+        ),
+        _session(
+            "proc_778899",
+            "python3 -m http.server 8000",
+            "build_log.bin",
+            status=ProcessStatus.KILLED,
+            exit_code=-15,
+            ended_at=T0 + 90,
+            kill_reason="SIGTERM by user",
+        ),
     ):
         registry.adopt(session)
     themes, _ = load_themes([])
-    return make_app(registry=registry, report=RecoveryReport(), config=Config(theme=theme),
-                    themes=themes, config_path=state_dir / "config.toml")
+    return make_app(
+        registry=registry,
+        report=RecoveryReport(),
+        config=Config(theme=theme),
+        themes=themes,
+        config_path=state_dir / "config.toml",
+    )
 
 
 def painted(app: HermesApp) -> bool:
@@ -63,8 +88,7 @@ def painted(app: HermesApp) -> bool:
     cut off in a pane shorter than the 24 rows it was recorded at)."""
     try:
         main = app.main
-        return (main.process_list.row_count == 3
-                and "45%" in "\n".join(main.terminal.screen_text()))
+        return main.process_list.row_count == 3 and "45%" in "\n".join(main.terminal.screen_text())
     except (LookupError, NoMatches):
         return False  # not mounted yet
 
@@ -77,8 +101,9 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("frozen_clock")
 @pytest.mark.parametrize("theme", ["hermes-dark", "hermes-light"])
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
-def test_main_screen(snap_compare: Callable[..., bool], state_dir: Path, theme: str,
-                     size: tuple[int, int]) -> None:
+def test_main_screen(
+    snap_compare: Callable[..., bool], state_dir: Path, theme: str, size: tuple[int, int]
+) -> None:
     async def settle(pilot: Any) -> None:
         if size[0] < 100:  # narrow: the chat and the processes take turns; show the latter
             await pilot.press("f3")
@@ -97,5 +122,6 @@ def test_attached_to_the_monitor(snap_compare: Callable[..., bool], state_dir: P
         pilot.app.refresh_bindings()
         await until(pilot, lambda: painted(pilot.app), "the panes to paint")
 
-    assert snap_compare(snapshot_app(state_dir, "hermes-dark"), terminal_size=(120, 36),
-                        run_before=attach)
+    assert snap_compare(
+        snapshot_app(state_dir, "hermes-dark"), terminal_size=(120, 36), run_before=attach
+    )

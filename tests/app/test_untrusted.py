@@ -98,8 +98,9 @@ async def test_chat_messages_and_tool_blocks_show_hostile_text_literally(
         messages = list(app.main.chat.query(ChatMessage))
         for text in HOSTILE:
             assert any(shown(text) in rendered_text(m) for m in messages), text
-        titles = [rendered_text(c.query_one("CollapsibleTitle")) for c in
-                  app.main.chat.query(Collapsible)]
+        titles = [
+            rendered_text(c.query_one("CollapsibleTitle")) for c in app.main.chat.query(Collapsible)
+        ]
         for text in HOSTILE:
             assert any(shown(text)[:20] in t for t in titles), text
         for block in app.main.chat.query(Collapsible):
@@ -118,11 +119,17 @@ async def test_chat_messages_and_tool_blocks_show_hostile_text_literally(
 
 
 async def test_process_list_titles_dialogs_and_search_show_hostile_text_literally(
-    make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend,
+    make_app: Callable[..., HermesApp],
+    registry: ProcessRegistry,
+    fake: FakeBackend,
 ) -> None:
     session = registry.spawn(f"cat corpus # {CLICK} [x=", session_key="chat-1", backend="fake")
-    fake.emit(session.id, "\n".join(HOSTILE).encode("utf-8", "surrogateescape") + b"\n"
-              + b"[@click=app.quit]LAST[/]\n")
+    fake.emit(
+        session.id,
+        "\n".join(HOSTILE).encode("utf-8", "surrogateescape")
+        + b"\n"
+        + b"[@click=app.quit]LAST[/]\n",
+    )
     fake.end(session.id, 0)
     registry.rename(session.id, HOSTILE[0])
     app = make_app(registry)
@@ -146,8 +153,10 @@ async def test_process_list_titles_dialogs_and_search_show_hostile_text_literall
         assert_nothing_escapes(app)
 
         dialogs: list[tuple[ModalScreen[Any], str]] = [
-            (TextPrompt(HOSTILE[0]), HOSTILE[0]), (Confirm(HOSTILE[1]), HOSTILE[1]),
-            (KillMenu(HOSTILE[5]), HOSTILE[5])]
+            (TextPrompt(HOSTILE[0]), HOSTILE[0]),
+            (Confirm(HOSTILE[1]), HOSTILE[1]),
+            (KillMenu(HOSTILE[5]), HOSTILE[5]),
+        ]
         for screen, text in dialogs:
             await app.push_screen(screen)
             await pilot.pause()
@@ -169,10 +178,19 @@ async def test_process_list_titles_dialogs_and_search_show_hostile_text_literall
         search.dismiss(None)
         await pilot.pause()
 
-        ended = ProcessSession(id="proc_bad", command=HOSTILE[6], argv=[], backend="local",
-                               workdir=HOSTILE[3], pty=False, session_key="x",
-                               started_at=time.time(), name=HOSTILE[0],
-                               status=ProcessStatus.LOST, note=HOSTILE[5])
+        ended = ProcessSession(
+            id="proc_bad",
+            command=HOSTILE[6],
+            argv=[],
+            backend="local",
+            workdir=HOSTILE[3],
+            pty=False,
+            session_key="x",
+            started_at=time.time(),
+            name=HOSTILE[0],
+            status=ProcessStatus.LOST,
+            note=HOSTILE[5],
+        )
         await app.push_screen(AwayScreen(RecoveryReport(lost=[ended], warnings=HOSTILE)))
         await pilot.pause()
         away = rendered_text(app.screen.query_one("#away-text", Static))
@@ -193,8 +211,9 @@ async def test_markup_typed_in_the_chat_does_not_crash_the_app(
         await pilot.pause()
         texts = [rendered_text(m) for m in app.main.chat.query(ChatMessage)]
         assert "echo '[x=' done [@click=app.quit]Q[/]" in texts
-        app.main.chat.add_tool_call("process", '{"action": "list"}',
-                               '{"processes": [{"command": "env FOO=bar sleep 120"}]}')
+        app.main.chat.add_tool_call(
+            "process", '{"action": "list"}', '{"processes": [{"command": "env FOO=bar sleep 120"}]}'
+        )
         await pilot.pause()
         assert app.is_running
     assert app.return_code in (0, None)

@@ -133,14 +133,19 @@ def test_errors_are_one_clear_line(
     assert "Traceback" not in result.stderr
 
 
-def test_the_top_level_backend_applies_to_every_subcommand(state_dir: Path,
-                                                           tmp_path: Path) -> None:
+def test_the_top_level_backend_applies_to_every_subcommand(state_dir: Path, tmp_path: Path) -> None:
     marker = tmp_path / "ran-on-host"
     # Not configured, ssh cannot start: the command must fail, never run on the host instead.
     result = hermes("--backend", "ssh", "run", "--", f"touch {marker}", check=False)
     assert result.returncode == 1 and "ssh backend" in result.stderr
-    result = hermes("--backend", "ssh", "tool", "terminal",
-                    json.dumps({"command": f"touch {marker}"}), check=False)
+    result = hermes(
+        "--backend",
+        "ssh",
+        "tool",
+        "terminal",
+        json.dumps({"command": f"touch {marker}"}),
+        check=False,
+    )
     assert result.returncode == 1 and "ssh backend" in json.loads(result.stdout)["error"]
     assert not marker.exists()
     result = hermes("--backend", "ssh", "run", "--backend", "local", "--", "true", check=False)
@@ -148,11 +153,17 @@ def test_the_top_level_backend_applies_to_every_subcommand(state_dir: Path,
 
     proc_id = hermes("--backend", "local", "run", "--", "echo hi").stdout.strip()
     assert hermes("--backend", "local", "wait", proc_id).stdout.strip() == f"{proc_id}: exited 0"
-    assert [p["id"] for p in json.loads(hermes("--backend", "local", "ps", "--all",
-                                               "--json").stdout)] == [proc_id]
+    assert [
+        p["id"] for p in json.loads(hermes("--backend", "local", "ps", "--all", "--json").stdout)
+    ] == [proc_id]
     assert json.loads(hermes("--backend", "docker", "ps", "--all", "--json").stdout) == []
-    for args in (("logs", proc_id), ("wait", proc_id), ("kill", proc_id), ("send", proc_id, "x"),
-                 ("attach", proc_id)):
+    for args in (
+        ("logs", proc_id),
+        ("wait", proc_id),
+        ("kill", proc_id),
+        ("send", proc_id, "x"),
+        ("attach", proc_id),
+    ):
         result = hermes("--backend", "ssh", *args, check=False)
         assert result.returncode == 1
         assert f"process {proc_id} runs on the local backend, not on ssh" in result.stderr

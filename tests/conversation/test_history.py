@@ -10,13 +10,21 @@ import pytest
 from hermes_tui.conversation.history import ChatStore, Entry, SavedChat, environment_secrets
 
 
-def test_save_and_load_round_trip_with_masked_secrets(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_save_and_load_round_trip_with_masked_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_secretvalue123")
     store = ChatStore(tmp_path / "chats", environment_secrets(["sk-explicit-key"]))
-    chat = SavedChat("chat-1", [Entry("user", "my token is ghp_secretvalue123"),
-                                Entry("tool", '{"output": "\\udcff"}', "terminal", "{}")],
-                     [{"role": "user", "content": "key sk-explicit-key"}], ["file"], 5.0)
+    chat = SavedChat(
+        "chat-1",
+        [
+            Entry("user", "my token is ghp_secretvalue123"),
+            Entry("tool", '{"output": "\\udcff"}', "terminal", "{}"),
+        ],
+        [{"role": "user", "content": "key sk-explicit-key"}],
+        ["file"],
+        5.0,
+    )
     store.save(chat)
     path = tmp_path / "chats" / "chat-1.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -12,8 +12,9 @@ import pytest
 from tests.conftest import wait_for
 from tests.e2e.tmux import TMUX, Tmux, _ps
 
-pytestmark = pytest.mark.skipif(TMUX is None and not os.environ.get("CI"),
-                                reason="tmux is not installed (CI installs it)")
+pytestmark = pytest.mark.skipif(
+    TMUX is None and not os.environ.get("CI"), reason="tmux is not installed (CI installs it)"
+)
 
 
 def test_a_person_runs_types_detaches_kills_and_recovers(tmux: Tmux, state_dir: Path) -> None:

@@ -72,8 +72,13 @@ def test_a_person_uses_a_daytona_sandbox(
     tmux.wait_for(lambda s: "killed" in s, "the list to show it killed", 30)
     # The list shows the kill when the registry reports it; the checkpoint that `ps` reads
     # is written right after.
-    wait_for(lambda: next(p for p in _ps(state_dir) if p["id"] == running[0]["id"])["status"]
-             == "killed", 10, "ps to show it killed")
+    wait_for(
+        lambda: (
+            next(p for p in _ps(state_dir) if p["id"] == running[0]["id"])["status"] == "killed"
+        ),
+        10,
+        "ps to show it killed",
+    )
     # One sandbox for the chat session, created once.
     assert len([r for r in fake_daytona.calls("POST") if r["path"] == "/api/sandbox"]) == (
         creates + 1

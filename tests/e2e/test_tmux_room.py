@@ -15,8 +15,9 @@ import pytest
 
 from tests.e2e.tmux import TMUX, Tmux
 
-pytestmark = pytest.mark.skipif(TMUX is None and not os.environ.get("CI"),
-                                reason="tmux is not installed (CI installs it)")
+pytestmark = pytest.mark.skipif(
+    TMUX is None and not os.environ.get("CI"), reason="tmux is not installed (CI installs it)"
+)
 
 
 def wheel(tmux: Tmux, *, up: bool, x: int, y: int) -> None:

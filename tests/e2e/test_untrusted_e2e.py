@@ -24,8 +24,10 @@ def _find(screen: str, text: str) -> tuple[int, int]:
 def focus_chat(tmux: Tmux) -> None:
     """F2, then wait until the footer shows no pane keys (the chat input has the focus)."""
     tmux.keys("F2")
-    tmux.wait_for(lambda s: not any(k in s.splitlines()[-1] for k in ("Kill", "Copy", "Attach")),
-                  "the chat to have the focus")
+    tmux.wait_for(
+        lambda s: not any(k in s.splitlines()[-1] for k in ("Kill", "Copy", "Attach")),
+        "the chat to have the focus",
+    )
 
 
 def test_a_click_on_a_planted_action_does_not_quit(tmux: Tmux, state_dir: Path) -> None:
@@ -35,9 +37,10 @@ def test_a_click_on_a_planted_action_does_not_quit(tmux: Tmux, state_dir: Path) 
     tmux.keys("Enter")
     tmux.wait_for(lambda s: "detaches" in s, "attach")
     tmux.keys("C-^")
-    screen = tmux.wait_for(lambda s: "Detached from" in s
-                           and "[@click=app.quit]CLICKME[/]" in s,
-                           "detached, the planted link shown as text")
+    screen = tmux.wait_for(
+        lambda s: "Detached from" in s and "[@click=app.quit]CLICKME[/]" in s,
+        "detached, the planted link shown as text",
+    )
     # Click (SGR mouse reports, as a terminal sends them) on every character of it in the
     # terminal pane (the chat's copy is clicked in the Pilot tests).
     for row, line in enumerate(screen.splitlines()):

@@ -26,8 +26,13 @@ class Tmux:
         self.env = env
 
     def run(self, *args: str) -> str:
-        result = subprocess.run([self.tmux, "-S", self.socket, *args], capture_output=True,
-                                text=True, env=self.env, timeout=30)
+        result = subprocess.run(
+            [self.tmux, "-S", self.socket, *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=30,
+        )
         return str(result.stdout)
 
     def start(self, command: str) -> None:
@@ -42,8 +47,7 @@ class Tmux:
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", "e2e")
 
-    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 20
-                 ) -> str:
+    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 20) -> str:
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:
@@ -62,7 +66,12 @@ class Tmux:
 
 def _ps(state_dir: Path) -> list[dict[str, object]]:
     env = {**os.environ, "HERMES_HOME": str(state_dir)}
-    out = subprocess.run([sys.executable, "-m", "hermes_tui", "ps", "--all", "--json"],
-                         env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "hermes_tui", "ps", "--all", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     processes: list[dict[str, object]] = json.loads(out)
     return processes

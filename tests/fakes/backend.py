@@ -95,16 +95,32 @@ class FakeBackend(Backend):
             sink.on_exit(proc.exit)
 
     # -- the Backend interface -------------------------------------------------------------
-    def run(self, argv: Sequence[str], *, workdir: str | None = None,
-            env: Mapping[str, str] | None = None, timeout: float = 180.0,
-            cancel: threading.Event | None = None) -> RunResult:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 180.0,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
         self.ran.append(list(argv))
         return RunResult(f"ran {' '.join(argv)}\n".encode(), 0)
 
     def spawn(self, spec: SpawnSpec) -> ProcHandle:
         pid = next(_pids)
-        handle = ProcHandle(spec.proc_id, self.kind, f"/fake/{spec.proc_id}", pid, pid, pid,
-                            pid, "fake-boot", f"nonce-{pid}", spec.pty)
+        handle = ProcHandle(
+            spec.proc_id,
+            self.kind,
+            f"/fake/{spec.proc_id}",
+            pid,
+            pid,
+            pid,
+            pid,
+            "fake-boot",
+            f"nonce-{pid}",
+            spec.pty,
+        )
         with self.lock:
             self.processes[spec.proc_id] = FakeProcess(spec, handle)
         return handle
@@ -129,7 +145,7 @@ class FakeBackend(Backend):
 
     def read_output(self, handle: ProcHandle, offset: int, max_bytes: int) -> bytes:
         with self.lock:
-            return bytes(self._proc(handle).output[offset:offset + max_bytes])
+            return bytes(self._proc(handle).output[offset : offset + max_bytes])
 
     def probe(self, handles: Sequence[ProcHandle]) -> list[Probe]:
         probes = []

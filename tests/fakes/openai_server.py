@@ -61,17 +61,21 @@ def history_problem(messages: list[dict[str, Any]]) -> str | None:
         if role == "tool":
             call_id = message.get("tool_call_id")
             if call_id not in pending:
-                return (f"Invalid parameter: messages with role 'tool' must be a response to a "
-                        f"preceding message with 'tool_calls' (tool_call_id {call_id!r})")
+                return (
+                    f"Invalid parameter: messages with role 'tool' must be a response to a "
+                    f"preceding message with 'tool_calls' (tool_call_id {call_id!r})"
+                )
             pending.remove(call_id)
             continue
         if pending:
             break
         pending = [call["id"] for call in message.get("tool_calls") or []]
     if pending:
-        return ("An assistant message with 'tool_calls' must be followed by tool messages "
-                "responding to each 'tool_call_id'. The following tool_call_ids did not have "
-                f"response messages: {', '.join(pending)}")
+        return (
+            "An assistant message with 'tool_calls' must be followed by tool messages "
+            "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+            f"response messages: {', '.join(pending)}"
+        )
     return None
 
 
@@ -95,16 +99,20 @@ class ScriptedModel:
                 if _is_health_check(body):
                     self._send_json(200, _completion(body["model"], Reply(text="ok")))
                     return
-                model.requests.append({"path": self.path, "body": body,
-                                       "auth": self.headers.get("Authorization")})
+                model.requests.append(
+                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+                )
                 problem = history_problem(body["messages"])
                 if problem:
                     model.rejected.append(problem)
                     self._error(Reply(status=400, text=problem))
                     return
                 with model._lock:
-                    step = model.script.pop(0) if model.script else Reply(
-                        status=500, text="the test script has no more steps")
+                    step = (
+                        model.script.pop(0)
+                        if model.script
+                        else Reply(status=500, text="the test script has no more steps")
+                    )
                 reply = step(body["messages"]) if callable(step) else step
                 if reply.status != 200:
                     self._error(reply)
@@ -122,8 +130,15 @@ class ScriptedModel:
                 self.wfile.write(data)
 
             def _error(self, reply: Reply) -> None:
-                payload = json.dumps({"error": {"message": reply.text or f"status {reply.status}",
-                                                "type": "test_error", "code": reply.status}})
+                payload = json.dumps(
+                    {
+                        "error": {
+                            "message": reply.text or f"status {reply.status}",
+                            "type": "test_error",
+                            "code": reply.status,
+                        }
+                    }
+                )
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -138,10 +153,13 @@ class ScriptedModel:
                 self.end_headers()
                 try:
                     for delta, finish in _deltas(reply):
-                        chunk = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
-                                 "created": int(time.time()), "model": model_name,
-                                 "choices": [{"index": 0, "delta": delta,
-                                              "finish_reason": finish}]}
+                        chunk = {
+                            "id": "chatcmpl-test",
+                            "object": "chat.completion.chunk",
+                            "created": int(time.time()),
+                            "model": model_name,
+                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                        }
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
                         if reply.chunk_delay:
@@ -149,9 +167,14 @@ class ScriptedModel:
                     if (body.get("stream_options") or {}).get("include_usage"):
                         # As OpenAI does: a last chunk without choices carries the counts.
                         usage = _usage(body["messages"], reply)
-                        chunk = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
-                                 "created": int(time.time()), "model": model_name,
-                                 "choices": [], "usage": usage}
+                        chunk = {
+                            "id": "chatcmpl-test",
+                            "object": "chat.completion.chunk",
+                            "created": int(time.time()),
+                            "model": model_name,
+                            "choices": [],
+                            "usage": usage,
+                        }
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
@@ -173,8 +196,11 @@ class ScriptedModel:
 
 
 def _is_health_check(body: dict[str, Any]) -> bool:
-    return (body.get("max_tokens") == 1 and not body.get("stream")
-            and body.get("messages") == [{"role": "user", "content": "hi"}])
+    return (
+        body.get("max_tokens") == 1
+        and not body.get("stream")
+        and body.get("messages") == [{"role": "user", "content": "hi"}]
+    )
 
 
 def _completion(model_name: str, reply: Reply) -> dict[str, Any]:
@@ -182,14 +208,27 @@ def _completion(model_name: str, reply: Reply) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
     if reply.tool_calls:
         message["tool_calls"] = [
-            {"id": f"call_{index}_{name}", "type": "function",
-             "function": {"name": name, "arguments": arguments}}
-            for index, (name, arguments) in enumerate(reply.tool_calls)]
-    return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
-            "model": model_name,
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+            {
+                "id": f"call_{index}_{name}",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+            for index, (name, arguments) in enumerate(reply.tool_calls)
+        ]
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model_name,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
 
 
 def _deltas(reply: Reply) -> Iterator[tuple[dict[str, Any], str | None]]:
@@ -200,8 +239,19 @@ def _deltas(reply: Reply) -> Iterator[tuple[dict[str, Any], str | None]]:
             yield {"content": word if i == 0 else " " + word}, None
     for index, (name, arguments) in enumerate(reply.tool_calls):
         half = len(arguments) // 2
-        yield {"tool_calls": [{"index": index, "id": f"call_{index}_{name}", "type": "function",
-                               "function": {"name": name, "arguments": arguments[:half]}}]}, None
+        yield (
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": f"call_{index}_{name}",
+                        "type": "function",
+                        "function": {"name": name, "arguments": arguments[:half]},
+                    }
+                ]
+            },
+            None,
+        )
         yield {"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]}, None
     yield {}, "tool_calls" if reply.tool_calls else "stop"
 
@@ -210,5 +260,8 @@ def _usage(messages: list[dict[str, Any]], reply: Reply) -> dict[str, int]:
     """Deterministic token counts: one token per 4 characters, as a rough tokenizer would."""
     prompt = sum(len(json.dumps(m)) for m in messages) // 4 + 1
     completion = (len(reply.text) + sum(len(a) + len(n) for n, a in reply.tool_calls)) // 4 + 1
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }

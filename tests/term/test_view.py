@@ -241,6 +241,8 @@ async def test_output_shown_while_the_pane_had_no_size_is_replayed_when_it_gets_
         assert view.size.area == 0
         view.show(buffer, pty=True)  # as the app does when the layout hides the pane
         view.display = True
-        await until(pilot, lambda: view.screen_text()[:2] == ["first row".ljust(38),
-                                                               "second row".ljust(38)],
-                    "the replay at the pane's size")
+        await until(
+            pilot,
+            lambda: view.screen_text()[:2] == ["first row".ljust(38), "second row".ljust(38)],
+            "the replay at the pane's size",
+        )

@@ -49,23 +49,35 @@ class Collector:
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     options: dict[str, object] = {}
     if request.param == "ssh":
-        options = {**request.getfixturevalue("sshd").options(),
-                   "remote_root": str(tmp_path / "remote-runs")}
+        options = {
+            **request.getfixturevalue("sshd").options(),
+            "remote_root": str(tmp_path / "remote-runs"),
+        }
     elif request.param == "singularity":
         request.getfixturevalue("fake_apptainer")
-        options = {"image": "docker://busybox", "instance": f"hermes-{tmp_path.name}",
-                   "remote_root": str(tmp_path / "instance-runs")}
+        options = {
+            "image": "docker://busybox",
+            "instance": f"hermes-{tmp_path.name}",
+            "remote_root": str(tmp_path / "instance-runs"),
+        }
     elif request.param == "docker":
-        options = {"image": request.getfixturevalue("docker_image"),
-                   "session": f"test-{tmp_path.name}"}
+        options = {
+            "image": request.getfixturevalue("docker_image"),
+            "session": f"test-{tmp_path.name}",
+        }
     elif request.param == "daytona":
         fake = request.getfixturevalue("fake_daytona")
-        options = {"api_key": fake.api_key, "api_url": fake.api_url,
-                   "session": f"test-{tmp_path.name}"}
+        options = {
+            "api_key": fake.api_key,
+            "api_url": fake.api_url,
+            "session": f"test-{tmp_path.name}",
+        }
     elif request.param == "modal":
         request.getfixturevalue("fake_modal")
-        options = {"image": request.getfixturevalue("docker_image"),
-                   "session": f"test-{tmp_path.name}"}
+        options = {
+            "image": request.getfixturevalue("docker_image"),
+            "session": f"test-{tmp_path.name}",
+        }
     instance = create_backend(request.param, state_dir=tmp_path / "state", **options)
     yield instance
     if request.param in ("docker", "daytona", "modal"):
@@ -84,8 +96,7 @@ def spawned(backend: Backend) -> Iterator[list[ProcHandle]]:
 
 
 def spawn(backend: Backend, handles: list[ProcHandle], command: str, **kw: object) -> ProcHandle:
-    spec = SpawnSpec(proc_id=f"t_{secrets.token_hex(4)}", argv=backend.shell_argv(command),
-                     **kw)  # type: ignore[arg-type]
+    spec = SpawnSpec(proc_id=f"t_{secrets.token_hex(4)}", argv=backend.shell_argv(command), **kw)  # type: ignore[arg-type]
     handle = backend.spawn(spec)
     handles.append(handle)
     return handle
@@ -101,8 +112,11 @@ def follow_to_end(backend: Backend, handle: ProcHandle, timeout: float = 20) -> 
 def test_run_returns_merged_output_and_exit_code(backend: Backend, tmp_path: Path) -> None:
     workdir = str(tmp_path / "work")
     backend.upload(b"", f"{workdir}/.keep")  # creates the directory where commands run
-    result = backend.run(backend.shell_argv("echo a; echo b >&2; echo $FOO; pwd; exit 9"),
-                         workdir=workdir, env={"FOO": "bar"})
+    result = backend.run(
+        backend.shell_argv("echo a; echo b >&2; echo $FOO; pwd; exit 9"),
+        workdir=workdir,
+        env={"FOO": "bar"},
+    )
     assert result.output == f"a\nb\nbar\n{workdir}\n".encode()
     assert result.exit_code == 9
 
@@ -122,8 +136,9 @@ def test_run_does_not_wait_for_a_backgrounded_grandchild(backend: Backend) -> No
     assert time.monotonic() - started < 4
 
 
-def test_spawn_streams_output_and_reports_the_exit(backend: Backend,
-                                                  spawned: list[ProcHandle]) -> None:
+def test_spawn_streams_output_and_reports_the_exit(
+    backend: Backend, spawned: list[ProcHandle]
+) -> None:
     handle = spawn(backend, spawned, "for i in 1 2 3; do echo $i; sleep 0.05; done; exit 4")
     sink = follow_to_end(backend, handle)
     assert bytes(sink.data) == b"1\n2\n3\n"
@@ -144,8 +159,9 @@ def test_follow_from_an_offset(backend: Backend, spawned: list[ProcHandle]) -> N
 
 
 def test_pty_mode_write_and_resize(backend: Backend, spawned: list[ProcHandle]) -> None:
-    handle = spawn(backend, spawned, "stty size; read a; stty size; echo got:$a", pty=True,
-                   rows=20, cols=70)
+    handle = spawn(
+        backend, spawned, "stty size; read a; stty size; echo got:$a", pty=True, rows=20, cols=70
+    )
     sink = Collector()
     backend.follow(handle, 0, sink)
     deadline = time.monotonic() + 10
@@ -159,8 +175,9 @@ def test_pty_mode_write_and_resize(backend: Backend, spawned: list[ProcHandle]) 
     assert b"got:hi" in sink.data
 
 
-def test_signal_reaches_the_group_and_exit_is_negative(backend: Backend,
-                                                       spawned: list[ProcHandle]) -> None:
+def test_signal_reaches_the_group_and_exit_is_negative(
+    backend: Backend, spawned: list[ProcHandle]
+) -> None:
     handle = spawn(backend, spawned, "sleep 30")
     sink = Collector()
     backend.follow(handle, 0, sink)
@@ -197,8 +214,9 @@ def test_probe_many(backend: Backend, spawned: list[ProcHandle]) -> None:
 
 
 @pytest.mark.parametrize("size", [0, 1, 256, 5 << 20])
-def test_upload_download_round_trip_is_binary_safe(backend: Backend, tmp_path: Path,
-                                                   size: int) -> None:
+def test_upload_download_round_trip_is_binary_safe(
+    backend: Backend, tmp_path: Path, size: int
+) -> None:
     data = bytes(range(256)) if size == 256 else os.urandom(size)
     target = str(tmp_path / "remote" / "sub" / "file.bin")
     backend.upload(data, target, mode=0o640)
@@ -208,7 +226,8 @@ def test_upload_download_round_trip_is_binary_safe(backend: Backend, tmp_path: P
 
 
 def test_a_background_process_starts_where_foreground_commands_start(
-    backend: Backend, spawned: list[ProcHandle],
+    backend: Backend,
+    spawned: list[ProcHandle],
 ) -> None:
     foreground = backend.run(backend.shell_argv("pwd")).output
     handle = spawn(backend, spawned, "pwd")
@@ -216,21 +235,24 @@ def test_a_background_process_starts_where_foreground_commands_start(
 
 
 @pytest.mark.parametrize("pty", [False, True])
-def test_a_workdir_is_data_never_shell_text(backend: Backend, spawned: list[ProcHandle],
-                                           tmp_path: Path, pty: bool) -> None:
-    workdir = str(tmp_path / 'we"ird $(touch pwned-1) `touch pwned-2` \'q\'')
+def test_a_workdir_is_data_never_shell_text(
+    backend: Backend, spawned: list[ProcHandle], tmp_path: Path, pty: bool
+) -> None:
+    workdir = str(tmp_path / "we\"ird $(touch pwned-1) `touch pwned-2` 'q'")
     backend.upload(b"", f"{workdir}/.keep")
     # An injection would have created pwned-* where the supervisor runs (or in the workdir).
-    handle = spawn(backend, spawned, 'pwd; ls "$HERMES_RUN" . | grep pwned; true',
-                   workdir=workdir, pty=pty)
+    handle = spawn(
+        backend, spawned, 'pwd; ls "$HERMES_RUN" . | grep pwned; true', workdir=workdir, pty=pty
+    )
     sink = follow_to_end(backend, handle)
     assert sink.exit is not None and sink.exit.exit_code == 0
     assert bytes(sink.data).replace(b"\r\n", b"\n") == workdir.encode() + b"\n"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_a_killed_pty_process_reports_the_signal(backend: Backend, spawned: list[ProcHandle],
-                                                 sig: int) -> None:
+def test_a_killed_pty_process_reports_the_signal(
+    backend: Backend, spawned: list[ProcHandle], sig: int
+) -> None:
     handle = spawn(backend, spawned, "sleep 30", pty=True)
     sink = Collector()
     backend.follow(handle, 0, sink)

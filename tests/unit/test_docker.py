@@ -93,13 +93,13 @@ def test_a_per_task_image_override(
     registry.backend("docker", task).cleanup()
 
 
-def test_an_interrupt_stops_waiting_for_a_silent_command(docker_image: str,
-                                                         tmp_path: Path) -> None:
+def test_an_interrupt_stops_waiting_for_a_silent_command(docker_image: str, tmp_path: Path) -> None:
     import threading
     import time
 
-    backend = create_backend("docker", state_dir=tmp_path, image=docker_image,
-                             session=f"cancel-{tmp_path.name}")
+    backend = create_backend(
+        "docker", state_dir=tmp_path, image=docker_image, session=f"cancel-{tmp_path.name}"
+    )
     try:
         cancel = threading.Event()
         threading.Timer(0.5, cancel.set).start()

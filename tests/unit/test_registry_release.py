@@ -9,8 +9,9 @@ from registry import ProcessRegistry
 from tests.conftest import pid_alive, wait_for
 
 
-def test_release_kills_forgets_and_drops_the_tasks_settings(registry: ProcessRegistry,
-                                                             state_dir: Path) -> None:
+def test_release_kills_forgets_and_drops_the_tasks_settings(
+    registry: ProcessRegistry, state_dir: Path
+) -> None:
     registry.set_sandbox_options("local", "task-1", {})
     running = registry.spawn("sleep 300", session_key="task-1")
     done = registry.spawn("echo bye", session_key="task-1")

@@ -41,41 +41,50 @@ def check_search(ctx: ToolContext, root: str) -> None:
     found = call(ctx, "search_files", {"pattern": "TODO", "path": root})
     assert found["total_count"] == 3
     assert {(m["path"], m["line"]) for m in found["matches"]} == {
-        (f"{root}/src/app.py", 4), (f"{root}/src/util.py", 1), (f"{root}/src/util.py", 2)}
+        (f"{root}/src/app.py", 4),
+        (f"{root}/src/util.py", 1),
+        (f"{root}/src/util.py", 2),
+    }
     around = call(ctx, "search_files", {"pattern": "parse args", "path": root, "context": 1})
     (match,) = around["matches"]
     assert match["context_before"] == ["def main():"]
     assert match["context_after"] == ["    return 1"]
-    files = call(ctx, "search_files", {"pattern": "TODO", "path": root,
-                                       "output_mode": "files_only"})
+    files = call(
+        ctx, "search_files", {"pattern": "TODO", "path": root, "output_mode": "files_only"}
+    )
     assert sorted(files["files"]) == [f"{root}/src/app.py", f"{root}/src/util.py"]
     counts = call(ctx, "search_files", {"pattern": "TODO", "path": root, "output_mode": "count"})
-    assert counts == {"total_count": 3, "counts": {f"{root}/src/app.py": 1,
-                                                   f"{root}/src/util.py": 2}}
+    assert counts == {
+        "total_count": 3,
+        "counts": {f"{root}/src/app.py": 1, f"{root}/src/util.py": 2},
+    }
     names = call(ctx, "search_files", {"pattern": "*.py", "target": "find", "path": root})
     assert sorted(names["files"]) == [f"{root}/src/app.py", f"{root}/src/util.py"]
     read = call(ctx, "read_file", {"path": f"{root}/src/util.py", "offset": 3})
     assert read["content"] == "     3|VALUE = 3"
-    patched = call(ctx, "patch", {"path": f"{root}/src/util.py", "old_string": "VALUE = 3",
-                                  "new_string": "VALUE = 4"})
+    patched = call(
+        ctx,
+        "patch",
+        {"path": f"{root}/src/util.py", "old_string": "VALUE = 3", "new_string": "VALUE = 4"},
+    )
     assert "+VALUE = 4" in patched["diff"]
-    assert "not found" in call(ctx, "search_files", {"pattern": "x",
-                                                     "path": f"{root}/nope"})["error"]
+    assert (
+        "not found" in call(ctx, "search_files", {"pattern": "x", "path": f"{root}/nope"})["error"]
+    )
 
 
-def test_search_output_modes_and_context_locally(registry: ProcessRegistry,
-                                                 tmp_path: Path) -> None:
+def test_search_output_modes_and_context_locally(registry: ProcessRegistry, tmp_path: Path) -> None:
     ctx = ToolContext(registry=registry)
     make_project(ctx, str(tmp_path))
     check_search(ctx, str(tmp_path))
 
 
 @pytest.fixture
-def docker_ctx(docker_image: str, make_registry: Callable[..., ProcessRegistry],
-               tmp_path: Path) -> Iterator[ToolContext]:
+def docker_ctx(
+    docker_image: str, make_registry: Callable[..., ProcessRegistry], tmp_path: Path
+) -> Iterator[ToolContext]:
     registry = make_registry(backend_options={"docker": {"image": docker_image}})
-    ctx = ToolContext(registry=registry, session_key=f"files-{tmp_path.name}",
-                      backend="docker")
+    ctx = ToolContext(registry=registry, session_key=f"files-{tmp_path.name}", backend="docker")
     yield ctx
     registry.backend("docker", ctx.session_key).cleanup()
 
@@ -95,25 +104,25 @@ def test_file_tools_work_inside_a_docker_container(docker_ctx: ToolContext) -> N
     assert written["path"] == f"{pwd.rstrip('/')}/{name}"
     assert not os.path.exists(name)
     assert call(docker_ctx, "terminal", {"command": f"cat {name}"})["output"] == "in the box"
-    assert call(docker_ctx, "search_files", {"pattern": name, "target": "files",
-                                             "path": "."})["files"] == [written["path"]]
+    assert call(docker_ctx, "search_files", {"pattern": name, "target": "files", "path": "."})[
+        "files"
+    ] == [written["path"]]
     # Long output is saved inside the container, where the file tools can read it.
     long = call(docker_ctx, "terminal", {"command": "seq 1 100000"})
     assert long["output_total_bytes"] == len("".join(f"{i}\n" for i in range(1, 100001)))
     page = call(docker_ctx, "read_file", {"path": long["output_file"], "offset": 99999})
     assert page["content"] == " 99999|99999\n100000|100000"
     # The process log pages into the spool inside the container, past the memory window.
-    sid = call(docker_ctx, "terminal", {"command": "seq 1 60000",
-                                        "background": True})["session_id"]
+    sid = call(docker_ctx, "terminal", {"command": "seq 1 60000", "background": True})["session_id"]
     call(docker_ctx, "process", {"action": "wait", "session_id": sid, "timeout": 60})
-    log = call(docker_ctx, "process", {"action": "log", "session_id": sid, "offset": 0,
-                                       "limit": 2})
+    log = call(docker_ctx, "process", {"action": "log", "session_id": sid, "offset": 0, "limit": 2})
     assert log["output"] == "1\n2"
     assert log["total_lines"] == 60000
 
 
-def test_file_tools_work_over_ssh(sshd: SSHServer, make_registry: Callable[..., ProcessRegistry],
-                                  tmp_path: Path) -> None:
+def test_file_tools_work_over_ssh(
+    sshd: SSHServer, make_registry: Callable[..., ProcessRegistry], tmp_path: Path
+) -> None:
     options = {"ssh": {**sshd.options(), "remote_root": str(tmp_path / "remote")}}
     ctx = ToolContext(registry=make_registry(backend_options=options), backend="ssh")
     make_project(ctx, str(tmp_path / "project"))

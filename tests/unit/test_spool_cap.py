@@ -82,8 +82,13 @@ def test_the_log_tool_says_which_lines_the_cap_dropped(
     session = registry.spawn(f"seq 1 {LINES}")
     assert registry.wait(session.id, 60).status == "exited"
     ctx = ToolContext(registry=registry)
-    page = json.loads(run_tool("process", json.dumps(
-        {"action": "log", "session_id": session.id, "offset": 0, "limit": 1}), ctx))
+    page = json.loads(
+        run_tool(
+            "process",
+            json.dumps({"action": "log", "session_id": session.id, "offset": 0, "limit": 1}),
+            ctx,
+        )
+    )
     gone = page["dropped_lines"]
     assert gone > 0 and f"lines 0-{gone - 1} are gone" in page["dropped_note"]
     assert page["output"] == str(gone + 1)

@@ -26,8 +26,13 @@ def call(ctx: ToolContext, name: str, args: Any) -> dict[str, Any]:
 
 def cli_tool(name: str, arguments: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HERMES_HOME": str(state_dir)}
-    return subprocess.run([sys.executable, "-m", "hermes_tui", "tool", name, arguments],
-                          capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "hermes_tui", "tool", name, arguments],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -43,8 +48,7 @@ def start(ctx: ToolContext, command: str, **extra: Any) -> str:
 
 # -- arguments ---------------------------------------------------------------------------------
 def test_upstream_only_arguments_are_accepted_with_a_note(ctx: ToolContext) -> None:
-    result = call(ctx, "terminal", {"command": "echo hi", "task_id": "default",
-                                    "made_up": 1})
+    result = call(ctx, "terminal", {"command": "echo hi", "task_id": "default", "made_up": 1})
     assert result["output"] == "hi"
     assert result["exit_code"] == 0
     assert "task_id" in result["note"] and "made_up" in result["note"]
@@ -63,10 +67,10 @@ def test_float_timeouts(ctx: ToolContext) -> None:
     assert waited["status"] == "timeout"
 
 
-@pytest.mark.parametrize("arguments", ['{"command": "echo a\\u0000b"}',
-                                       '{"command": "true", "timeout": 1e400}'])
-def test_bad_input_on_the_command_line_is_one_clear_line(arguments: str,
-                                                         state_dir: Path) -> None:
+@pytest.mark.parametrize(
+    "arguments", ['{"command": "echo a\\u0000b"}', '{"command": "true", "timeout": 1e400}']
+)
+def test_bad_input_on_the_command_line_is_one_clear_line(arguments: str, state_dir: Path) -> None:
     result = cli_tool("terminal", arguments, state_dir)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr + result.stdout
@@ -77,8 +81,11 @@ def test_bad_input_on_the_command_line_is_one_clear_line(arguments: str,
 
 # -- result shapes -----------------------------------------------------------------------------
 def test_background_start_poll_list_kill_write_shapes(ctx: ToolContext, tmp_path: Path) -> None:
-    started = call(ctx, "terminal", {"command": "echo hello; sleep 30", "background": True,
-                                     "workdir": str(tmp_path)})
+    started = call(
+        ctx,
+        "terminal",
+        {"command": "echo hello; sleep 30", "background": True, "workdir": str(tmp_path)},
+    )
     assert started["output"] == "Background process started"
     assert started["exit_code"] == 0
     assert started["error"] is None
@@ -105,8 +112,9 @@ def test_background_start_poll_list_kill_write_shapes(ctx: ToolContext, tmp_path
 
 
 def test_a_failed_background_start_has_the_upstream_shape(ctx: ToolContext) -> None:
-    result = call(ctx, "terminal", {"command": "true", "background": True,
-                                    "workdir": "/no/such/dir"})
+    result = call(
+        ctx, "terminal", {"command": "true", "background": True, "workdir": "/no/such/dir"}
+    )
     assert result["output"] == "" and result["exit_code"] == -1
     assert result["error"].startswith("Failed to start background process: ")
     assert "does not exist" in result["error"]
@@ -118,22 +126,22 @@ def test_wait_reports_a_clamp_in_timeout_note(registry: ProcessRegistry) -> None
     sid = start(ctx, "sleep 30")
     result = call(ctx, "process", {"action": "wait", "session_id": sid, "timeout": 3600})
     assert result["status"] == "timeout"
-    assert result["timeout_note"] == ("Requested wait of 3600s was clamped to configured limit "
-                                      "of 0.5s")
+    assert result["timeout_note"] == (
+        "Requested wait of 3600s was clamped to configured limit of 0.5s"
+    )
 
 
 # -- log and poll ------------------------------------------------------------------------------
 def test_log_pages_into_the_whole_spool_beyond_the_memory_window(ctx: ToolContext) -> None:
     script = "for i in range(12000): print('line %06d ' % i + 'x' * 60)"
-    sid = start(ctx, f"python3 -c \"{script}\"")
+    sid = start(ctx, f'python3 -c "{script}"')
     call(ctx, "process", {"action": "wait", "session_id": sid, "timeout": 30})
     assert ctx.registry.get(sid).output.dropped > 0  # more than the 200 KB window
     first = call(ctx, "process", {"action": "log", "session_id": sid, "offset": 0, "limit": 3})
     assert first["output"].splitlines() == [f"line {i:06d} " + "x" * 60 for i in range(3)]
     assert first["showing"] == "lines 0-2 of 12000"
     assert "dropped_note" not in first
-    middle = call(ctx, "process", {"action": "log", "session_id": sid, "offset": 5000,
-                                   "limit": 2})
+    middle = call(ctx, "process", {"action": "log", "session_id": sid, "offset": 5000, "limit": 2})
     assert middle["output"].splitlines()[0].startswith("line 005000 ")
     tail = call(ctx, "process", {"action": "log", "session_id": sid, "limit": 1})
     assert tail["output"].startswith("line 011999 ")
@@ -151,7 +159,8 @@ def test_poll_never_splits_a_multibyte_character(ctx: ToolContext) -> None:
 
 
 def test_poll_cursor_survives_a_restart_and_is_shared_with_the_cli(
-    make_registry: Callable[..., ProcessRegistry], state_dir: Path,
+    make_registry: Callable[..., ProcessRegistry],
+    state_dir: Path,
 ) -> None:
     first = make_registry()
     ctx = ToolContext(registry=first)
@@ -193,8 +202,9 @@ def test_long_foreground_output_is_saved_whole(ctx: ToolContext) -> None:
 # -- duplicates, secrets, the login shell ----------------------------------------------------
 def test_duplicate_guard_returns_the_running_process(ctx: ToolContext, tmp_path: Path) -> None:
     first = start(ctx, "sleep 30", workdir=str(tmp_path))
-    again = call(ctx, "terminal", {"command": "sleep 30", "background": True,
-                                   "workdir": str(tmp_path)})
+    again = call(
+        ctx, "terminal", {"command": "sleep 30", "background": True, "workdir": str(tmp_path)}
+    )
     assert again["session_id"] == first
     assert "already running" in again["note"]
     elsewhere = start(ctx, "sleep 30")
@@ -204,13 +214,17 @@ def test_duplicate_guard_returns_the_running_process(ctx: ToolContext, tmp_path:
     assert len([s for s in ctx.registry.processes() if s.is_running]) == 3
 
 
-def test_secret_values_are_masked_in_tool_results(ctx: ToolContext,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secret_values_are_masked_in_tool_results(
+    ctx: ToolContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SERVICE_API_KEY", "sk-live-abcdef123456")
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_tokenvalue999")
     monkeypatch.setenv("SHORT_TOKEN", "1")
-    result = call(ctx, "terminal", {"command": "echo key=$SERVICE_API_KEY; "
-                                               "echo gh=$GITHUB_TOKEN short=$SHORT_TOKEN"})
+    result = call(
+        ctx,
+        "terminal",
+        {"command": "echo key=$SERVICE_API_KEY; echo gh=$GITHUB_TOKEN short=$SHORT_TOKEN"},
+    )
     assert result["output"] == "key=***\ngh=*** short=1"
     sid = start(ctx, "echo $SERVICE_API_KEY; sleep 30")
     wait_for(lambda: b"sk-live" in ctx.registry.output(sid), what="output")
@@ -219,8 +233,9 @@ def test_secret_values_are_masked_in_tool_results(ctx: ToolContext,
     assert polled["new_output"] == "***\n"
 
 
-def test_commands_run_through_the_login_shell(ctx: ToolContext, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_commands_run_through_the_login_shell(
+    ctx: ToolContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     tools = home / "profile-bin"
     tools.mkdir(parents=True)
@@ -235,8 +250,10 @@ def test_commands_run_through_the_login_shell(ctx: ToolContext, tmp_path: Path,
     assert result == {"output": "from-profile", "exit_code": 0}
     sid = start(ctx, "hermes-profile-probe")
     assert call(ctx, "process", {"action": "wait", "session_id": sid})["output"] == (
-        "from-profile\n")
-    plain = ProcessRegistry(ctx.registry.state_dir / "plain",
-                            backend_options={"local": {"login_shell": False}})
+        "from-profile\n"
+    )
+    plain = ProcessRegistry(
+        ctx.registry.state_dir / "plain", backend_options={"local": {"login_shell": False}}
+    )
     no_login = call(ToolContext(registry=plain), "terminal", {"command": "hermes-profile-probe"})
     assert no_login["exit_code"] == 127

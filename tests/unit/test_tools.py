@@ -50,8 +50,11 @@ def test_schemas_are_valid_openai_function_tools() -> None:
 
 
 def test_foreground_command(ctx: ToolContext, tmp_path: Any) -> None:
-    result = call(ctx, "terminal", {"command": "echo out; echo err >&2; pwd; exit 3",
-                                    "workdir": str(tmp_path)})
+    result = call(
+        ctx,
+        "terminal",
+        {"command": "echo out; echo err >&2; pwd; exit 3", "workdir": str(tmp_path)},
+    )
     assert result == {"output": f"out\nerr\n{tmp_path}", "exit_code": 3}
 
 
@@ -80,8 +83,14 @@ def test_foreground_interrupt(ctx: ToolContext) -> None:
 
 
 def test_background_workflow(ctx: ToolContext) -> None:
-    started = call(ctx, "terminal", {"command": "echo ready; read line; echo got $line; "
-                                                "read again; exit 5", "background": True})
+    started = call(
+        ctx,
+        "terminal",
+        {
+            "command": "echo ready; read line; echo got $line; read again; exit 5",
+            "background": True,
+        },
+    )
     assert started["status"] == "running"
     assert isinstance(started["pid"], int)
     sid = started["session_id"]
@@ -93,7 +102,10 @@ def test_background_workflow(ctx: ToolContext) -> None:
         seen += call(ctx, "process", {"action": "poll", "session_id": sid})["new_output"]
     assert seen.strip() == "ready"
     assert call(ctx, "process", {"action": "submit", "session_id": sid, "data": "hello"}) == {
-        "session_id": sid, "status": "ok", "bytes_written": 6}
+        "session_id": sid,
+        "status": "ok",
+        "bytes_written": 6,
+    }
     call(ctx, "process", {"action": "write", "session_id": sid, "data": "x\n"})
     waited = call(ctx, "process", {"action": "wait", "session_id": sid, "timeout": 10})
     assert waited["status"] == "exited"
@@ -118,8 +130,9 @@ def test_kill_through_the_tool(ctx: ToolContext) -> None:
 
 
 def test_pty_background_process_gets_enter_as_cr(ctx: ToolContext) -> None:
-    sid = call(ctx, "terminal", {"command": "python3 -q -i", "background": True,
-                                 "pty": True})["session_id"]
+    sid = call(ctx, "terminal", {"command": "python3 -q -i", "background": True, "pty": True})[
+        "session_id"
+    ]
     call(ctx, "process", {"action": "submit", "session_id": sid, "data": "print(2 ** 10)"})
     deadline = time.monotonic() + 10
     out = ""
@@ -150,10 +163,8 @@ def test_wait_interrupted(ctx: ToolContext) -> None:
 
 def test_check_interval_is_clamped_and_handed_to_the_watcher(registry: ProcessRegistry) -> None:
     started: list[tuple[str, float]] = []
-    ctx = ToolContext(registry=registry,
-                      start_watcher=lambda s, n, mode: started.append((s.id, n)))
-    result = call(ctx, "terminal", {"command": "sleep 5", "background": True,
-                                    "check_interval": 5})
+    ctx = ToolContext(registry=registry, start_watcher=lambda s, n, mode: started.append((s.id, n)))
+    result = call(ctx, "terminal", {"command": "sleep 5", "background": True, "check_interval": 5})
     assert started == [(result["session_id"], 30.0)]
     assert result["check_interval"] == 30.0
     assert "raised to the minimum" in result["check_interval_note"]
@@ -183,8 +194,9 @@ def test_check_interval_is_clamped_and_handed_to_the_watcher(registry: ProcessRe
         ("terminal", {"command": "true", "workdir": "/no/such/dir"}, "does not exist"),
     ],
 )
-def test_bad_calls_give_clear_json_errors(ctx: ToolContext, name: str, args: Any,
-                                          message: str) -> None:
+def test_bad_calls_give_clear_json_errors(
+    ctx: ToolContext, name: str, args: Any, message: str
+) -> None:
     result = call(ctx, name, args)
     assert list(result) == ["error"]
     assert message in result["error"]
