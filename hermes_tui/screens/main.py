@@ -28,6 +28,7 @@ from hermes_tui.messages import ProcessChanged
 from hermes_tui.screens.away import AwayScreen
 from hermes_tui.screens.confirm import Confirm
 from hermes_tui.screens.help import HelpScreen
+from hermes_tui.screens.layout import MAIN_SCREEN_CSS
 from hermes_tui.screens.palette import binding_keys, palette_entries
 from hermes_tui.screens.process_actions import ProcessActions
 from hermes_tui.screens.search import Match, SearchScreen
@@ -64,37 +65,7 @@ class Startup:
 class MainScreen(ProcessActions, Screen[None]):
     """Three panes; any of them can be zoomed to fill the screen."""
 
-    # Room for the terminal: the chat takes a quarter of a wide screen (32-60 columns), the
-    # list only the rows it needs (up to 40%), the terminal the rest. Below NARROW columns
-    # the chat and the right side take turns at the full width (F2 / F3 / F4 switch).
-    DEFAULT_CSS = """
-    MainScreen #panes {
-        height: 1fr;
-    }
-    MainScreen #chat {
-        width: 25%;
-        min-width: 32;
-        max-width: 60;
-    }
-    MainScreen #right {
-        width: 1fr;
-    }
-    MainScreen #processes {
-        height: auto;
-        max-height: 40%;
-        min-height: 5;
-    }
-    MainScreen #terminal {
-        height: 1fr;
-        min-height: 6;
-    }
-    MainScreen.-narrow #chat { width: 1fr; max-width: 100%; }
-    MainScreen.-chat-hidden #chat { display: none; }
-    MainScreen.-right-hidden #right { display: none; }
-    MainScreen.-zoom-chat #right { display: none; }
-    MainScreen.-zoom-processes #chat, MainScreen.-zoom-processes #terminal { display: none; }
-    MainScreen.-zoom-terminal #chat, MainScreen.-zoom-terminal #processes { display: none; }
-    """
+    DEFAULT_CSS = MAIN_SCREEN_CSS
 
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
