@@ -22,11 +22,11 @@ def _find(screen: str, text: str) -> tuple[int, int]:
 
 
 def focus_chat(tmux: Tmux) -> None:
-    """F2, then wait until the footer shows no pane keys (the chat input has the focus)."""
+    """F2, then wait until the footer starts with the global keys: the chat input has the
+    focus (with the list or the terminal focused, their own keys come first)."""
     tmux.keys("F2")
     tmux.wait_for(
-        lambda s: not any(k in s.splitlines()[-1] for k in ("Kill", "Copy", "Attach")),
-        "the chat to have the focus",
+        lambda s: s.splitlines()[-1].lstrip().startswith("f1 Help"), "the chat to have the focus"
     )
 
 
