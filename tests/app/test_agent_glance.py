@@ -46,7 +46,8 @@ async def test_working_indicator_running_block_and_failed_block(
             ran, failed = chat.query(ToolBlock)
             assert not ran.has_class("-running") and not ran.has_class("-failed")
             assert failed.has_class("-failed") and "failed" in str(failed.title)
-            assert not working.has_class("-on")
+            # the turn ends just after its last words are drawn
+            await until(pilot, lambda: not working.has_class("-on"), "the indicator to stop")
             await say(pilot, "/new")
             await until(pilot, lambda: not chat.query(ToolBlock), "the new session")
             await say(pilot, "/switch chat-1")
