@@ -12,19 +12,16 @@ import errno
 import fcntl
 import json
 import os
-import secrets
 import select
 import shutil
-import signal
 import struct
 import subprocess
-import tempfile
 import termios
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 from backends import rundir, sweep
 from backends._follow import get_follower
@@ -42,15 +39,11 @@ from backends.base import (
     SpawnSpec,
     Subscription,
 )
+from backends.foreground import run_here
 from backends.procinfo import controlling_tty, is_same_process
 from backends.rundir import read_exit
 
-MAX_RUN_OUTPUT = 4 << 20
-"""Foreground output kept in memory: the first and last halves of this, the middle elided."""
-KEEP_SAVED_OUTPUTS = 20
-"""Saved foreground outputs (over MAX_RUN_OUTPUT) kept in ``<state dir>/outputs``."""
 WRITE_TIMEOUT = 5.0
-KILL_GRACE = 2.0
 LAUNCH_TIMEOUT = 30.0
 
 
@@ -95,48 +88,6 @@ def _launch(run_dir: Path, env: Mapping[str, str]) -> rundir.PidRecord:
         pause = min(0.02, pause * 2)
     error = error or rundir.read_text(run_dir / rundir.OUT).strip()[-500:]
     raise SpawnError(error or "the process supervisor did not start the command")
-
-
-def _read_capped(f: IO[bytes]) -> tuple[bytes, int]:
-    """Return the output (its middle elided past :data:`MAX_RUN_OUTPUT`) and its true size."""
-    size = f.seek(0, os.SEEK_END)
-    f.seek(0)
-    if size <= MAX_RUN_OUTPUT:
-        return f.read(), size
-    half = MAX_RUN_OUTPUT // 2
-    head = f.read(half)
-    f.seek(size - half)
-    omitted = size - 2 * half
-    return head + f"\n[... {omitted} bytes omitted ...]\n".encode() + f.read(), size
-
-
-def _save_output(f: IO[bytes], directory: Path) -> str | None:
-    """Copy a too-big foreground output to a private file (the newest few are kept)."""
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        old = sorted(directory.glob("run-*.log"), key=lambda p: p.stat().st_mtime)
-        for stale in old[: max(0, len(old) - KEEP_SAVED_OUTPUTS + 1)]:
-            stale.unlink(missing_ok=True)
-        path = directory / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.log"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            f.seek(0)
-            shutil.copyfileobj(f, out, 1 << 20)
-        return str(path)
-    except OSError:
-        return None  # a full disk must not fail the command itself
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """TERM the command's process group, then KILL it after a grace period."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(KILL_GRACE)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 class LocalBackend(Backend):
@@ -207,55 +158,13 @@ class LocalBackend(Backend):
         cwd = os.path.expanduser(workdir) if workdir else None
         if cwd and not os.path.isdir(cwd):
             raise BackendError(f"working directory does not exist: {cwd}")
-        # Output goes to a file, not a pipe: a backgrounded grandchild that keeps the pipe open
-        # would otherwise make us wait for EOF long after the command itself has finished.
-        with tempfile.TemporaryFile() as out:
-            try:
-                proc = subprocess.Popen(
-                    list(argv),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=cwd,
-                    env=self.environment(env),
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise BackendError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
-            deadline = time.monotonic() + timeout
-            timed_out = interrupted = False
-            while True:
-                try:
-                    proc.wait(min(0.05, max(0.0, deadline - time.monotonic())))
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-                if cancel is not None and cancel.is_set():
-                    interrupted = True
-                elif time.monotonic() >= deadline:
-                    timed_out = True
-                else:
-                    continue
-                _kill_group(proc)
-                break
-            output, size = _read_capped(out)
-            saved = (
-                _save_output(out, self.run_root.parent / "outputs")
-                if (size > MAX_RUN_OUTPUT)
-                else None
-            )
-        code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
-        if timed_out:
-            code = 124
-        elif interrupted:
-            code = 130
-        return RunResult(
-            output,
-            code,
-            timed_out=timed_out,
-            interrupted=interrupted,
-            total_bytes=size,
-            saved_output=saved,
+        return run_here(
+            argv,
+            cwd=cwd,
+            env=self.environment(env),
+            timeout=timeout,
+            cancel=cancel,
+            outputs_dir=self.run_root.parent / "outputs",
         )
 
     # -- background -------------------------------------------------------------------------

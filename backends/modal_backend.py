@@ -18,7 +18,6 @@ This module is not called ``modal.py`` so that ``import modal`` always means the
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import shlex
 import socket
@@ -27,7 +26,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from backends.atomic import write_private
 from backends.base import (
     BackendError,
     BackendUnavailableError,
@@ -40,10 +38,13 @@ from backends.modal_support import (
     CREDENTIALS_HINT,
     check_reachable,
     create_options,
+    describe_error,
     in_event_loop,
     off_loop,
+    read_sandbox_id,
     read_until_cancelled,
     safe_name,
+    write_sandbox_id,
 )
 from backends.shell import ShellBackend
 
@@ -146,21 +147,7 @@ class ModalBackend(ShellBackend):
             self._ok(f"mkdir -p {root} && chmod 700 {root}")
 
     def _describe(self, exc: BaseException) -> str:
-        """One line for an SDK failure, naming what to check."""
-        errors = self._modal.exception
-        server = self._modal.config.config.get("server_url")
-        if isinstance(exc, errors.AuthError):
-            return f"Modal refused the credentials ({exc}); {CREDENTIALS_HINT}"
-        if isinstance(
-            exc,
-            OSError | ConnectionError | TimeoutError | errors.ConnectionError | errors.TimeoutError,
-        ) and not isinstance(exc, errors.ExecTimeoutError):
-            return (
-                f"cannot reach the Modal API at {server} ({type(exc).__name__}: {exc}); "
-                "check the network (and MODAL_SERVER_URL if you set it)"
-            )
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"modal: {text}"
+        return describe_error(self._modal, exc)
 
     def _find_or_create(self) -> Any:
         """The session's sandbox: by the id we stored, else by tag, else a new one.
@@ -210,21 +197,10 @@ class ModalBackend(ShellBackend):
         return sandbox
 
     def _read_state(self) -> str | None:
-        try:
-            data = json.loads(self._state_file.read_text())
-            # Whatever image is configured now, the sandbox holding the processes is the one.
-            return str(data["sandbox_id"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        return read_sandbox_id(self._state_file)
 
     def _write_state(self, sandbox_id: str) -> None:
-        self._state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_private(
-            self._state_file,
-            json.dumps(
-                {"sandbox_id": sandbox_id, "image": self.image, "session": self.session}
-            ).encode(),
-        )
+        write_sandbox_id(self._state_file, sandbox_id, image=self.image, key=self.session)
 
     def _ensure_live(self) -> None:
         """After the sandbox ended (lifetime over, terminated), new work gets a new one."""

@@ -1,9 +1,10 @@
-"""Helpers of the Modal backend that do not touch the SDK: settings, event loops, reachability."""
+"""Helpers of the Modal backend: settings, event loops, reachability, error text, stored ids."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import queue
 import re
 import socket
@@ -11,8 +12,10 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
+from backends.atomic import write_private
 from backends.base import BackendUnavailableError
 
 T = TypeVar("T")
@@ -147,3 +150,40 @@ def check_reachable(server_url: str, timeout: float = 5.0) -> None:
 def safe_name(text: str) -> str:
     """``text`` usable as part of a file name."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:100] or "_"
+
+
+def describe_error(modal: Any, exc: BaseException) -> str:
+    """One line for a Modal SDK failure, naming what to check."""
+    errors = modal.exception
+    server = modal.config.config.get("server_url")
+    if isinstance(exc, errors.AuthError):
+        return f"Modal refused the credentials ({exc}); {CREDENTIALS_HINT}"
+    if isinstance(
+        exc,
+        OSError | ConnectionError | TimeoutError | errors.ConnectionError | errors.TimeoutError,
+    ) and not isinstance(exc, errors.ExecTimeoutError):
+        return (
+            f"cannot reach the Modal API at {server} ({type(exc).__name__}: {exc}); "
+            "check the network (and MODAL_SERVER_URL if you set it)"
+        )
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"modal: {text}"
+
+
+def read_sandbox_id(state_file: Path) -> str | None:
+    """The sandbox id stored for a sandbox key, or None."""
+    try:
+        data = json.loads(state_file.read_text())
+        # Whatever image is configured now, the sandbox holding the processes is the one.
+        return str(data["sandbox_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_sandbox_id(state_file: Path, sandbox_id: str, *, image: str, key: str) -> None:
+    """Store the sandbox id of a sandbox key (private file in the state dir)."""
+    state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_private(
+        state_file,
+        json.dumps({"sandbox_id": sandbox_id, "image": image, "session": key}).encode(),
+    )

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import secrets
-import time
 from pathlib import Path
 
 from backends import Backend, BackendError
 from backends.atomic import write_private
+from backends.foreground import make_room, saved_output_name
 from hermes_tui.tools.base import NOTIFY_MODES, JSONDict, Tool, ToolContext, ToolError
 from registry import ProcessSession, RegistryError
 from registry.text import clean_output, truncate_middle
 
 MAX_OUTPUT_CHARS = 50_000
-KEEP_SAVED_OUTPUTS = 20
-"""Saved long outputs kept per state dir (older ones are deleted)."""
+"""Output shown to the model: the start and end of this many characters."""
 DEFAULT_TIMEOUT = 180
 PTY_ROWS, PTY_COLS = 30, 120
 
@@ -144,14 +142,11 @@ def terminal(args: JSONDict, ctx: ToolContext) -> JSONDict:
 def _save_output(data: bytes, backend: Backend, ctx: ToolContext) -> str | None:
     """Keep a too-long output where the model can read it: the state dir for local
     commands, the sandbox's /tmp for the others (that is where its file tools look)."""
-    name = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.log"
+    name = saved_output_name()
     if ctx.backend == "local":
         directory = Path(ctx.output_dir or ctx.registry.state_dir / "outputs")
         try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            old = sorted(directory.glob("run-*.log"), key=lambda p: p.stat().st_mtime)
-            for stale in old[: max(0, len(old) - KEEP_SAVED_OUTPUTS + 1)]:
-                stale.unlink(missing_ok=True)
+            make_room(directory)
             write_private(directory / name, data)
         except OSError:
             return None
