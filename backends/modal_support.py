@@ -185,5 +185,5 @@ def write_sandbox_id(state_file: Path, sandbox_id: str, *, image: str, key: str)
     state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     write_private(
         state_file,
-        json.dumps({"sandbox_id": sandbox_id, "image": image, "session": key}).encode(),
+        json.dumps({"sandbox_id": sandbox_id, "image": image, "key": key}).encode(),
     )
