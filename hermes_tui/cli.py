@@ -273,7 +273,7 @@ def cmd_tool(args: argparse.Namespace) -> int:
         raise CliError(f"arguments are not valid JSON: {exc.msg} at position {exc.pos}") from None
     registry = _registry(args.config, recover=True)
     registry.max_wait = 600.0  # the tool behaves exactly as it does for the agent
-    ctx = ToolContext(registry=registry, owner=args.proc, backend=_backend(args))
+    ctx = ToolContext(registry=registry, owner=args.session, backend=_backend(args))
     result = run_tool(args.name, args.arguments, ctx)
     print(result)
     return 1 if json.loads(result).get("error") else 0  # upstream shapes carry "error": null
