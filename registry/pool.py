@@ -31,6 +31,15 @@ class BackendPool:
         with self._lock:
             self._backend_options[kind] = {**self._backend_options.get(kind, {}), **options}
 
+    def configured_envs(self) -> list[Mapping[str, Any]]:
+        """The ``env`` option of every configured backend (whose secrets must be masked)."""
+        with self._lock:
+            return [
+                options["env"]
+                for options in self._backend_options.values()
+                if isinstance(options.get("env"), Mapping)
+            ]
+
     def use_backend(self, backend: Backend) -> None:
         """Serve every request for ``backend.kind`` with this instance (a test double, or a
         backend built by an embedding program)."""

@@ -28,7 +28,6 @@ from typing import Any, Protocol
 
 from hermes_tui.tools import Tool, ToolContext
 from hermes_tui.tools.base import call_tool
-from hermes_tui.tools.redact import redact
 
 SYSTEM_PROMPT = """You are Hermes, an agent working in a terminal workstation. You run commands \
 with the `terminal` tool and manage long-running ones with the `process` tool.
@@ -242,7 +241,9 @@ class Agent:
         elif inspect.iscoroutinefunction(tool.handler):
             try:
                 result = json.dumps(
-                    redact(await tool.handler(json.loads(call.arguments or "{}"), self.ctx)),
+                    self.ctx.redactor().value(
+                        await tool.handler(json.loads(call.arguments or "{}"), self.ctx)
+                    ),
                     ensure_ascii=False,
                 )
             except Exception as exc:

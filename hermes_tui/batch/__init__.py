@@ -8,7 +8,7 @@ JSON line per prompt, as they finish.
 Modules: :mod:`~hermes_tui.batch.inputs` (the prompts file), :mod:`~hermes_tui.batch.task`
 (one prompt), :mod:`~hermes_tui.batch.runner` (the whole run, Ctrl-C),
 :mod:`~hermes_tui.batch.output` (results files, ShareGPT, resume),
-:mod:`~hermes_tui.batch.report` (progress bar and summary), :mod:`~hermes_tui.batch.redact`.
+:mod:`~hermes_tui.batch.report` (progress bar and summary), :mod:`~hermes_tui.redact`.
 This module itself stays import-light: the app imports it to recognise batch processes.
 """
 

@@ -25,9 +25,9 @@ from hermes_tui.agent.loop import SYSTEM_PROMPT
 from hermes_tui.batch import BATCH_KEY_PREFIX
 from hermes_tui.batch.inputs import PromptItem, read_prompts
 from hermes_tui.batch.output import ResultWriter, finished_ids, to_sharegpt
-from hermes_tui.batch.redact import Redactor
 from hermes_tui.batch.report import Tally, make_progress, summary_table
 from hermes_tui.batch.task import BatchSettings, run_prompt
+from hermes_tui.redact import Redactor
 from hermes_tui.settings import load_config
 from hermes_tui.tools import ToolError, tools_in
 from registry import ProcessRegistry, get_registry
@@ -128,7 +128,7 @@ def prepare(options: BatchOptions, registry: ProcessRegistry | None = None) -> _
         max_iterations=options.max_iterations or int(config.model.max_iterations),
         timeout=options.timeout,
         sharegpt=options.format == "sharegpt",
-        redactor=Redactor([endpoint.api_key]),
+        redactor=Redactor([endpoint.api_key], more_envs=registry.configured_envs()),
         count_usage=options.count_usage,
         tool_executor=ThreadPoolExecutor(
             max_workers=options.workers + 2, thread_name_prefix="hermes-batch-tool"

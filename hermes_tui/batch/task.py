@@ -20,7 +20,7 @@ from backends import BackendError, backend_class
 from hermes_tui.agent.loop import Agent, AgentError
 from hermes_tui.batch.inputs import PromptItem
 from hermes_tui.batch.output import to_sharegpt
-from hermes_tui.batch.redact import Redactor
+from hermes_tui.redact import Redactor
 from hermes_tui.tools import Tool, ToolContext
 from registry import ProcessRegistry, RegistryError
 
@@ -180,7 +180,13 @@ async def _attempt(
     if callable(ref):
         record["sandbox"] = ref()
         record["image"] = record["sandbox"].get("image", record["image"])
-    ctx = ToolContext(registry=registry, owner=key, backend=kind, workdir=item.cwd)
+    ctx = ToolContext(
+        registry=registry,
+        owner=key,
+        backend=kind,
+        workdir=item.cwd,
+        secrets=settings.redactor.secrets,
+    )
     agent = Agent(
         settings.client,
         settings.model,

@@ -16,10 +16,11 @@ from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE, Endpoint, make_client
 from hermes_tui.agent.loop import Agent, AgentError
 from hermes_tui.agent.watchers import WatcherManager
 from hermes_tui.conversation import commands
-from hermes_tui.conversation.history import ChatStore, Entry, environment_secrets
+from hermes_tui.conversation.history import ChatStore, Entry
 from hermes_tui.conversation.sessions import ChatSession, ChatSessions
 from hermes_tui.conversation.turn import TurnListener
 from hermes_tui.conversation.view import ChatView, ConversationHost
+from hermes_tui.redact import Redactor
 from hermes_tui.tools import TOOLSETS, ToolContext, ToolError, tools_in
 from registry import Process, ProcessRegistry, RegistryError
 
@@ -54,9 +55,10 @@ class Conversation:
         self.watchers = WatcherManager(
             registry, self._watcher_update, min_interval=watcher_min_interval, mode=notifications
         )
-        key = endpoint.api_key if endpoint and endpoint.api_key else ""
+        self._secrets = (endpoint.api_key,) if endpoint and endpoint.api_key else ()
         self.store = ChatStore(
-            history_dir or registry.state_dir / "chats", environment_secrets([key])
+            history_dir or registry.state_dir / "chats",
+            lambda: Redactor(self._secrets, more_envs=registry.configured_envs()),
         )
         self._turns: dict[str, asyncio.Task[None]] = {}
         self._save_failed: set[str] = set()
@@ -220,6 +222,7 @@ class Conversation:
                 watcher_min_interval=self.watchers.min_interval,
                 notifications=self.watchers.mode,
                 max_foreground_timeout=self.registry.max_wait,
+                secrets=self._secrets,
             )
             session.agent = Agent(
                 make_client(self.endpoint),

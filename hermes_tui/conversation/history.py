@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hermes_tui.redact import Redactor
 from registry.paths import ensure_private_dir
 
-_SECRET_NAMES = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
 _KEY_FORMAT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-MASK = "***"
 
 
 @dataclass
@@ -47,25 +46,14 @@ class SavedChat:
     last_active: float = 0.0
 
 
-def environment_secrets(extra: Iterable[str] = ()) -> list[str]:
-    """Values that must never be written: secret-looking environment variables and ``extra``."""
-    values = [v for k, v in os.environ.items() if _SECRET_NAMES.search(k)]
-    return sorted({v for v in [*values, *extra] if v and len(v) >= 6}, key=len, reverse=True)
-
-
-def mask(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret value in ``text``."""
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
-
-
 class ChatStore:
     """Loads and saves chat sessions in one folder."""
 
-    def __init__(self, folder: Path, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, folder: Path, redactor: Callable[[], Redactor] = Redactor) -> None:
+        """Keep chats in ``folder``; ``redactor`` makes what masks secrets in each save (made
+        anew each time, so a backend configured since is covered)."""
         self.folder = folder
-        self.secrets = list(secrets)
+        self.redactor = redactor
 
     def _path(self, key: str) -> Path:
         if not _KEY_FORMAT.match(key):
@@ -79,7 +67,7 @@ class ChatStore:
             OSError: when the file cannot be written (full disk...); the old file is intact.
         """
         ensure_private_dir(self.folder)
-        data = mask(json.dumps({"version": 1, **asdict(chat)}), self.secrets)
+        data = self.redactor().text(json.dumps({"version": 1, **asdict(chat)}))
         path = self._path(chat.key)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends import BackendError
-from hermes_tui.tools.redact import redact
+from hermes_tui.redact import Redactor
 from registry import CancelToken, Process, ProcessRegistry, RegistryError
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,15 @@ class ToolContext:
     max_foreground_timeout: float = 600.0
     output_dir: str | None = None
     """Where very large foreground output is saved (default: ``<state dir>/outputs``)."""
+    secrets: tuple[str, ...] = ()
+    """Values masked in results besides the secret-looking environment variables (the
+    endpoint's key)."""
+
+    def redactor(self) -> Redactor:
+        """Masks secrets in a result: ours, this process's and every backend's ``env``.
+
+        Built for each result, so a backend configured since is covered."""
+        return Redactor(self.secrets, more_envs=self.registry.configured_envs())
 
 
 @dataclass(frozen=True)
@@ -211,4 +220,4 @@ def call_tool(tool: Tool, raw_args: str | Mapping[str, Any] | None, ctx: ToolCon
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
         result = {"error": f"internal error in {tool.name}: {type(exc).__name__}: {exc}"}
-    return json.dumps(redact(result), ensure_ascii=False)
+    return json.dumps(ctx.redactor().value(result), ensure_ascii=False)

@@ -10,7 +10,7 @@ from typing import Any
 
 from hermes_tui.batch.inputs import PromptItem, read_prompts
 from hermes_tui.batch.output import ResultWriter, finished_ids, read_results, to_sharegpt
-from hermes_tui.batch.redact import Redactor
+from hermes_tui.redact import Redactor
 
 
 def test_bad_lines_are_reported_with_their_numbers_and_skipped(tmp_path: Path) -> None:

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from hermes_tui.conversation.history import ChatStore, Entry, SavedChat, environment_secrets
+from hermes_tui.conversation.history import ChatStore, Entry, SavedChat
+from hermes_tui.redact import Redactor
 
 
 def test_save_and_load_round_trip_with_masked_secrets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_secretvalue123")
-    store = ChatStore(tmp_path / "chats", environment_secrets(["sk-explicit-key"]))
+    store = ChatStore(tmp_path / "chats", lambda: Redactor(["sk-explicit-key"]))
     chat = SavedChat(
         "chat-1",
         [

@@ -1,8 +1,11 @@
-"""Masking secrets before a trajectory is written: results files get shared and trained on.
+"""The one place secrets are masked: tool results (what the model reads, and so the
+provider's logs and trajectories), chat history files and batch results.
 
-Two nets: the values of this process's secret-looking environment variables (the API key
-in use among them), wherever they appear, and the shapes of common tokens (``sk-...``,
-``ghp_...``, ``AKIA...``, bearer tokens, private key blocks) whatever their source.
+A command like ``env`` or ``cat .env`` would otherwise copy keys into the conversation. Two
+nets: the values of secret-looking environment variables (this process's and the ``env`` of
+every configured backend) and the keys given explicitly (the endpoint's), wherever they
+appear; and the shapes of common tokens (``sk-...``, ``ghp_...``, ``AKIA...``, bearer tokens,
+private key blocks) whatever their source.
 """
 
 from __future__ import annotations
@@ -39,12 +42,23 @@ class Redactor:
     """Replaces secrets in strings and in JSON-like values."""
 
     def __init__(
-        self, secrets: Iterable[str | None] = (), env: Mapping[str, str] | None = None
+        self,
+        secrets: Iterable[str | None] = (),
+        env: Mapping[str, str] | None = None,
+        more_envs: Iterable[Mapping[str, Any]] = (),
     ) -> None:
-        env = os.environ if env is None else env
-        values = {v for v in secrets if v}
-        # Paths (SSH_AUTH_SOCK, XAUTHORITY) are not secrets and would mask ordinary output.
-        values |= {v for k, v in env.items() if _secret_name(k) and not v.startswith("/")}
+        """Mask ``secrets``, and the secret-looking variables of ``env`` (default: this
+        process's environment) and of ``more_envs`` (e.g. the backends' configured ``env``)."""
+        self.secrets = tuple(v for v in secrets if v)
+        """The values given explicitly."""
+        values = set(self.secrets)
+        for variables in (os.environ if env is None else env, *more_envs):
+            # Paths (SSH_AUTH_SOCK, XAUTHORITY) are not secrets and would mask ordinary output.
+            values |= {
+                v
+                for k, v in variables.items()
+                if isinstance(v, str) and _secret_name(str(k)) and not v.startswith("/")
+            }
         # Longest first, so a secret that contains another is masked whole.
         self._values = sorted(
             (v for v in values if len(v) >= _MIN_SECRET_LEN), key=len, reverse=True
