@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,14 @@ if TYPE_CHECKING:
     from tests.fakes.modal_api import FakeModal
 
 FAKE_APPTAINER_BIN = Path(__file__).parent / "fakes" / "bin"
+SUITE_RUN = secrets.token_hex(3)
+"""Tells this run of the suite from another running beside it on the same machine (they share
+dockerd and the host's process table)."""
+
+
+def unique(tmp_path: Path) -> str:
+    """A name for the sandboxes of the test that owns ``tmp_path``, unique on this machine."""
+    return f"{tmp_path.name}-{SUITE_RUN}"
 
 
 @pytest.fixture

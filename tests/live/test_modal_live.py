@@ -15,7 +15,7 @@ import pytest
 
 from backends.modal_backend import ModalBackend
 from registry import ProcessRegistry, ProcessStatus
-from tests.conftest import wait_for
+from tests.conftest import unique, wait_for
 
 pytestmark = pytest.mark.live
 
@@ -27,7 +27,7 @@ def test_the_modal_backend_on_real_modal(
         pytest.fail("the live Modal test needs MODAL_TOKEN_ID and MODAL_TOKEN_SECRET")
     image = os.environ.get("HERMES_LIVE_MODAL_IMAGE", "debian:bookworm-slim")
     options = {"modal": {"image": image, "app_name": "hermes-tui-live-test", "timeout": 1800}}
-    key = f"live-{tmp_path.name}"
+    key = f"live-{unique(tmp_path)}"
     first = make_registry(backend_options=options)
     backend = first.backend("modal", key)
     assert isinstance(backend, ModalBackend)

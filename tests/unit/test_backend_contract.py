@@ -22,6 +22,7 @@ from backends import (
     SpawnSpec,
     create_backend,
 )
+from tests.conftest import unique
 
 BACKENDS = ["local", "ssh", "singularity", "docker", "daytona", "modal"]
 
@@ -57,26 +58,26 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         request.getfixturevalue("fake_apptainer")
         options = {
             "image": "docker://busybox",
-            "instance": f"hermes-{tmp_path.name}",
+            "instance": f"hermes-{unique(tmp_path)}",
             "remote_root": str(tmp_path / "instance-runs"),
         }
     elif request.param == "docker":
         options = {
             "image": request.getfixturevalue("docker_image"),
-            "key": f"test-{tmp_path.name}",
+            "key": f"test-{unique(tmp_path)}",
         }
     elif request.param == "daytona":
         fake = request.getfixturevalue("fake_daytona")
         options = {
             "api_key": fake.api_key,
             "api_url": fake.api_url,
-            "key": f"test-{tmp_path.name}",
+            "key": f"test-{unique(tmp_path)}",
         }
     elif request.param == "modal":
         request.getfixturevalue("fake_modal")
         options = {
             "image": request.getfixturevalue("docker_image"),
-            "key": f"test-{tmp_path.name}",
+            "key": f"test-{unique(tmp_path)}",
         }
     instance = create_backend(request.param, state_dir=tmp_path / "state", **options)
     yield instance

@@ -17,7 +17,7 @@ import pytest
 from backends import Backend, BackendError, BackendUnavailableError, SpawnSpec, create_backend
 from backends.shell import ShellBackend
 from registry import ProcessRegistry, ProcessStatus, RegistryError
-from tests.conftest import wait_for
+from tests.conftest import unique, wait_for
 from tests.docker_image import MARKER
 from tests.fakes.daytona_api import FakeDaytona
 from tests.unit.test_backend_contract import Collector
@@ -31,7 +31,7 @@ def daytona_options(
     monkeypatch.setenv("DAYTONA_API_KEY", fake_daytona.api_key)
     for name in ("DAYTONA_API_URL", "DAYTONA_TARGET"):
         monkeypatch.delenv(name, raising=False)
-    return {"api_url": fake_daytona.api_url, "key": f"t-{tmp_path.name}"}
+    return {"api_url": fake_daytona.api_url, "key": f"t-{unique(tmp_path)}"}
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_settings_win_over_the_environment_and_errors_are_one_clear_line(
         disk=8,
         auto_stop_interval=30,
         labels={"team": "infra"},
-        key=f"s-{tmp_path.name}",
+        key=f"s-{unique(tmp_path)}",
     )
     try:
         body = _creates(fake_daytona)[-1]["body"]
@@ -151,7 +151,7 @@ def test_a_per_task_image_and_a_sandbox_per_session(
 ) -> None:
     options = {k: v for k, v in daytona_options.items() if k != "key"}
     registry = make_registry(backend_options={"daytona": {**options, "image": "no-such:image"}})
-    task = f"task-{tmp_path.name}"
+    task = f"task-{unique(tmp_path)}"
     registry.set_sandbox_options("daytona", task, {"image": "hermes-tui-test:busybox"})
     one = registry.spawn(f"cat {MARKER}", backend="daytona", owner=task)
     registry.wait(one.id, 30)
@@ -160,7 +160,7 @@ def test_a_per_task_image_and_a_sandbox_per_session(
     assert body["buildInfo"]["dockerfileContent"].startswith("FROM hermes-tui-test:busybox")
     assert body["labels"]["hermes-tui.session"] == task
     with pytest.raises(RegistryError, match="no-such:image"):
-        registry.spawn("true", backend="daytona", owner=f"other-{tmp_path.name}")
+        registry.spawn("true", backend="daytona", owner=f"other-{unique(tmp_path)}")
     registry.backend("daytona", task).cleanup()
 
 

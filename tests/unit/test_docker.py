@@ -10,7 +10,7 @@ import pytest
 
 from backends import BackendError, SpawnSpec, create_backend
 from registry import ProcessRegistry, ProcessStatus
-from tests.conftest import wait_for
+from tests.conftest import unique, wait_for
 from tests.docker_image import MARKER
 
 
@@ -19,7 +19,7 @@ def test_commands_run_inside_the_container_not_on_the_host(
 ) -> None:
     assert not os.path.exists(MARKER)
     backend = create_backend(
-        "docker", state_dir=tmp_path, image=docker_image, key=f"inside-{tmp_path.name}"
+        "docker", state_dir=tmp_path, image=docker_image, key=f"inside-{unique(tmp_path)}"
     )
     try:
         result = backend.run(["cat", MARKER])
@@ -40,7 +40,7 @@ def test_processes_are_readopted_after_an_app_restart(
     tmp_path: Path,
     make_registry: Callable[..., ProcessRegistry],
 ) -> None:
-    options = {"docker": {"image": docker_image, "key": f"restart-{tmp_path.name}"}}
+    options = {"docker": {"image": docker_image, "key": f"restart-{unique(tmp_path)}"}}
     first = make_registry(backend_options=options)
     ticker = first.spawn(
         "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done", backend="docker"
@@ -69,8 +69,8 @@ def test_each_chat_session_gets_its_own_container(
     make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     registry = make_registry(backend_options={"docker": {"image": docker_image}})
-    one = registry.spawn("hostname; sleep 30", backend="docker", owner=f"a-{tmp_path.name}")
-    two = registry.spawn("hostname; sleep 30", backend="docker", owner=f"b-{tmp_path.name}")
+    one = registry.spawn("hostname; sleep 30", backend="docker", owner=f"a-{unique(tmp_path)}")
+    two = registry.spawn("hostname; sleep 30", backend="docker", owner=f"b-{unique(tmp_path)}")
     assert one.handle is not None
     assert two.handle is not None
     assert one.handle.sandbox["container"] != two.handle.sandbox["container"]
@@ -85,7 +85,7 @@ def test_a_per_task_image_override(
     docker_image: str, tmp_path: Path, make_registry: Callable[..., ProcessRegistry]
 ) -> None:
     registry = make_registry(backend_options={"docker": {"image": "no-such-image:never"}})
-    task = f"task-{tmp_path.name}"
+    task = f"task-{unique(tmp_path)}"
     registry.set_sandbox_options("docker", task, {"image": docker_image})
     proc = registry.spawn(f"cat {MARKER}", backend="docker", owner=task)
     registry.wait(proc.id, 30)
@@ -98,7 +98,7 @@ def test_an_interrupt_stops_waiting_for_a_silent_command(docker_image: str, tmp_
     import time
 
     backend = create_backend(
-        "docker", state_dir=tmp_path, image=docker_image, key=f"cancel-{tmp_path.name}"
+        "docker", state_dir=tmp_path, image=docker_image, key=f"cancel-{unique(tmp_path)}"
     )
     try:
         cancel = threading.Event()
@@ -121,14 +121,14 @@ def test_a_follower_that_loses_its_sandbox_reports_lost_with_the_reason(
 
     monkeypatch.setattr(backends.shell, "FOLLOW_RETRIES", 2)
     monkeypatch.setattr(backends.shell, "FOLLOW_BACKOFF", 0.01)
-    options = {"docker": {"image": docker_image, "key": f"gone-{tmp_path.name}"}}
+    options = {"docker": {"image": docker_image, "key": f"gone-{unique(tmp_path)}"}}
     registry = make_registry(backend_options=options)
     proc = registry.spawn("sleep 300", backend="docker")
     import docker
 
     client = docker.from_env()
     try:  # the sandbox disappears under the follower's feet
-        client.containers.get(f"hermes-gone-{tmp_path.name}").remove(force=True)
+        client.containers.get(f"hermes-gone-{unique(tmp_path)}").remove(force=True)
     finally:
         client.close()
     result = registry.wait(proc.id, 30)

@@ -3,14 +3,17 @@ the jobs of an interactive shell under a PTY, and what outlives the group's lead
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from registry import Process, ProcessRegistry, ProcessStatus
-from tests.conftest import wait_for
+from tests.conftest import unique, wait_for
 
+MARK = str(1000 + secrets.randbelow(9000))
+"""In the marker commands' arguments: a suite running beside this one has other markers."""
 SCAN = "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done"
 
 
@@ -23,7 +26,7 @@ def where(
         options = {
             "docker": {
                 "image": request.getfixturevalue("docker_image"),
-                "key": f"tree-{tmp_path.name}",
+                "key": f"tree-{unique(tmp_path)}",
             }
         }
     registry = make_registry(backend_options=options)
@@ -33,18 +36,18 @@ def where(
 
 
 def running(registry: ProcessRegistry, proc: Process, token: str) -> bool:
-    """True while a process whose command line holds ``token`` runs where ``session`` runs."""
+    """True while a process whose command line holds ``token`` runs where ``proc`` runs."""
     backend = registry.backend(proc.backend, proc.owner)
     return token in backend.run(backend.shell_argv(SCAN)).output.decode(errors="replace")
 
 
 def test_a_descendant_that_called_setsid_is_killed(where: tuple[ProcessRegistry, str]) -> None:
     registry, kind = where
-    proc = registry.spawn("setsid sleep 777101 & sleep 300", backend=kind)
-    wait_for(lambda: running(registry, proc, "sleep 777101"), what="the setsid child")
+    proc = registry.spawn(f"setsid sleep {MARK}01 & sleep 300", backend=kind)
+    wait_for(lambda: running(registry, proc, f"sleep {MARK}01"), what="the setsid child")
     registry.kill(proc.id, grace=1.0)
     assert not proc.is_running
-    assert not running(registry, proc, "sleep 777101")
+    assert not running(registry, proc, f"sleep {MARK}01")
     assert proc.survivors == 0
 
 
@@ -54,24 +57,24 @@ def test_the_jobs_of_an_interactive_shell_are_killed(where: tuple[ProcessRegistr
     proc = registry.spawn(shell, backend=kind, pty=True)
     wait_for(lambda: running(registry, proc, shell), what="the shell")
     # Ignoring HUP (as nohup does): the job must not merely die of the terminal's hangup.
-    registry.submit(proc.id, "sh -c 'trap \"\" HUP; exec sleep 777102' &")
-    wait_for(lambda: running(registry, proc, "sleep 777102"), what="the background job")
+    registry.submit(proc.id, f"sh -c 'trap \"\" HUP; exec sleep {MARK}02' &")
+    wait_for(lambda: running(registry, proc, f"sleep {MARK}02"), what="the background job")
     registry.kill(proc.id, grace=1.0)
     assert not proc.is_running
-    assert not running(registry, proc, "sleep 777102")
+    assert not running(registry, proc, f"sleep {MARK}02")
 
 
 def test_what_outlives_the_leader_is_reported_and_killed(
     where: tuple[ProcessRegistry, str],
 ) -> None:
     registry, kind = where
-    proc = registry.spawn("sleep 777103 & sleep 777104 & exit 0", backend=kind)
+    proc = registry.spawn(f"sleep {MARK}03 & sleep {MARK}04 & exit 0", backend=kind)
     registry.wait(proc.id, 20)
     assert proc.status is ProcessStatus.EXITED
     assert proc.status_text == "exited 0, 2 still running"
     assert proc.describe()["still_running"] == 2
     registry.kill(proc.id, grace=1.0)
-    assert not running(registry, proc, "sleep 77710")
+    assert not running(registry, proc, f"sleep {MARK}0")
     assert proc.status_text == "exited 0"
 
 
@@ -81,11 +84,11 @@ def test_a_signal_from_the_kill_menu_reports_what_survived_it(
     import signal
 
     registry, kind = where
-    proc = registry.spawn("sh -c 'trap \"\" TERM; exec sleep 777105' & sleep 300", backend=kind)
-    wait_for(lambda: running(registry, proc, "sleep 777105"), what="the child")
+    proc = registry.spawn(f"sh -c 'trap \"\" TERM; exec sleep {MARK}05' & sleep 300", backend=kind)
+    wait_for(lambda: running(registry, proc, f"sleep {MARK}05"), what="the child")
     registry.send_signal(proc.id, signal.SIGTERM)
     wait_for(lambda: proc.survivors == 1, what="the survivor to be counted")
     assert proc.status_text == "killed -15, 1 still running"
     registry.kill(proc.id, grace=0.5)
-    assert not running(registry, proc, "sleep 777105")
+    assert not running(registry, proc, f"sleep {MARK}05")
     assert proc.survivors == 0

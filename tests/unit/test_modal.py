@@ -21,7 +21,7 @@ import pytest
 from backends import BackendError, BackendUnavailableError, ExitStatus, SpawnSpec, create_backend
 from backends.modal_backend import TAG_HOST, TAG_SESSION, ModalBackend
 from registry import ProcessRegistry, ProcessStatus, RegistryError
-from tests.conftest import wait_for
+from tests.conftest import unique, wait_for
 from tests.docker_image import MARKER
 from tests.fakes.modal_api import FakeModal
 
@@ -58,7 +58,7 @@ def make(tmp_path: Path, **kwargs: Any) -> ModalBackend:
 
 def options(image: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
     """Backend options with an app of this test's own (the fake lives for the whole session)."""
-    return {"image": image, "app_name": f"test-{tmp_path.name}", **extra}
+    return {"image": image, "app_name": f"test-{unique(tmp_path)}", **extra}
 
 
 def test_commands_run_in_the_sandbox_and_cleanup_terminates_it(

@@ -14,6 +14,7 @@ import pytest
 
 from hermes_tui.tools import ToolContext, run_tool
 from registry import ProcessRegistry
+from tests.conftest import unique
 from tests.docker_image import MARKER
 from tests.sshd import SSHServer
 
@@ -84,7 +85,7 @@ def docker_ctx(
     docker_image: str, make_registry: Callable[..., ProcessRegistry], tmp_path: Path
 ) -> Iterator[ToolContext]:
     registry = make_registry(backend_options={"docker": {"image": docker_image}})
-    ctx = ToolContext(registry=registry, owner=f"files-{tmp_path.name}", backend="docker")
+    ctx = ToolContext(registry=registry, owner=f"files-{unique(tmp_path)}", backend="docker")
     yield ctx
     registry.backend("docker", ctx.owner).cleanup()
 
