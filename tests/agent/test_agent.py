@@ -16,7 +16,6 @@ from hermes_tui.agent.loop import Agent, AgentError
 from hermes_tui.settings import Config
 from hermes_tui.tools import Tool, ToolContext, tools_in
 from registry import ProcessRegistry
-from tests.conftest import wait_for
 from tests.fakes.openai_server import (
     Reply,
     ScriptedModel,
@@ -25,6 +24,7 @@ from tests.fakes.openai_server import (
     last_tool_result,
     tool_call,
 )
+from tests.waiting import wait_for
 
 
 @dataclass

@@ -16,8 +16,8 @@ import pytest
 
 from tests.batch.scripted import prompt, route
 from tests.batch.test_batch_local import write_prompts
-from tests.conftest import wait_for
 from tests.fakes.openai_server import Reply, ScriptedModel
+from tests.waiting import wait_for
 
 SLOW = "__SLOW__"
 BACKGROUND = "sleep 3117"

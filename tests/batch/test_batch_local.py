@@ -15,7 +15,7 @@ from hermes_tui.batch import is_batch_key
 from hermes_tui.batch.runner import BatchOptions, run_batch
 from registry import ProcessRegistry
 from tests.batch.scripted import prompt, scripted_server, user_prompts
-from tests.conftest import pid_alive
+from tests.waiting import pid_alive
 
 SECRET = "supersecretvalue-4711"
 

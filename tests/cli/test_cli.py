@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import pid_alive
+from tests.waiting import pid_alive
 
 
 def hermes(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ import pytest
 
 from backends.modal_backend import ModalBackend
 from registry import ProcessRegistry, ProcessStatus
-from tests.conftest import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.live
 

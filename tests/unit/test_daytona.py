@@ -17,10 +17,10 @@ import pytest
 from backends import Backend, BackendError, BackendUnavailableError, SpawnSpec, create_backend
 from backends.shell import ShellBackend
 from registry import ProcessRegistry, ProcessStatus, RegistryError
-from tests.conftest import wait_for
 from tests.docker_image import MARKER
 from tests.fakes.daytona_api import FakeDaytona
 from tests.unit.test_backend_contract import Collector
+from tests.waiting import wait_for
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 
 from backends import BackendError, SpawnSpec, create_backend
 from registry import ProcessRegistry, ProcessStatus
-from tests.conftest import wait_for
 from tests.docker_image import MARKER
+from tests.waiting import wait_for
 
 
 def test_commands_run_inside_the_container_not_on_the_host(

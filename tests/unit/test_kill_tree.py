@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from registry import ProcessRegistry, ProcessSession, ProcessStatus
-from tests.conftest import wait_for
+from tests.waiting import wait_for
 
 SCAN = "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done"
 

@@ -21,9 +21,9 @@ import pytest
 from backends import BackendError, BackendUnavailableError, ExitStatus, SpawnSpec, create_backend
 from backends.modal_backend import TAG_HOST, TAG_SESSION, ModalBackend
 from registry import ProcessRegistry, ProcessStatus, RegistryError
-from tests.conftest import wait_for
 from tests.docker_image import MARKER
 from tests.fakes.modal_api import FakeModal
+from tests.waiting import wait_for
 
 
 class Collector:
