@@ -11,6 +11,7 @@ import pytest
 
 from hermes_tui.tools import TOOL_TO_TOOLSET, TOOLS, TOOLSETS, ToolContext, run_tool, tools_in
 from registry import ProcessRegistry
+from tests.waiting import wait_for
 
 
 def call(ctx: ToolContext, name: str, args: Any) -> dict[str, Any]:
@@ -96,10 +97,14 @@ def test_background_workflow(ctx: ToolContext) -> None:
     sid = started["session_id"]
     listed = call(ctx, "process", {"action": "list"})["processes"]
     assert [p["session_id"] for p in listed] == [sid]
-    deadline = time.monotonic() + 10
     seen = ""
-    while "ready" not in seen and time.monotonic() < deadline:
+
+    def ready() -> bool:
+        nonlocal seen
         seen += call(ctx, "process", {"action": "poll", "session_id": sid})["new_output"]
+        return "ready" in seen
+
+    wait_for(ready, what="ready")
     assert seen.strip() == "ready"
     assert call(ctx, "process", {"action": "submit", "session_id": sid, "data": "hello"}) == {
         "session_id": sid,
@@ -134,11 +139,14 @@ def test_pty_background_process_gets_enter_as_cr(ctx: ToolContext) -> None:
         "session_id"
     ]
     call(ctx, "process", {"action": "submit", "session_id": sid, "data": "print(2 ** 10)"})
-    deadline = time.monotonic() + 10
     out = ""
-    while "1024" not in out and time.monotonic() < deadline:
+
+    def more() -> bool:
+        nonlocal out
         out += call(ctx, "process", {"action": "poll", "session_id": sid})["new_output"]
-        time.sleep(0.05)
+        return "1024" in out
+
+    wait_for(more, what="the REPL's answer")
     assert "\n1024" in out
     assert "\x1b" not in out  # escapes are stripped for the model
 
