@@ -9,6 +9,9 @@ start can use it too; a timeout raises ``AssertionError``, which pytest reports 
 from __future__ import annotations
 
 import asyncio
+import os
+import random
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -46,6 +49,22 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "con
     return value
 
 
+def do_when(
+    predicate: Callable[[], object], action: Callable[[], object], timeout: float = 20.0
+) -> threading.Thread:
+    """Run ``action`` on a thread as soon as ``predicate`` holds: what a timer can only guess
+    ("cancel once the command runs"). After ``timeout`` it runs anyway, so the test fails on
+    its own assertions instead of hanging."""
+
+    def run() -> None:
+        poll_until(predicate, timeout)
+        action()
+
+    thread = threading.Thread(target=run, name="do-when", daemon=True)
+    thread.start()
+    return thread
+
+
 async def async_wait_for(
     predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition"
 ) -> T:
@@ -58,6 +77,30 @@ async def async_wait_for(
         await asyncio.sleep(interval)
         interval = _next(interval)
     return value
+
+
+def pids_running(text: str, *, leading: bool = False) -> list[int]:
+    """Pids of the processes whose command line (arguments joined by spaces) contains
+    ``text`` (starts with it, if ``leading``: the command itself, not a shell running it),
+    those in containers too (they share this kernel). Put a unique number in the command
+    (``sleep 604713``) so other tests' processes do not count."""
+    wanted = text.encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    line = f.read().replace(b"\0", b" ")
+                    if line.startswith(wanted) if leading else wanted in line:
+                        found.append(int(entry))
+            except OSError:
+                pass  # it ended meanwhile
+    return found
+
+
+def unique_seconds() -> int:
+    """A sleep length no other test uses, to find that sleep with :func:`pids_running`."""
+    return random.randint(100_000, 999_999)
 
 
 def pid_alive(pid: int) -> bool:

@@ -62,8 +62,8 @@ def test_processes_survive_sigkill_of_the_app_and_are_readopted(
     for name in ("go-7", "go-sig"):
         with open(state_dir.parent / name, "w") as fifo:
             fifo.write("\n")
-    for key in ("ends_7_dir", "ends_sig_dir"):
-        wait_for(lambda k=key: (Path(ids[k]) / "exit").exists(), what="an exit record")
+    exits = [Path(ids[key]) / "exit" for key in ("ends_7_dir", "ends_sig_dir")]
+    wait_for(lambda: all(path.exists() for path in exits), what="their exit records")
 
     registry = make_registry()
     report = registry.recover()

@@ -22,7 +22,7 @@ from registry import (
     RegistryEvent,
     UnknownProcessError,
 )
-from tests.waiting import pid_alive, wait_for
+from tests.waiting import do_when, pid_alive, wait_for
 
 
 def test_twenty_processes_with_and_without_pty_keep_output_in_order(
@@ -144,7 +144,7 @@ def test_wait_interrupted_from_another_thread_returns_promptly(
 ) -> None:
     session = registry.spawn("sleep 30")
     cancel = CancelToken()
-    threading.Timer(0.3, cancel.cancel).start()
+    do_when(lambda: session.waiters, cancel.cancel)
     started = time.monotonic()
     result = registry.wait(session.id, 60, cancel)
     assert result.status == "interrupted"

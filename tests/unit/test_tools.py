@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 
 from hermes_tui.tools import TOOL_TO_TOOLSET, TOOLS, TOOLSETS, ToolContext, run_tool, tools_in
 from registry import ProcessRegistry
-from tests.waiting import wait_for
+from tests.waiting import do_when, pids_running, unique_seconds, wait_for
 
 
 def call(ctx: ToolContext, name: str, args: Any) -> dict[str, Any]:
@@ -77,8 +76,9 @@ def test_foreground_huge_output_is_truncated_with_a_note(ctx: ToolContext) -> No
 
 
 def test_foreground_interrupt(ctx: ToolContext) -> None:
-    threading.Timer(0.3, ctx.cancel.cancel).start()
-    result = call(ctx, "terminal", {"command": "sleep 30"})
+    seconds = unique_seconds()
+    do_when(lambda: pids_running(f"sleep {seconds}", leading=True), ctx.cancel.cancel)
+    result = call(ctx, "terminal", {"command": f"sleep {seconds}"})
     assert result["exit_code"] == 130
     assert "interrupted" in result["error"]
 
@@ -163,7 +163,7 @@ def test_wait_clamped_note(registry: ProcessRegistry) -> None:
 
 def test_wait_interrupted(ctx: ToolContext) -> None:
     sid = call(ctx, "terminal", {"command": "sleep 30", "background": True})["session_id"]
-    threading.Timer(0.3, ctx.cancel.cancel).start()
+    do_when(lambda: any(s.waiters for s in ctx.registry.processes()), ctx.cancel.cancel)
     result = call(ctx, "process", {"action": "wait", "session_id": sid, "timeout": 60})
     assert result["status"] == "interrupted"
     assert "interrupted" in result["note"]
