@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,10 @@ import pytest
 from registry import ProcessRegistry, RegistryError, set_registry
 from tests.engines import dockerd_problem, sshd_problem
 from tests.sshd import SSHServer, start_sshd
+
+# Re-exported: the wait helpers live in tests.waiting (importable without pytest).
+from tests.waiting import pid_alive as pid_alive
+from tests.waiting import wait_for as wait_for
 
 if TYPE_CHECKING:
     from tests.fakes.daytona_api import FakeDaytona
@@ -133,8 +136,15 @@ def make_registry(state_dir: Path) -> Iterator[Callable[..., ProcessRegistry]]:
         return registry
 
     yield make
-    for registry in created:
+    # Newest first: a process a later registry re-adopted is stopped there, where its end is
+    # seen at once (an older, closed registry no longer follows it and would wait out the
+    # kill's whole grace for an end it cannot see).
+    handled: set[str] = set()
+    for registry in reversed(created):
         for proc in registry.processes():
+            if proc.id in handled:
+                continue
+            handled.add(proc.id)
             if proc.is_running:
                 try:
                     registry.kill(proc.id, grace=0.5)
@@ -148,24 +158,6 @@ def make_registry(state_dir: Path) -> Iterator[Callable[..., ProcessRegistry]]:
 def registry(make_registry: Callable[..., ProcessRegistry]) -> ProcessRegistry:
     """A registry on a fresh state dir."""
     return make_registry()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def pid_alive(pid: int) -> bool:
-    """True when ``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.waiting import poll_until
 
 SSHD = "/usr/sbin/sshd"
 
@@ -70,15 +71,18 @@ def start_sshd(directory: Path) -> Generator[SSHServer, None, None]:
     server = subprocess.Popen(
         [SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 10
-    while True:
+
+    def listening() -> bool:
+        if server.poll() is not None:
+            raise RuntimeError("sshd did not start")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
         except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("sshd did not start") from None
-            time.sleep(0.05)
+            return False
+        return True
+
+    if not poll_until(listening, 10):
+        raise RuntimeError("sshd did not start")
     try:
         yield SSHServer(
             "127.0.0.1",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,6 @@ from hermes_tui.agent.loop import Agent, AgentError
 from hermes_tui.settings import Config
 from hermes_tui.tools import Tool, ToolContext, tools_in
 from registry import ProcessRegistry
-from tests.conftest import wait_for
 from tests.fakes.openai_server import (
     Reply,
     ScriptedModel,
@@ -25,6 +23,7 @@ from tests.fakes.openai_server import (
     last_tool_result,
     tool_call,
 )
+from tests.waiting import async_wait_for, wait_for
 
 
 @dataclass
@@ -198,9 +197,11 @@ async def test_interrupt_during_a_stream(registry: ProcessRegistry, recorder: Re
     slow = Reply(text=" ".join(f"word{i}" for i in range(200)), chunk_delay=0.05)
     with ScriptedModel([slow, Reply(text="next turn works")]) as server:
         agent = make_agent(server, registry)
-        threading.Timer(0.4, agent.ctx.cancel.cancel).start()
+        turn = asyncio.create_task(agent.run_turn("talk a lot", recorder))
+        await async_wait_for(lambda: len(recorder.text) >= 3, 20, "the stream to start")
+        agent.ctx.cancel.cancel()
         started = time.monotonic()
-        assert await agent.run_turn("talk a lot", recorder) == ""
+        assert await turn == ""
         assert time.monotonic() - started < 3
         assert recorder.notices[-1] == ("warning", "Interrupted.")
         assert 0 < len(recorder.text) < 200
@@ -217,10 +218,11 @@ async def test_interrupt_during_a_wait(registry: ProcessRegistry, recorder: Reco
     ]
     with ScriptedModel(script) as server:
         agent = make_agent(server, registry)
-        cancel_when_waiting = threading.Timer(1.0, agent.ctx.cancel.cancel)
-        cancel_when_waiting.start()
+        turn = asyncio.create_task(agent.run_turn("wait for it", recorder))
+        await async_wait_for(lambda: _waiting(registry), 20, "the wait to start")
+        agent.ctx.cancel.cancel()
         started = time.monotonic()
-        assert await agent.run_turn("wait for it", recorder) == ""
+        assert await turn == ""
     assert time.monotonic() - started < 10
     assert recorder.results[-1]["status"] == "interrupted"
     assert recorder.notices[-1] == ("warning", "Interrupted.")
@@ -231,7 +233,7 @@ async def test_a_sync_tool_that_calls_asyncio_run_does_not_deadlock(
     recorder: Recorder,
 ) -> None:
     async def compute() -> int:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # a real suspension, so the nested loop runs it
         return 42
 
     def uses_asyncio_run(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
@@ -313,10 +315,7 @@ async def test_a_new_message_interrupts_a_running_wait_and_the_history_stays_val
     with ScriptedModel(script) as server:
         agent = make_agent(server, registry)
         first = asyncio.create_task(agent.run_turn("start and wait", recorder))
-        deadline = time.monotonic() + 20
-        while not _waiting(registry):
-            assert time.monotonic() < deadline, "the wait never started"
-            await asyncio.sleep(0.02)
+        await async_wait_for(lambda: _waiting(registry), 20, "the wait to start")
         started = time.monotonic()
         if how == "task cancelled":  # what the app's exclusive worker does
             first.cancel()
@@ -346,10 +345,7 @@ async def test_interrupt_returns_once_the_turn_has_answered_its_calls(
     with ScriptedModel(script) as server:
         agent = make_agent(server, registry)
         turn = asyncio.create_task(agent.run_turn("run it", recorder))
-        deadline = time.monotonic() + 20
-        while not recorder.calls:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
+        await async_wait_for(lambda: recorder.calls, 20, "the tool call")
         await asyncio.wait_for(agent.interrupt(), 10)
         assert not agent.busy
         assert await turn == ""

@@ -4,15 +4,15 @@ restart (driven directly on an event loop, with real processes)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hermes_tui.agent.watchers import WatcherManager, default_mode
 from registry import ProcessRegistry
-from tests.conftest import wait_for
+from tests.waiting import async_wait_for, wait_for
 
 INTERVAL = 0.2
 
@@ -26,33 +26,56 @@ class Posts(list[tuple[str, str]]):
 
 
 async def until_stopped(manager: WatcherManager, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while manager.active:
-        assert time.monotonic() < deadline, "the watcher never stopped"
-        await asyncio.sleep(0.02)
+    await async_wait_for(lambda: not manager.active, timeout, "the watcher to stop")
 
 
-async def test_a_quiet_process_gives_no_updates_until_its_end(registry: ProcessRegistry) -> None:
+class Looks:
+    """Counts the watchers' looks at the registry (each interval polls it once), so a test
+    can wait for "N more intervals went by" instead of sleeping for them."""
+
+    def __init__(self, registry: ProcessRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = registry.poll
+
+        def poll(*args: Any, **kwargs: Any) -> Any:
+            result = real(*args, **kwargs)
+            self.count += 1
+            return result
+
+        monkeypatch.setattr(registry, "poll", poll)
+
+    async def more(self, n: int) -> None:
+        target = self.count + n
+        await async_wait_for(lambda: self.count >= target, 10, f"{n} more watcher looks")
+
+
+async def test_a_quiet_process_gives_no_updates_until_its_end(
+    registry: ProcessRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     posts = Posts()
+    looks = Looks(registry, monkeypatch)
     manager = WatcherManager(registry, posts, min_interval=INTERVAL)
-    proc = registry.spawn("sleep 1.5; echo done; exit 2", owner="chat-1")
+    proc = registry.spawn("read go; echo done; exit 2", owner="chat-1")
     manager.start(proc, INTERVAL)
+    await looks.more(3)  # three intervals of silence
+    assert posts == []
+    registry.submit(proc.id, "")
     await until_stopped(manager)
     assert posts == [("chat-1", f"[{proc.id} exited with exit code 2] Final output:\ndone")]
 
 
-async def test_updates_carry_only_new_output(registry: ProcessRegistry) -> None:
+async def test_updates_carry_only_new_output(
+    registry: ProcessRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     posts = Posts()
+    looks = Looks(registry, monkeypatch)
     manager = WatcherManager(registry, posts, min_interval=INTERVAL)
     proc = registry.spawn("echo before; read go; echo after; read go2", owner="c")
     await asyncio.to_thread(wait_for, lambda: b"before" in registry.output(proc.id))
     manager.start(proc, INTERVAL)
     registry.submit(proc.id, "")
-    deadline = time.monotonic() + 10
-    while not posts:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(INTERVAL * 3)  # more intervals with nothing new: no more posts
+    await async_wait_for(lambda: posts, 10, "the first update")
+    await looks.more(3)  # more intervals with nothing new: no more posts
     assert posts.texts() == [f"[{proc.id} still running] New output:\nafter"]
     registry.submit(proc.id, "")
     await until_stopped(manager)
@@ -69,14 +92,21 @@ async def test_updates_carry_only_new_output(registry: ProcessRegistry) -> None:
     ],
 )
 async def test_notification_modes(
-    registry: ProcessRegistry, mode: str, code: int, expect_final: bool
+    registry: ProcessRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    code: int,
+    expect_final: bool,
 ) -> None:
     posts = Posts()
+    looks = Looks(registry, monkeypatch)
     manager = WatcherManager(registry, posts, min_interval=INTERVAL)
-    proc = registry.spawn(
-        f"for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; exit {code}", owner="c"
-    )
+    proc = registry.spawn(f"echo tick 1; read a; echo tick 2; read b; exit {code}", owner="c")
     manager.start(proc, INTERVAL, mode)
+    for tick in (b"tick 1", b"tick 2"):  # new output at two looks while it runs
+        await asyncio.to_thread(wait_for, lambda t=tick: t in registry.output(proc.id))
+        await looks.more(1)
+        registry.submit(proc.id, "")
     await until_stopped(manager)
     finals = [t for t in posts.texts() if "exit code" in t]
     assert len(finals) == (1 if expect_final else 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,8 +17,8 @@ import pytest
 
 from tests.batch.scripted import prompt, route
 from tests.batch.test_batch_local import write_prompts
-from tests.conftest import wait_for
 from tests.fakes.openai_server import Reply, ScriptedModel
+from tests.waiting import wait_for
 
 SLOW = "__SLOW__"
 BACKGROUND = "sleep 3117"
@@ -315,10 +316,12 @@ def test_toolsets_system_prompt_and_iteration_limit(tmp_path: Path, env: dict[st
 
 
 def test_one_ctrl_c_lets_the_running_prompts_finish(tmp_path: Path, env: dict[str, str]) -> None:
+    go = tmp_path / "go"  # the commands finish once it exists: after the Ctrl-C
+    wait_for_go = f"until [ -e {shlex.quote(str(go))} ]; do sleep 0.02; done"
     write_prompts(
         tmp_path / "prompts.jsonl",
         [
-            {"id": f"p{i}", "prompt": prompt(("terminal", {"command": f"sleep 2; echo {i}"}))}
+            {"id": f"p{i}", "prompt": prompt(("terminal", {"command": f"{wait_for_go}; echo {i}"}))}
             for i in range(6)
         ],
     )
@@ -340,6 +343,8 @@ def test_one_ctrl_c_lets_the_running_prompts_finish(tmp_path: Path, env: dict[st
         )
         wait_for(lambda: len(server.requests) == 2, timeout=30, what="two prompts running")
         batch.proc.send_signal(signal.SIGINT)
+        wait_for(lambda: batch.said("no new prompts start"), timeout=30, what="the Ctrl-C")
+        go.touch()
         assert batch.finish() == 130
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted((r["id"], r["status"], r["final_answer"]) for r in lines) == [

@@ -14,7 +14,7 @@ import pytest
 from registry import ProcessRegistry
 from tests.batch.scripted import prompt, scripted_server, user_prompts
 from tests.batch.test_batch_local import max_overlap, options, results, write_prompts
-from tests.conftest import wait_for
+from tests.waiting import wait_for
 
 ALT_IMAGE = "hermes-tui-test:batch-alt"
 MISSING_IMAGE = "127.0.0.1:9/hermes-tui-missing:1"

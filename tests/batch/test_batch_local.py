@@ -15,7 +15,7 @@ from hermes_tui.batch import is_batch_key
 from hermes_tui.batch.runner import BatchOptions, run_batch
 from registry import ProcessRegistry
 from tests.batch.scripted import prompt, scripted_server, user_prompts
-from tests.conftest import pid_alive
+from tests.waiting import pid_alive
 
 SECRET = "supersecretvalue-4711"
 
@@ -66,7 +66,11 @@ def test_twenty_prompts_with_four_workers(
     workdir = tmp_path / "work"
     workdir.mkdir()
     pidfile = tmp_path / "bg.pid"
+    # The prompt that runs into the timeout comes first, so the others run meanwhile.
     rows: list[dict[str, Any] | str] = [
+        {"id": "slow", "prompt": prompt(("terminal", {"command": "sleep 60"}))}
+    ]
+    rows += [
         {
             "id": f"echo-{i}",
             "prompt": prompt(("terminal", {"command": f"sleep 0.3; echo hi {i}"})),
@@ -77,7 +81,6 @@ def test_twenty_prompts_with_four_workers(
     rows += [
         "{this line is not json",
         {"id": "refused", "prompt": json.dumps({"fail": 400})},
-        {"id": "slow", "prompt": prompt(("terminal", {"command": "sleep 60"}))},
         {
             "id": "bad-args",
             "prompt": prompt(

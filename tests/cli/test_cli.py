@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import pid_alive
+from tests.waiting import pid_alive, wait_for
 
 
 def hermes(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -67,9 +67,7 @@ def test_argv_form_runs_without_a_shell(state_dir: Path) -> None:
 def test_send_kill_and_signal(state_dir: Path) -> None:
     proc_id = hermes("run", "--pty", "--", "cat").stdout.strip()
     assert hermes("send", proc_id, "hello there", "--enter").stdout.strip() == "12 bytes sent"
-    deadline = time.monotonic() + 10
-    while "hello there" not in hermes("logs", proc_id).stdout and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: "hello there" in hermes("logs", proc_id).stdout, what="the echo")
     assert "hello there\nhello there\n" in hermes("logs", proc_id).stdout  # echo, then cat
     assert hermes("kill", proc_id, "--signal", "INT").stdout.strip() == (
         f"{proc_id}: killed -2 (SIGINT by user)"

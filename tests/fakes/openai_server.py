@@ -163,7 +163,7 @@ class ScriptedModel:
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
                         if reply.chunk_delay:
-                            time.sleep(reply.chunk_delay)
+                            time.sleep(reply.chunk_delay)  # a slow model, on purpose
                     if (body.get("stream_options") or {}).get("include_usage"):
                         # As OpenAI does: a last chunk without choices carries the counts.
                         usage = _usage(body["messages"], reply)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from backends import SpawnSpec, create_backend
 from tests.unit.test_backend_contract import Collector
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.live
 
@@ -67,9 +67,7 @@ def test_the_daytona_backend_against_the_real_service(tmp_path: Path) -> None:
         )
         sink = Collector()
         backend.follow(tty, 0, sink)
-        deadline = time.monotonic() + 60
-        while b"20 70" not in sink.data and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: b"20 70" in sink.data, 60, "the first size")
         backend.resize(tty, 50, 150)
         backend.write(tty, b"hi\r")
         assert sink.done.wait(60)

@@ -15,7 +15,8 @@ import pytest
 
 from backends.modal_backend import ModalBackend
 from registry import ProcessRegistry, ProcessStatus
-from tests.conftest import unique, wait_for
+from tests.conftest import unique
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.live
 

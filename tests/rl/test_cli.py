@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import psutil
 
 from tests.fakes.openai_server import Reply, ScriptedModel, tool_call
 from tests.rl.conftest import DATA, jsonl, solve_with
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -200,14 +200,16 @@ def test_serve_sends_scored_groups_to_the_trainer_api(
     policy = HeldPolicy()
     serve: subprocess.Popen[bytes] | None = None
     try:
-        deadline = time.monotonic() + 60
-        while True:  # until the API listens
+
+        def listening() -> bool:
+            assert api.poll() is None, "run-api exited"
             try:
                 _api(api_url + "/")
-                break
             except OSError:
-                assert time.monotonic() < deadline, "run-api did not start"
-                time.sleep(0.1)
+                return False
+            return True
+
+        wait_for(listening, 60, "run-api to listen")
         # what a trainer does: register, then poll for batches
         registration = {
             "wandb_group": "g",
@@ -233,20 +235,22 @@ def test_serve_sends_scored_groups_to_the_trainer_api(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            deadline = time.monotonic() + 90
-            while (batch := _api(api_url + "/batch")["batch"]) is None:
-                assert serve.poll() is None, "the environment exited"
-                assert time.monotonic() < deadline, "no batch arrived"
-                time.sleep(0.2)
+
+            def a_batch() -> Any:
+                assert serve is not None and serve.poll() is None, "the environment exited"
+                return _api(api_url + "/batch")["batch"]
+
+            batch = wait_for(a_batch, 90, "a batch")
             policy.hold.set()
             # episodes in flight (Atropos may cancel some itself when it trims its workers:
             # those clean up too, and new ones take their place)
-            deadline = time.monotonic() + 60
-            while not (
-                policy.holding.is_set() and _running(policy.sleep) and any(scratch.iterdir())
-            ):
-                assert time.monotonic() < deadline, "no episode in flight"
-                time.sleep(0.1)
+            wait_for(
+                lambda: (
+                    policy.holding.is_set() and _running(policy.sleep) and any(scratch.iterdir())
+                ),
+                60,
+                "an episode in flight",
+            )
             _stop(serve)  # SIGTERM with episodes in flight
             policy.release.set()
     finally:

@@ -12,7 +12,7 @@ import pytest
 
 from hermes_tui.rl.context import ToolContext
 from registry import ProcessRegistry
-from tests.conftest import pid_alive
+from tests.waiting import pid_alive
 
 FIVE_MB = 5 * 1024 * 1024
 

@@ -16,9 +16,9 @@ from hermes_tui.rl.episode import parse_text_tool_calls
 from hermes_tui.rl.terminal_test import TerminalTestEnv
 from hermes_tui.tools import Tool
 from registry import ProcessRegistry, UnknownProcessError
-from tests.conftest import pid_alive
 from tests.fakes.openai_server import Reply, ScriptedModel, tool_call
 from tests.rl.conftest import DATA, NOTHING, make_env, solve_with
+from tests.waiting import pid_alive
 
 GREETING = {
     "id": "greeting",

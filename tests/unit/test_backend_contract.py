@@ -23,6 +23,7 @@ from backends import (
     create_backend,
 )
 from tests.conftest import unique
+from tests.waiting import wait_for
 
 BACKENDS = ["local", "ssh", "singularity", "docker", "daytona", "modal"]
 
@@ -165,9 +166,7 @@ def test_pty_mode_write_and_resize(backend: Backend, spawned: list[ProcHandle]) 
     )
     sink = Collector()
     backend.follow(handle, 0, sink)
-    deadline = time.monotonic() + 10
-    while b"20 70" not in sink.data and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: b"20 70" in sink.data, what="the first size")
     backend.resize(handle, 50, 150)
     backend.write(handle, b"hi\r")
     assert sink.done.wait(10)

@@ -17,10 +17,11 @@ import pytest
 from backends import Backend, BackendError, BackendUnavailableError, SpawnSpec, create_backend
 from backends.shell import ShellBackend
 from registry import ProcessRegistry, ProcessStatus, RegistryError
-from tests.conftest import unique, wait_for
+from tests.conftest import unique
 from tests.docker_image import MARKER
 from tests.fakes.daytona_api import FakeDaytona
 from tests.unit.test_backend_contract import Collector
+from tests.waiting import do_when, pids_running, unique_seconds, wait_for
 
 
 @pytest.fixture
@@ -176,7 +177,7 @@ OWNER = textwrap.dedent("""
         backend="daytona", owner=sys.argv[3])
     print(json.dumps({"ticker": ticker.id, "sandbox": ticker.handle.sandbox["sandbox"]}),
           flush=True)
-    time.sleep(3600)
+    time.sleep(3600)  # stays the owner until the test kills it
 """)
 
 
@@ -301,15 +302,21 @@ def test_an_interrupt_kills_the_command_and_never_the_sandbox(
     from backends.daytona import DaytonaBackend
 
     assert isinstance(backend, DaytonaBackend)
+    seconds = unique_seconds()
     count = backend.shell_argv(
-        "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done | grep -c '^sleep 37 '"
+        "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done"
+        f" | grep -c '^sleep {seconds} '"
     )
     cancel = threading.Event()
     seen: list[bytes] = []
-    threading.Timer(1.0, cancel.set).start()
-    threading.Timer(0.5, lambda: seen.append(backend.run(count).output)).start()
+
+    def look_then_interrupt() -> None:
+        seen.append(backend.run(count).output)
+        cancel.set()
+
+    do_when(lambda: pids_running(f"sleep {seconds}", leading=True), look_then_interrupt)
     started = time.monotonic()
-    result = backend.run(backend.shell_argv("sleep 37; echo never"), cancel=cancel)
+    result = backend.run(backend.shell_argv(f"sleep {seconds}; echo never"), cancel=cancel)
     assert result.interrupted and result.exit_code == 130
     assert time.monotonic() - started < 10
     assert seen == [b"1\n"]  # it was running in the sandbox...

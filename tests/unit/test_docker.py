@@ -10,8 +10,9 @@ import pytest
 
 from backends import BackendError, SpawnSpec, create_backend
 from registry import ProcessRegistry, ProcessStatus
-from tests.conftest import unique, wait_for
+from tests.conftest import unique
 from tests.docker_image import MARKER
+from tests.waiting import do_when, pids_running, unique_seconds, wait_for
 
 
 def test_commands_run_inside_the_container_not_on_the_host(
@@ -102,9 +103,10 @@ def test_an_interrupt_stops_waiting_for_a_silent_command(docker_image: str, tmp_
     )
     try:
         cancel = threading.Event()
-        threading.Timer(0.5, cancel.set).start()
+        seconds = unique_seconds()
+        do_when(lambda: pids_running(f"sleep {seconds}", leading=True), cancel.set)
         started = time.monotonic()
-        result = backend.run(["sleep", "60"], cancel=cancel)
+        result = backend.run(["sleep", str(seconds)], cancel=cancel)
         assert result.interrupted and result.exit_code == 130
         assert time.monotonic() - started < 10
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from registry import ProcessRegistry, ProcessStatus, RegistryError
-from tests.conftest import wait_for
+from tests.waiting import wait_for
 
 
 @pytest.fixture

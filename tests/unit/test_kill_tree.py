@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from registry import Process, ProcessRegistry, ProcessStatus
-from tests.conftest import unique, wait_for
+from tests.conftest import unique
+from tests.waiting import wait_for
 
 MARK = str(1000 + secrets.randbelow(9000))
 """In the marker commands' arguments: a suite running beside this one has other markers."""

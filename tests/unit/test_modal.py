@@ -21,9 +21,10 @@ import pytest
 from backends import BackendError, BackendUnavailableError, ExitStatus, SpawnSpec, create_backend
 from backends.modal_backend import TAG_HOST, TAG_SESSION, ModalBackend
 from registry import ProcessRegistry, ProcessStatus, RegistryError
-from tests.conftest import unique, wait_for
+from tests.conftest import unique
 from tests.docker_image import MARKER
 from tests.fakes.modal_api import FakeModal
+from tests.waiting import do_when, pids_running, unique_seconds, wait_for
 
 
 class Collector:
@@ -200,12 +201,15 @@ def test_an_interrupted_command_returns_at_once_and_is_killed_in_the_sandbox(
     backend = make(tmp_path, **options(docker_image, tmp_path))
     try:
         cancel = threading.Event()
-        threading.Timer(0.5, cancel.set).start()
+        seconds = unique_seconds()
+        do_when(lambda: pids_running(f"sleep {seconds}", leading=True), cancel.set)
         started = time.monotonic()
-        result = backend.run(["sh", "-c", "echo started; sleep 47; echo late"], cancel=cancel)
+        result = backend.run(
+            ["sh", "-c", f"echo started; sleep {seconds}; echo late"], cancel=cancel
+        )
         assert result.interrupted and result.exit_code == 130
         assert time.monotonic() - started < 5
-        assert b"sleep 47" not in backend.run(["ps", "-o", "args"]).output
+        assert f"sleep {seconds}".encode() not in backend.run(["ps", "-o", "args"]).output
     finally:
         backend.cleanup()
 
@@ -253,6 +257,7 @@ OWNER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
     from registry import ProcessRegistry
+    from tests.waiting import do_when, pids_running, unique_seconds, wait_for
 
     registry = ProcessRegistry(Path(sys.argv[1]), backend_options=json.loads(sys.argv[2]))
     ticker = registry.spawn("i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.02; done",
@@ -262,11 +267,10 @@ OWNER = textwrap.dedent("""
     tty = registry.spawn("i=0; while :; do i=$((i+1)); echo pty $i; sleep 0.05; done",
                          backend="modal", pty=True)
     ends = registry.spawn("sleep 1; echo bye; exit 7", backend="modal")
-    while registry.log(ticker.id, limit=10**6).total_lines < 5:
-        time.sleep(0.02)
+    wait_for(lambda: registry.log(ticker.id, limit=10**6).total_lines >= 5, 60, "ticks")
     print(json.dumps({"ticker": ticker.id, "binary": binary.id, "tty": tty.id,
                       "ends": ends.id, "sandbox": ticker.handle.sandbox["sandbox"]}), flush=True)
-    time.sleep(3600)
+    time.sleep(3600)  # stays the owner until the test kills it
 """)
 
 

@@ -8,12 +8,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from registry import ProcessRegistry, ProcessStatus
-from tests.conftest import pid_alive, wait_for
+from tests.waiting import pid_alive, wait_for
 
 OWNER = textwrap.dedent("""
     import json, sys, time
@@ -25,11 +24,15 @@ OWNER = textwrap.dedent("""
         "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.02; done", name="ticker")
     tty = registry.spawn("i=0; while :; do i=$((i+1)); echo pty $i; sleep 0.05; done",
                          pty=True)
-    ends_7 = registry.spawn("sleep 0.5; echo bye; exit 7")
-    ends_sig = registry.spawn("sleep 0.5; kill -USR1 $$")
+    # These two end when the test opens their FIFO, i.e. once this owner is dead.
+    go = Path(sys.argv[1]).parent
+    ends_7 = registry.spawn(f"read go < {go}/go-7; echo bye; exit 7")
+    ends_sig = registry.spawn(f"read go < {go}/go-sig; kill -USR1 $$")
     print(json.dumps({"ticker": ticker.id, "tty": tty.id, "ends_7": ends_7.id,
-                      "ends_sig": ends_sig.id}), flush=True)
-    time.sleep(3600)
+                      "ends_sig": ends_sig.id, "ticker_dir": ticker.handle.run_dir,
+                      "ends_7_dir": ends_7.handle.run_dir,
+                      "ends_sig_dir": ends_sig.handle.run_dir}), flush=True)
+    time.sleep(3600)  # stays the owner until the test kills it
 """)
 
 
@@ -46,13 +49,21 @@ def test_processes_survive_sigkill_of_the_app_and_are_readopted(
     state_dir: Path,
     make_registry: Callable[..., ProcessRegistry],
 ) -> None:
+    state_dir.mkdir(parents=True)
+    for name in ("go-7", "go-sig"):
+        os.mkfifo(state_dir.parent / name)
     owner, ids = _start_owner(state_dir)
-    time.sleep(0.3)
+    wait_for(lambda: b"tick 1\n" in (Path(ids["ticker_dir"]) / "out").read_bytes())
     owner.send_signal(signal.SIGKILL)
     owner.wait()
     assert owner.stdout is not None
     owner.stdout.close()
-    time.sleep(1.0)  # the short ones end while no hermes-tui is running
+    # The short ones end while no hermes-tui is running (opening a FIFO waits for its reader).
+    for name in ("go-7", "go-sig"):
+        with open(state_dir.parent / name, "w") as fifo:
+            fifo.write("\n")
+    exits = [Path(ids[key]) / "exit" for key in ("ends_7_dir", "ends_sig_dir")]
+    wait_for(lambda: all(path.exists() for path in exits), what="their exit records")
 
     registry = make_registry()
     report = registry.recover()
@@ -163,8 +174,14 @@ def test_a_process_whose_supervisor_was_killed_is_reported_not_guessed(
 ) -> None:
     proc = registry.spawn("sleep 60")
     assert proc.handle is not None
+    followed = registry._subscriptions[proc.id]  # the local follower's record of it
     os.kill(proc.handle.supervisor_pid, signal.SIGKILL)
-    time.sleep(0.3)
+    # Once the follower has seen the supervisor go and looked at the command, it watches
+    # the command itself (polled) instead of ending the session.
+    wait_for(
+        lambda: getattr(followed, "supervisor_gone", False) and getattr(followed, "polled", False),
+        what="the follower to notice the supervisor's end",
+    )
     assert proc.is_running  # the command itself lives on
     os.kill(proc.handle.pid, signal.SIGKILL)
     wait_for(lambda: not proc.is_running, what="the end to be noticed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 import tracemalloc
@@ -21,7 +22,7 @@ from registry import (
     RegistryEvent,
     UnknownProcessError,
 )
-from tests.conftest import pid_alive, wait_for
+from tests.waiting import do_when, pid_alive, wait_for
 
 
 def test_twenty_processes_with_and_without_pty_keep_output_in_order(
@@ -143,7 +144,7 @@ def test_wait_interrupted_from_another_thread_returns_promptly(
 ) -> None:
     proc = registry.spawn("sleep 30")
     cancel = CancelToken()
-    threading.Timer(0.3, cancel.cancel).start()
+    do_when(lambda: proc.waiters, cancel.cancel)
     started = time.monotonic()
     result = registry.wait(proc.id, 60, cancel)
     assert result.status == "interrupted"
@@ -183,8 +184,10 @@ def test_kill_reaches_the_whole_process_group(registry: ProcessRegistry) -> None
 
 
 def test_signal_that_does_not_end_the_process(registry: ProcessRegistry) -> None:
-    proc = registry.spawn(["bash", "-c", "trap 'echo usr1' USR1; while :; do sleep 0.05; done"])
-    time.sleep(0.3)
+    proc = registry.spawn(
+        ["bash", "-c", "trap 'echo usr1' USR1; echo ready; while :; do sleep 0.05; done"]
+    )
+    wait_for(lambda: b"ready" in registry.output(proc.id), what="the trap to be set")
     registry.send_signal(proc.id, signal.SIGUSR1)
     wait_for(lambda: b"usr1" in registry.output(proc.id))
     assert proc.is_running
@@ -321,12 +324,19 @@ def test_close_waits_for_a_checkpoint_write_in_progress(
 
     from backends.atomic import write_private as real
     from registry import checkpoint as checkpoint_module
+    from registry.checkpoint import Checkpoint
 
     writing = threading.Event()
+    main = threading.get_ident()
 
     def slow_write(path: object, data: bytes) -> None:
         writing.set()
-        time.sleep(0.3)
+        # The write goes on only once close() is waiting for it: the main thread's innermost
+        # frame is Checkpoint.close (a close() that did not wait would never be seen there).
+        wait_for(
+            lambda: sys._current_frames()[main].f_code is Checkpoint.close.__code__,
+            what="close() to wait for the write",
+        )
         real(path, data)  # type: ignore[arg-type]
 
     monkeypatch.setattr(checkpoint_module, "write_private", slow_write)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from registry import ProcessRegistry
-from tests.conftest import pid_alive, wait_for
+from tests.waiting import pid_alive, wait_for
 
 
 def test_release_kills_forgets_and_drops_the_tasks_settings(

@@ -10,8 +10,8 @@ import pytest
 from backends import BackendUnavailableError, create_backend
 from backends.ssh import SSHBackend
 from registry import ProcessRegistry, ProcessStatus
-from tests.conftest import wait_for
 from tests.sshd import SSHServer
+from tests.waiting import wait_for
 
 
 def test_an_unknown_host_key_is_refused(sshd: SSHServer, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from hermes_tui.tools import ToolContext, run_tool
 from registry import ProcessRegistry
-from tests.conftest import wait_for
+from tests.waiting import wait_for
 
 
 def call(ctx: ToolContext, name: str, args: Any) -> dict[str, Any]:

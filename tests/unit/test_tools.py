@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from hermes_tui.tools import TOOL_TO_TOOLSET, TOOLS, TOOLSETS, ToolContext, run_tool, tools_in
 from registry import ProcessRegistry
+from tests.waiting import do_when, pids_running, unique_seconds, wait_for
 
 
 def call(ctx: ToolContext, name: str, args: Any) -> dict[str, Any]:
@@ -76,8 +76,9 @@ def test_foreground_huge_output_is_truncated_with_a_note(ctx: ToolContext) -> No
 
 
 def test_foreground_interrupt(ctx: ToolContext) -> None:
-    threading.Timer(0.3, ctx.cancel.cancel).start()
-    result = call(ctx, "terminal", {"command": "sleep 30"})
+    seconds = unique_seconds()
+    do_when(lambda: pids_running(f"sleep {seconds}", leading=True), ctx.cancel.cancel)
+    result = call(ctx, "terminal", {"command": f"sleep {seconds}"})
     assert result["exit_code"] == 130
     assert "interrupted" in result["error"]
 
@@ -96,10 +97,14 @@ def test_background_workflow(ctx: ToolContext) -> None:
     sid = started["session_id"]
     listed = call(ctx, "process", {"action": "list"})["processes"]
     assert [p["session_id"] for p in listed] == [sid]
-    deadline = time.monotonic() + 10
     seen = ""
-    while "ready" not in seen and time.monotonic() < deadline:
+
+    def ready() -> bool:
+        nonlocal seen
         seen += call(ctx, "process", {"action": "poll", "session_id": sid})["new_output"]
+        return "ready" in seen
+
+    wait_for(ready, what="ready")
     assert seen.strip() == "ready"
     assert call(ctx, "process", {"action": "submit", "session_id": sid, "data": "hello"}) == {
         "session_id": sid,
@@ -134,11 +139,14 @@ def test_pty_background_process_gets_enter_as_cr(ctx: ToolContext) -> None:
         "session_id"
     ]
     call(ctx, "process", {"action": "submit", "session_id": sid, "data": "print(2 ** 10)"})
-    deadline = time.monotonic() + 10
     out = ""
-    while "1024" not in out and time.monotonic() < deadline:
+
+    def more() -> bool:
+        nonlocal out
         out += call(ctx, "process", {"action": "poll", "session_id": sid})["new_output"]
-        time.sleep(0.05)
+        return "1024" in out
+
+    wait_for(more, what="the REPL's answer")
     assert "\n1024" in out
     assert "\x1b" not in out  # escapes are stripped for the model
 
@@ -155,7 +163,7 @@ def test_wait_clamped_note(registry: ProcessRegistry) -> None:
 
 def test_wait_interrupted(ctx: ToolContext) -> None:
     sid = call(ctx, "terminal", {"command": "sleep 30", "background": True})["session_id"]
-    threading.Timer(0.3, ctx.cancel.cancel).start()
+    do_when(lambda: any(s.waiters for s in ctx.registry.processes()), ctx.cancel.cancel)
     result = call(ctx, "process", {"action": "wait", "session_id": sid, "timeout": 60})
     assert result["status"] == "interrupted"
     assert "interrupted" in result["note"]

@@ -13,12 +13,13 @@ import os
 import signal
 import socket
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from modal_proto import api_pb2
+
+from tests.waiting import poll_until
 
 LABEL = "hermes-tui.fake-modal"
 """Label on every container the fake starts (tests remove them by it)."""
@@ -123,18 +124,21 @@ class ContainerExec:
             with contextlib.suppress(OSError):
                 self._sock.close()
                 self._raw.close()
-        code = 137  # what is left when the sandbox (container) was removed under the command
-        for _ in range(200):  # docker sets the exit code a moment after the stream ends
-            try:
-                info = self.api.exec_inspect(self.exec_id)
-            except Exception:
-                break  # the container is gone
-            if not info.get("Running"):
-                code = int(info.get("ExitCode") or 0)
-                break
-            time.sleep(0.01)
-        self.exit_code = code
+        ended = poll_until(self._exit_record, 2.0)
+        self.exit_code = ended[0] if ended else 137
         self.changes.notify_threadsafe()
+
+    def _exit_record(self) -> tuple[int] | None:
+        """``(exit code,)`` once docker has it (a moment after the stream ends), ``(137,)``
+        (what is left when the sandbox was removed under the command) once the container is
+        gone; None while it runs (a tuple, so that code 0 counts as an answer)."""
+        try:
+            info = self.api.exec_inspect(self.exec_id)
+        except Exception:
+            return (137,)
+        if info.get("Running"):
+            return None
+        return (int(info.get("ExitCode") or 0),)
 
     async def write_stdin(self, offset: int, data: bytes, eof: bool) -> None:
         """Write ``data`` found at stdin byte ``offset`` (repeats are skipped), then EOF."""
