@@ -177,7 +177,7 @@ def test_a_process_whose_supervisor_was_killed_is_reported_not_guessed(
     followed = registry._subscriptions[proc.id]  # the local follower's record of it
     os.kill(proc.handle.supervisor_pid, signal.SIGKILL)
     # Once the follower has seen the supervisor go and looked at the command, it watches
-    # the command itself (polled) instead of ending the session.
+    # the command itself (polled) instead of giving the process up.
     wait_for(
         lambda: getattr(followed, "supervisor_gone", False) and getattr(followed, "polled", False),
         what="the follower to notice the supervisor's end",
