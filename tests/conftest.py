@@ -144,13 +144,13 @@ def make_registry(state_dir: Path) -> Iterator[Callable[..., ProcessRegistry]]:
     # kill's whole grace for an end it cannot see).
     handled: set[str] = set()
     for registry in reversed(created):
-        for session in registry.processes():
-            if session.id in handled:
+        for proc in registry.processes():
+            if proc.id in handled:
                 continue
-            handled.add(session.id)
-            if session.is_running:
+            handled.add(proc.id)
+            if proc.is_running:
                 try:
-                    registry.kill(session.id, grace=0.5)
+                    registry.kill(proc.id, grace=0.5)
                 except RegistryError:
                     pass  # its sandbox is already gone
         registry.close()

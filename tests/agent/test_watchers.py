@@ -55,13 +55,13 @@ async def test_a_quiet_process_gives_no_updates_until_its_end(
     posts = Posts()
     looks = Looks(registry, monkeypatch)
     manager = WatcherManager(registry, posts, min_interval=INTERVAL)
-    session = registry.spawn("read go; echo done; exit 2", session_key="chat-1")
-    manager.start(session, INTERVAL)
+    proc = registry.spawn("read go; echo done; exit 2", owner="chat-1")
+    manager.start(proc, INTERVAL)
     await looks.more(3)  # three intervals of silence
     assert posts == []
-    registry.submit(session.id, "")
+    registry.submit(proc.id, "")
     await until_stopped(manager)
-    assert posts == [("chat-1", f"[{session.id} exited with exit code 2] Final output:\ndone")]
+    assert posts == [("chat-1", f"[{proc.id} exited with exit code 2] Final output:\ndone")]
 
 
 async def test_updates_carry_only_new_output(
@@ -70,16 +70,16 @@ async def test_updates_carry_only_new_output(
     posts = Posts()
     looks = Looks(registry, monkeypatch)
     manager = WatcherManager(registry, posts, min_interval=INTERVAL)
-    session = registry.spawn("echo before; read go; echo after; read go2", session_key="c")
-    await asyncio.to_thread(wait_for, lambda: b"before" in registry.output(session.id))
-    manager.start(session, INTERVAL)
-    registry.submit(session.id, "")
+    proc = registry.spawn("echo before; read go; echo after; read go2", owner="c")
+    await asyncio.to_thread(wait_for, lambda: b"before" in registry.output(proc.id))
+    manager.start(proc, INTERVAL)
+    registry.submit(proc.id, "")
     await async_wait_for(lambda: posts, 10, "the first update")
     await looks.more(3)  # more intervals with nothing new: no more posts
-    assert posts.texts() == [f"[{session.id} still running] New output:\nafter"]
-    registry.submit(session.id, "")
+    assert posts.texts() == [f"[{proc.id} still running] New output:\nafter"]
+    registry.submit(proc.id, "")
     await until_stopped(manager)
-    assert posts.texts()[-1] == f"[{session.id} exited with exit code 0]"
+    assert posts.texts()[-1] == f"[{proc.id} exited with exit code 0]"
 
 
 @pytest.mark.parametrize(
@@ -101,14 +101,12 @@ async def test_notification_modes(
     posts = Posts()
     looks = Looks(registry, monkeypatch)
     manager = WatcherManager(registry, posts, min_interval=INTERVAL)
-    session = registry.spawn(
-        f"echo tick 1; read a; echo tick 2; read b; exit {code}", session_key="c"
-    )
-    manager.start(session, INTERVAL, mode)
+    proc = registry.spawn(f"echo tick 1; read a; echo tick 2; read b; exit {code}", owner="c")
+    manager.start(proc, INTERVAL, mode)
     for tick in (b"tick 1", b"tick 2"):  # new output at two looks while it runs
-        await asyncio.to_thread(wait_for, lambda t=tick: t in registry.output(session.id))
+        await asyncio.to_thread(wait_for, lambda t=tick: t in registry.output(proc.id))
         await looks.more(1)
-        registry.submit(session.id, "")
+        registry.submit(proc.id, "")
     await until_stopped(manager)
     finals = [t for t in posts.texts() if "exit code" in t]
     assert len(finals) == (1 if expect_final else 0)
@@ -131,21 +129,19 @@ async def test_watchers_are_rearmed_after_a_restart(
     first = make_registry()
     posts = Posts()
     manager = WatcherManager(first, posts, min_interval=INTERVAL)
-    session = first.spawn("echo start; read go; echo while-away; exit 4", session_key="chat-1")
-    await asyncio.to_thread(wait_for, lambda: b"start" in first.output(session.id))
-    manager.start(session, INTERVAL, "result")
+    proc = first.spawn("echo start; read go; echo while-away; exit 4", owner="chat-1")
+    await asyncio.to_thread(wait_for, lambda: b"start" in first.output(proc.id))
+    manager.start(proc, INTERVAL, "result")
     manager.stop_all()  # the app quits
     first.close()
     assert (state_dir / "watchers.json").exists()
 
     second = make_registry()
     second.recover()
-    second.submit(session.id, "")
+    second.submit(proc.id, "")
     again = Posts()
     restarted = WatcherManager(second, again, min_interval=INTERVAL)
-    assert restarted.rearm() == [session.id]
+    assert restarted.rearm() == [proc.id]
     await until_stopped(restarted)
-    assert again == [
-        ("chat-1", f"[{session.id} exited with exit code 4] Final output:\nwhile-away")
-    ]
+    assert again == [("chat-1", f"[{proc.id} exited with exit code 4] Final output:\nwhile-away")]
     assert WatcherManager(second, Posts(), min_interval=INTERVAL).rearm() == []

@@ -74,20 +74,20 @@ def backend(
         elif kind == "docker":
             options = {
                 "image": request.getfixturevalue("docker_image"),
-                "session": f"test-{root.name}",
+                "key": f"test-{root.name}",
             }
         elif kind == "daytona":
             fake = request.getfixturevalue("fake_daytona")
             options = {
                 "api_key": fake.api_key,
                 "api_url": fake.api_url,
-                "session": f"test-{root.name}",
+                "key": f"test-{root.name}",
             }
         elif kind == "modal":
             point_modal_at(request.getfixturevalue("fake_modal_server"), monkeypatch)
             options = {
                 "image": request.getfixturevalue("docker_image"),
-                "session": f"test-{root.name}",
+                "key": f"test-{root.name}",
             }
         instance = create_backend(kind, state_dir=root / "state", **options)
         try:
