@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,23 +36,27 @@ def unique(tmp_path: Path) -> str:
     return f"{tmp_path.name}-{SUITE_RUN}"
 
 
+@contextlib.contextmanager
+def apptainer_on_path(monkeypatch: pytest.MonkeyPatch, state: Path) -> Iterator[Path]:
+    """Put the stand-in ``apptainer`` first on PATH with its state in ``state``; its instances
+    are killed on exit."""
+    monkeypatch.setenv("PATH", f"{FAKE_APPTAINER_BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_APPTAINER_STATE", str(state))
+    try:
+        yield state
+    finally:
+        instances = state / "instances.json"
+        if instances.exists():
+            for entry in json.loads(instances.read_text()).values():
+                with contextlib.suppress(OSError):
+                    os.kill(entry["pid"], signal.SIGKILL)
+
+
 @pytest.fixture
 def fake_apptainer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Put the stand-in ``apptainer`` first on PATH; yields its state dir."""
-    state = tmp_path / "apptainer-state"
-    monkeypatch.setenv("PATH", f"{FAKE_APPTAINER_BIN}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_APPTAINER_STATE", str(state))
-    yield state
-    instances = state / "instances.json"
-    if instances.exists():
-        import json
-        import signal
-
-        for entry in json.loads(instances.read_text()).values():
-            try:
-                os.kill(entry["pid"], signal.SIGKILL)
-            except OSError:
-                pass
+    with apptainer_on_path(monkeypatch, tmp_path / "apptainer-state") as state:
+        yield state
 
 
 ENGINES = {"docker": dockerd_problem, "ssh": sshd_problem}
@@ -102,12 +109,17 @@ def fake_modal_server(docker_image: str) -> Iterator[FakeModal]:
         yield fake
 
 
+def point_modal_at(fake: FakeModal, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the Modal SDK at the fake API, with its credentials in the environment."""
+    monkeypatch.setenv("MODAL_SERVER_URL", fake.url)
+    monkeypatch.setenv("MODAL_TOKEN_ID", fake.token_id)
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", fake.token_secret)
+
+
 @pytest.fixture
 def fake_modal(fake_modal_server: FakeModal, monkeypatch: pytest.MonkeyPatch) -> FakeModal:
     """The fake Modal API, with the SDK pointed at it and its credentials in the environment."""
-    monkeypatch.setenv("MODAL_SERVER_URL", fake_modal_server.url)
-    monkeypatch.setenv("MODAL_TOKEN_ID", fake_modal_server.token_id)
-    monkeypatch.setenv("MODAL_TOKEN_SECRET", fake_modal_server.token_secret)
+    point_modal_at(fake_modal_server, monkeypatch)
     return fake_modal_server
 
 

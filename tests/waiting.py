@@ -39,7 +39,9 @@ def poll_until(predicate: Callable[[], T], timeout: float = 10.0) -> T:
     return value
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T | None], timeout: float = 10.0, what: str = "condition"
+) -> T:
     """Poll ``predicate`` until it returns something true and return that; fail the test after
     ``timeout`` seconds. The predicate may raise (an ``assert`` that something is still
     alive) to stop the wait early."""
@@ -66,7 +68,7 @@ def do_when(
 
 
 async def async_wait_for(
-    predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition"
+    predicate: Callable[[], T | None], timeout: float = 10.0, what: str = "condition"
 ) -> T:
     """:func:`wait_for` for coroutines: the event loop runs while it waits."""
     deadline = time.monotonic() + timeout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -22,7 +23,7 @@ from backends import (
     SpawnSpec,
     create_backend,
 )
-from tests.conftest import unique
+from tests.conftest import apptainer_on_path, point_modal_at, unique
 from tests.waiting import wait_for
 
 BACKENDS = ["local", "ssh", "singularity", "docker", "daytona", "modal"]
@@ -47,43 +48,53 @@ class Collector:
         self.done.set()
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    options: dict[str, object] = {}
-    if request.param == "ssh":
-        options = {
-            **request.getfixturevalue("sshd").options(),
-            "remote_root": str(tmp_path / "remote-runs"),
-        }
-    elif request.param == "singularity":
-        request.getfixturevalue("fake_apptainer")
-        options = {
-            "image": "docker://busybox",
-            "instance": f"hermes-{unique(tmp_path)}",
-            "remote_root": str(tmp_path / "instance-runs"),
-        }
-    elif request.param == "docker":
-        options = {
-            "image": request.getfixturevalue("docker_image"),
-            "key": f"test-{unique(tmp_path)}",
-        }
-    elif request.param == "daytona":
-        fake = request.getfixturevalue("fake_daytona")
-        options = {
-            "api_key": fake.api_key,
-            "api_url": fake.api_url,
-            "key": f"test-{unique(tmp_path)}",
-        }
-    elif request.param == "modal":
-        request.getfixturevalue("fake_modal")
-        options = {
-            "image": request.getfixturevalue("docker_image"),
-            "key": f"test-{unique(tmp_path)}",
-        }
-    instance = create_backend(request.param, state_dir=tmp_path / "state", **options)
-    yield instance
-    if request.param in ("docker", "daytona", "modal"):
-        instance.cleanup()  # the container / sandbox goes with the test
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    """One backend of each kind for the whole module: its container, sandbox, instance or
+    connection is set up once, not per test (the tests spawn their processes with ids of their
+    own, and ``spawned`` kills them after each test)."""
+    kind = request.param
+    root = tmp_path_factory.mktemp(f"contract-{kind}")
+    with pytest.MonkeyPatch.context() as monkeypatch, contextlib.ExitStack() as stack:
+        options: dict[str, object] = {}
+        if kind == "ssh":
+            options = {
+                **request.getfixturevalue("sshd").options(),
+                "remote_root": str(root / "remote-runs"),
+            }
+        elif kind == "singularity":
+            stack.enter_context(apptainer_on_path(monkeypatch, root / "apptainer-state"))
+            options = {
+                "image": "docker://busybox",
+                "instance": f"hermes-{unique(root)}",
+                "remote_root": str(root / "instance-runs"),
+            }
+        elif kind == "docker":
+            options = {
+                "image": request.getfixturevalue("docker_image"),
+                "key": f"test-{unique(root)}",
+            }
+        elif kind == "daytona":
+            fake = request.getfixturevalue("fake_daytona")
+            options = {
+                "api_key": fake.api_key,
+                "api_url": fake.api_url,
+                "key": f"test-{unique(root)}",
+            }
+        elif kind == "modal":
+            point_modal_at(request.getfixturevalue("fake_modal_server"), monkeypatch)
+            options = {
+                "image": request.getfixturevalue("docker_image"),
+                "key": f"test-{unique(root)}",
+            }
+        instance = create_backend(kind, state_dir=root / "state", **options)
+        try:
+            yield instance
+        finally:
+            if kind in ("docker", "daytona", "modal"):
+                instance.cleanup()  # the container / sandbox goes with the module
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import signal
@@ -45,6 +47,16 @@ def _start_owner(state_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]
     return owner, ids
 
 
+def _fifo_writer(path: Path) -> int | None:
+    """The FIFO opened for writing once its reader has it open (None until then)."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # no reader yet
+            return None
+        raise
+
+
 def test_processes_survive_sigkill_of_the_app_and_are_readopted(
     state_dir: Path,
     make_registry: Callable[..., ProcessRegistry],
@@ -58,10 +70,11 @@ def test_processes_survive_sigkill_of_the_app_and_are_readopted(
     owner.wait()
     assert owner.stdout is not None
     owner.stdout.close()
-    # The short ones end while no hermes-tui is running (opening a FIFO waits for its reader).
+    # The short ones end while no hermes-tui is running.
     for name in ("go-7", "go-sig"):
-        with open(state_dir.parent / name, "w") as fifo:
-            fifo.write("\n")
+        fd = wait_for(functools.partial(_fifo_writer, state_dir.parent / name), what="a reader")
+        os.write(fd, b"\n")
+        os.close(fd)
     exits = [Path(ids[key]) / "exit" for key in ("ends_7_dir", "ends_sig_dir")]
     wait_for(lambda: all(path.exists() for path in exits), what="their exit records")
 
