@@ -9,6 +9,7 @@ for runs of plain ASCII (the common case in logs) with cell-for-cell identical r
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pyte
@@ -16,6 +17,7 @@ from pyte import charsets, graphics
 from pyte import modes as mo
 
 from registry import OutputBuffer
+from registry.buffer import TRACKED_MODES, scan_modes
 
 ALT_SCREEN_MODES = frozenset({47, 1047, 1049})
 MOUSE_MODES = frozenset({1000, 1002, 1003})
@@ -198,6 +200,25 @@ class Emulator:
         """A full-screen program is showing its own screen."""
         return bool(ALT_SCREEN_MODES & self.screen.private_modes)
 
+    def tracked_modes(self) -> dict[int, bool]:
+        """The state of every mode a replay restores (see ``registry.buffer.TRACKED_MODES``)."""
+        on = self.screen.private_modes
+        modes = {mode: mode in on for mode in TRACKED_MODES}
+        modes[7] = mo.DECAWM in self.screen.mode
+        modes[25] = self.cursor_visible
+        return modes
+
+
+def mode_prelude(modes: Mapping[int, bool], current: Mapping[int, bool] | None = None) -> bytes:
+    """The sequences that put an emulator in ``modes`` (those that differ from ``current``).
+
+    The alternate screen comes first: switching to it clears the screen, not the modes.
+    """
+    current = current or {}
+    changed = [mode for mode, on in modes.items() if current.get(mode) != on]
+    changed.sort(key=lambda mode: (mode not in ALT_SCREEN_MODES, mode))
+    return b"".join(b"\x1b[?%d%s" % (mode, b"h" if modes[mode] else b"l") for mode in changed)
+
 
 def replay_start(data: bytes, tail: int = REPLAY_BYTES) -> int:
     """Where to start feeding ``data`` to show its end correctly without feeding it all:
@@ -228,10 +249,13 @@ class FeedScheduler:
         """Bytes never emulated because the emulator was behind."""
 
     def replay(self) -> None:
-        """Show the end of what the buffer holds (on attach / selection)."""
-        data = self.buffer.snapshot()
-        end = self.buffer.total
-        self.emulator.feed(data[replay_start(data) :])
+        """Show the end of what the buffer holds (on attach / selection), in the modes the
+        program had set (the alternate screen, a hidden cursor...), even those set in output
+        that is not replayed."""
+        data, modes, end = self.buffer.retained()
+        start = replay_start(data)
+        scan_modes(modes, data[:start])
+        self.emulator.feed(mode_prelude(modes) + data[start:])
         self.offset = end
 
     @property
@@ -246,10 +270,17 @@ class FeedScheduler:
         data, omitted = self.buffer.since(self.offset)
         end = self.offset + omitted + len(data)
         if omitted or len(data) > BACKLOG_LIMIT:
+            current = self.emulator.tracked_modes()
+            modes = dict(current)
+            if omitted:  # the modes at the start of what the buffer still holds
+                data, modes, end = self.buffer.retained()
+                omitted = end - len(data) - self.offset
             start = replay_start(data, SKIP_BYTES)
+            scan_modes(modes, data[:start])
             self.skipped += omitted + start
             data = data[start:]
             self.emulator.reset_parser()
+            self.emulator.feed(mode_prelude(modes, current))
         self.offset = end - len(data)
         deadline = time.perf_counter() + budget
         position = 0
