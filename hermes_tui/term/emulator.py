@@ -8,6 +8,7 @@ for runs of plain ASCII (the common case in logs) with cell-for-cell identical r
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +32,11 @@ SKIP_BYTES = 12 * 1024
 """How much of the end is fed after skipping: more than a screenful of a 200x50 pane."""
 _RESYNC_MARKERS = (b"\x1bc", b"\x1b[2J", b"\x1b[?1049h", b"\x1b[H\x1b[2J")
 _PRINTABLE = frozenset(range(0x20, 0x7F))
+_NOT_PLAIN = re.compile(rb"[\x00-\x06\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]")
+"""Bytes that do more than print, move along a line or feed lines: escape sequences (C0 and
+C1), charset shifts, vertical tabs and form feeds."""
+_SGR = re.compile(rb"\x1b\[[0-9;]*m")
+"""Colours and attributes: they change how text is drawn, not where."""
 
 
 class FastScreen(pyte.Screen):
@@ -140,6 +146,36 @@ class Emulator:
             self.errors += 1
             self.stream = pyte.ByteStream(self.screen)
 
+    def fast_forward(self, data: bytes) -> int:
+        """Skip the part of ``data`` that cannot change the screen it ends on; return where
+        feeding it should start.
+
+        Plain text (no escape sequences but colours) scrolls every line it passes off a
+        screen without scroll margins: what precedes the last ``rows`` line ends of a run of
+        it is never seen. Emulating it costs a scroll of the whole screen per line (most of
+        pyte's time in a flood such as ``seq``), so the emulator skips to there, with the
+        cursor where that text leaves it (first column, bottom row) and the attributes its
+        colour sequences leave.
+        """
+        rows = self.rows
+        if self.screen.margins is not None or data.count(b"\n", 0, 1 << 20) <= 2 * rows:
+            return 0
+        cut = len(data)
+        for _ in range(rows + 1):
+            cut = data.rfind(b"\n", 0, cut)
+        if cut <= 0 or data[cut - 1] != 0x0D:
+            return 0  # a bare line feed keeps the column: not worth following
+        skipped = data[:cut]
+        colours = _SGR.findall(skipped) if b"\x1b" in skipped else []
+        if colours:
+            skipped = _SGR.sub(b"", skipped)
+        if _NOT_PLAIN.search(skipped):
+            return 0
+        self.reset_parser()
+        self.feed(b"\x1b[%dH" % rows + b"".join(colours))
+        self.screen.dirty.update(range(rows))
+        return cut + 1
+
     def reset_parser(self) -> None:
         """Forget a half-read escape sequence (after skipping bytes)."""
         self.stream = pyte.ByteStream(self.screen)
@@ -246,7 +282,7 @@ class FeedScheduler:
         self.buffer = buffer
         self.offset = 0
         self.skipped = 0
-        """Bytes never emulated because the emulator was behind."""
+        """Bytes never emulated: the emulator was behind, or they could not change the screen."""
 
     def replay(self) -> None:
         """Show the end of what the buffer holds (on attach / selection), in the modes the
@@ -255,7 +291,9 @@ class FeedScheduler:
         data, modes, end = self.buffer.retained()
         start = replay_start(data)
         scan_modes(modes, data[:start])
-        self.emulator.feed(mode_prelude(modes) + data[start:])
+        self.emulator.feed(mode_prelude(modes))
+        start += self.emulator.fast_forward(data[start:])
+        self.emulator.feed(data[start:])
         self.offset = end
 
     @property
@@ -281,6 +319,9 @@ class FeedScheduler:
             data = data[start:]
             self.emulator.reset_parser()
             self.emulator.feed(mode_prelude(modes, current))
+        skip = self.emulator.fast_forward(data)
+        self.skipped += skip
+        data = data[skip:]
         self.offset = end - len(data)
         deadline = time.perf_counter() + budget
         position = 0
