@@ -4,8 +4,9 @@ Measured on the whole path of a key echo (``benchmarks/key_latency.py``): a quie
 fed as soon as its output is woken for, and then painted at once, because Textual otherwise
 draws at its screen's next 60 Hz tick (up to 16.7 ms later when anything else was drawn just
 before). Bursts and floods are paced instead: at most one feed per frame
-(:data:`MIN_INTERVAL`), and :data:`FLOOD_INTERVAL` between feeds while the emulator is behind,
-so the pane still reaches ~30 fps and the UI keeps answering keys.
+(:data:`MIN_INTERVAL`) after a small feed, :data:`FLOOD_INTERVAL` after a large one or while the
+emulator is behind, so a flood is drawn at ~30 fps (not 60: each frame of a full pane costs
+the CPU the flooding program and the others need) and the UI keeps answering keys.
 """
 
 from __future__ import annotations
@@ -20,20 +21,24 @@ FLOOD_INTERVAL = 1 / 30
 """Between feeds while the emulator is behind (the output outruns a feed's budget)."""
 MIN_INTERVAL = 1 / 60
 """At least this long between two feeds (one frame): a burst of small writes is one feed."""
+FLOOD_BYTES = 4096
+"""A feed of this much output or more is a flood's: the next one waits :data:`FLOOD_INTERVAL`."""
 
 
 class FeedPacer:
     """Runs a widget's ``feed(quiet)`` now, or later when a feed just ran.
 
     ``quiet`` is True for a feed of new output that ran as soon as it arrived (no other feed
-    in the last frame): a key echo, a prompt, the first lines of a burst.
+    in the last frame): a key echo, a prompt, the first lines of a burst. ``feed`` returns how
+    many bytes of output it consumed.
     """
 
-    def __init__(self, widget: Widget, feed: Callable[[bool], None]) -> None:
+    def __init__(self, widget: Widget, feed: Callable[[bool], int]) -> None:
         self._widget = widget
         self._feed = feed
         self._timer: Timer | None = None
         self._last = 0.0
+        self._interval = MIN_INTERVAL
 
     def wake(self, output: bool = False) -> None:
         """Feed now, or at the end of the current frame when a feed just ran.
@@ -42,7 +47,7 @@ class FeedPacer:
         """
         if self._timer is not None:
             return  # a feed is already due
-        wait = self._last + MIN_INTERVAL - time.monotonic()
+        wait = self._last + self._interval - time.monotonic()
         if wait > 0:
             self._timer = self._widget.set_timer(wait, self._timed)
         else:
@@ -59,7 +64,8 @@ class FeedPacer:
 
     def _run(self, quiet: bool) -> None:
         self._last = time.monotonic()
-        self._feed(quiet)
+        fed = self._feed(quiet)
+        self._interval = FLOOD_INTERVAL if fed >= FLOOD_BYTES else MIN_INTERVAL
 
 
 def paint_now(widget: Widget) -> None:

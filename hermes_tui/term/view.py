@@ -194,26 +194,30 @@ class TerminalView(Widget, can_focus=True):
         self.refresh()
 
     # -- feeding ---------------------------------------------------------------------
-    def _feed(self, quiet: bool = False) -> None:
+    def _feed(self, quiet: bool = False) -> int:
+        """Feed what arrived, repaint what changed; return the bytes of output consumed."""
         buffer = self._buffer
         if buffer is None or not self.display or self.size.area == 0:
-            return  # on_show / on_resize feed what came meanwhile
+            return 0  # on_show / on_resize feed what came meanwhile
         if self._scheduler is None:
-            if buffer.total != self._log_total:
+            fed = buffer.total - self._log_total
+            if fed:
                 self._refresh_log()
                 self.refresh()
                 self.frames += 1
-            return
+            return fed
         assert self._emulator is not None
+        start = self._scheduler.offset
         if self._scheduler.behind and not self._scheduler.pump(FEED_BUDGET):
             self._pacer.behind()
             quiet = False
+        fed = self._scheduler.offset - start
         replies = self._emulator.take_replies()
         if replies and self.attached:
             self.send(replies)
         dirty = self._emulator.take_dirty()
         if not dirty or self._scroll is not None:
-            return
+            return fed
         self.frames += 1
         for y in dirty:
             self._strips.pop(y, None)
@@ -226,6 +230,7 @@ class TerminalView(Widget, can_focus=True):
             self.refresh(*(Region(0, y, width, 1) for y in dirty | {cursor_row}))
         if quiet:
             paint_now(self)  # a key echo: drawn now, not at the screen's next tick
+        return fed
 
     def _refresh_log(self) -> None:
         assert self._buffer is not None
