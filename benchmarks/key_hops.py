@@ -100,14 +100,18 @@ def traced_app() -> None:
     sys.exit(main())
 
 
-def hops(stamps: list[tuple[float, float]], events: list[tuple[float, str]]) -> None:
-    """Print the percentiles of every hop over the keys typed between ``stamps``."""
+def hops(stamps: list[tuple[float, float]], events: list[tuple[float, str]], slow: float) -> None:
+    """Print the percentiles of every hop over the keys typed between ``stamps``, and the
+    events of every key slower than ``slow`` seconds."""
     found: dict[str, list[float]] = {}
     for sent, seen in stamps:
         first: dict[str, float] = {}
-        for at, name in events:
-            if sent - 0.001 <= at <= seen + 0.001:
-                first.setdefault(name, at)
+        window = [(at, name) for at, name in events if sent - 0.001 <= at <= seen + 0.001]
+        for at, name in window:
+            first.setdefault(name, at)
+        if seen - sent > slow:
+            marks = " ".join(f"{name}@{(at - sent) * 1000:.1f}" for at, name in window[:30])
+            print(f"    slow key, seen after {(seen - sent) * 1000:.1f} ms: {marks}")
         previous, label = sent, "sent"
         for name in HOPS:
             if name in first and first[name] >= previous - 0.0005:
@@ -126,6 +130,7 @@ def hops(stamps: list[tuple[float, float]], events: list[tuple[float, str]]) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--keys", type=int, default=60)
+    parser.add_argument("--slow", type=float, default=100, help="show keys slower (ms)")
     parser.add_argument("--app", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.app:
@@ -163,9 +168,9 @@ def main() -> None:
             at, hop = line.split(maxsplit=1)
             events.append((float(at), hop))
     print(f"  echo, quiet:          {bench.pct(quiet)}")
-    hops(stamps[: len(quiet)], events)
+    hops(stamps[: len(quiet)], events, args.slow / 1000)
     print(f"  echo, sibling floods: {bench.pct(flood)}")
-    hops(stamps[len(quiet) :], events)
+    hops(stamps[len(quiet) :], events, args.slow / 1000)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,31 @@ class FastScreen(pyte.Screen):
                 self.dirty.update(range(self.lines))
         super().reset_mode(*modes, **kwargs)
 
+    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        """Resize as terminals do: a shorter screen keeps the cursor's line.
+
+        pyte drops every removed line from the top but leaves the cursor where it was, below
+        the new last line: what the program prints next (a key's echo) lands on a line that is
+        not shown until the pane grows again. Here lines go from the top only as far as the
+        cursor's line needs, the rest from the bottom, and the cursor stays on the screen.
+        """
+        lines = lines or self.lines
+        columns = columns or self.columns
+        if lines < self.lines:
+            top = max(0, self.cursor.y - (lines - 1))
+            buffer = self.buffer
+            for y in range(lines):
+                if y + top < self.lines:
+                    buffer[y] = buffer[y + top]
+            for y in range(lines, self.lines):
+                buffer.pop(y, None)
+            self.cursor.y -= top
+            self.lines = lines  # nothing left for pyte to drop
+            self.dirty.update(range(lines))
+            self.set_margins()
+        super().resize(lines, columns)
+        self.cursor.x = min(self.cursor.x, self.columns - 1)
+
     def write_process_input(self, data: str) -> None:
         self.replies += data.encode()
 
