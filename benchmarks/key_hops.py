@@ -94,8 +94,6 @@ def traced_app() -> None:
         run(self)
 
     WriterThread.run = writer_run  # type: ignore[method-assign]
-    if "HERMES_HOPS_SWITCH" in os.environ:  # to try another GIL switch interval
-        sys.setswitchinterval(float(os.environ["HERMES_HOPS_SWITCH"]))
     sys.argv[1:] = []  # the app's own command line: no arguments
     sys.exit(main())
 
