@@ -17,8 +17,9 @@ from collections.abc import Callable
 from textual.timer import Timer
 from textual.widget import Widget
 
-FLOOD_INTERVAL = 1 / 30
-"""Between feeds while the emulator is behind (the output outruns a feed's budget)."""
+FLOOD_INTERVAL = 1 / 36
+"""Between feeds during a flood: ~30 frames a second once timer and wake-up delays are added
+(the target is 25 or more)."""
 MIN_INTERVAL = 1 / 60
 """At least this long between two feeds (one frame): a burst of small writes is one feed."""
 FLOOD_BYTES = 4096
