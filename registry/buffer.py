@@ -90,7 +90,12 @@ class OutputBuffer:
             self._start_carry = scan_modes(self._start_modes, self._start_carry + data)
 
     def preload(
-        self, data: bytes, start_offset: int, start_line: int | None, mid_line: bool = False
+        self,
+        data: bytes,
+        start_offset: int,
+        start_line: int | None,
+        mid_line: bool = False,
+        earlier: bytes = b"",
     ) -> None:
         """Fill an empty buffer with output that began at ``start_offset`` (after recovery).
 
@@ -99,6 +104,8 @@ class OutputBuffer:
             start_offset: absolute offset of ``data[0]``.
             start_line: absolute line number of ``data``'s first line, when known.
             mid_line: ``data`` begins in the middle of a line.
+            earlier: output from before ``data``, when read: only the terminal modes it set
+                are kept (see :meth:`retained`).
         """
         with self._lock:
             self._chunks.clear()
@@ -106,7 +113,8 @@ class OutputBuffer:
             self._dropped = start_offset
             self._dropped_lines = start_line or 0
             self._mid_line = mid_line
-            self._start_modes, self._start_carry = {}, b""
+            self._start_modes = {}
+            self._start_carry = scan_modes(self._start_modes, earlier)
         self.append(data)
 
     @property

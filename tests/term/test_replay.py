@@ -106,3 +106,11 @@ async def test_the_pane_replays_a_full_screen_program_in_its_modes() -> None:
         await pilot.press("up")
         await pilot.pause()
         assert sent == [b"\x1bOA"]  # application cursor keys survived the replay
+
+
+def test_a_buffer_refilled_after_a_restart_keeps_the_modes_of_what_came_before() -> None:
+    buffer = OutputBuffer()
+    buffer.preload(FRAME * 10, start_offset=5000, start_line=None, earlier=b"$ top\r\n" + STARTUP)
+    emulator = Emulator(24, 80)
+    FeedScheduler(emulator, buffer).replay()
+    assert_full_screen_modes(emulator)
