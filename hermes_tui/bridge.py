@@ -40,11 +40,11 @@ class RegistryBridge:
     def _on_event(self, event: RegistryEvent) -> None:
         if isinstance(event, ProcessOutput):
             if self.on_output is not None:
-                self.on_output(event.session.output)
+                self.on_output(event.proc.output)
             with self._lock:
-                self._output_seen.add(event.session.id)
+                self._output_seen.add(event.proc.id)
         else:
-            self.target.post_message(ProcessChanged(event.session))
+            self.target.post_message(ProcessChanged(event.proc))
 
     def take_output_marks(self) -> set[str]:
         """Return the ids of processes that printed since the last call."""

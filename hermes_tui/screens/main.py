@@ -38,7 +38,7 @@ from hermes_tui.term.view import TerminalView
 from hermes_tui.ui_state import UiState, save_ui_state
 from hermes_tui.widgets.chat import ChatPane
 from hermes_tui.widgets.process_list import ProcessList
-from registry import ProcessRegistry, ProcessSession, RecoveryReport, RegistryError
+from registry import Process, ProcessRegistry, RecoveryReport, RegistryError
 
 PANES = ("chat", "processes", "terminal")
 NARROW = 100
@@ -120,8 +120,8 @@ class MainScreen(ProcessActions, Screen[None]):
         self._bridge = RegistryBridge(self.registry, self, on_output=self.terminal.output_arrived)
         self.input_sender = InputSender(self.registry, self._error_from_thread)
         self.process_list.cleared_at = self.ui_state.cleared_at
-        for session in self.registry.processes():
-            self.process_list.update_process(session)
+        for proc in self.registry.processes():
+            self.process_list.update_process(proc)
         # After the first layout: a PTY screen replayed at size 0 would be lost on resize.
         self.call_after_refresh(self._show_selected)
         self._load_finished_output()
@@ -192,12 +192,12 @@ class MainScreen(ProcessActions, Screen[None]):
     # -- registry events and timers -------------------------------------------------------
     @on(ProcessChanged)
     def _on_process_changed(self, event: ProcessChanged) -> None:
-        session = event.session
-        self.process_list.update_process(session)
-        if not session.is_running and session.id == self.attached_id:
+        proc = event.proc
+        self.process_list.update_process(proc)
+        if not proc.is_running and proc.id == self.attached_id:
             self._end_attach(
-                f"{session.id} {session.status.value}"
-                + ("" if session.exit_code is None else f" ({session.exit_code})")
+                f"{proc.id} {proc.status.value}"
+                + ("" if proc.exit_code is None else f" ({proc.exit_code})")
             )
 
     def _tick(self) -> None:
@@ -239,9 +239,9 @@ class MainScreen(ProcessActions, Screen[None]):
         and "Last output" show it (off the UI thread, one process at a time). Only local
         spools at start: a remote read holds the registry's lock for a round trip each, so
         those are read when the process is selected."""
-        for session in self.registry.processes():
-            if not session.output_loaded and session.backend == "local":
-                self._load_output(session.id)
+        for proc in self.registry.processes():
+            if not proc.output_loaded and proc.backend == "local":
+                self._load_output(proc.id)
 
     def _load_output(self, proc_id: str) -> None:
         try:
@@ -252,12 +252,12 @@ class MainScreen(ProcessActions, Screen[None]):
 
     def _output_loaded(self, proc_id: str) -> None:
         try:
-            session = self.registry.get(proc_id)
+            proc = self.registry.get(proc_id)
         except RegistryError:
             return
-        self.process_list.update_process(session)
+        self.process_list.update_process(proc)
         if self._shown_id == proc_id and self.attached_id is None:
-            self.terminal.show(session.output, pty=session.pty)
+            self.terminal.show(proc.output, pty=proc.pty)
 
     # -- selection, the terminal, attach ------------------------------------------------
     @on(DataTable.RowHighlighted, "#processes")
@@ -266,14 +266,14 @@ class MainScreen(ProcessActions, Screen[None]):
 
     def _show_selected(self) -> None:
         """Show the selected process in the terminal pane (unless it is shown already)."""
-        session = self.selected()
-        if session is None or self.attached_id is not None or session.id == self._shown_id:
+        proc = self.selected()
+        if proc is None or self.attached_id is not None or proc.id == self._shown_id:
             return
-        self._shown_id = session.id
-        self.terminal.show(session.output, pty=session.pty)
-        if not session.output_loaded:
+        self._shown_id = proc.id
+        self.terminal.show(proc.output, pty=proc.pty)
+        if not proc.output_loaded:
             self.run_worker(
-                partial(self._load_output, session.id),
+                partial(self._load_output, proc.id),
                 thread=True,
                 group="spool-one",
                 exit_on_error=False,
@@ -285,16 +285,16 @@ class MainScreen(ProcessActions, Screen[None]):
 
     @on(TerminalView.Resized)
     def _on_terminal_resized(self, event: TerminalView.Resized) -> None:
-        session = self.selected() if self.attached_id is None else None
-        target = self.attached_id or (session.id if session and session.pty else None)
+        proc = self.selected() if self.attached_id is None else None
+        target = self.attached_id or (proc.id if proc and proc.pty else None)
         if target is not None:
             self._resize_process(target, event.rows, event.cols)
 
     @work(thread=True, group="resize", exit_on_error=False)
     def _resize_process(self, proc_id: str, rows: int, cols: int) -> None:
         try:
-            session = self.registry.get(proc_id)
-            if session.pty and session.is_running:
+            proc = self.registry.get(proc_id)
+            if proc.pty and proc.is_running:
                 self.registry.resize(proc_id, rows, cols)
         except RegistryError:
             pass
@@ -305,23 +305,23 @@ class MainScreen(ProcessActions, Screen[None]):
 
     def action_attach(self) -> None:
         """Send every key to the selected process (until the detach key)."""
-        session = self.selected()
-        if session is None:
+        proc = self.selected()
+        if proc is None:
             self.notify("No process selected", severity="warning")
             return
-        if not session.is_running:
-            self.notify(f"{session.id} is not running", severity="warning")
+        if not proc.is_running:
+            self.notify(f"{proc.id} is not running", severity="warning")
             return
-        self.attached_id = self._shown_id = session.id
+        self.attached_id = self._shown_id = proc.id
         terminal = self.terminal
-        terminal.show(session.output, pty=session.pty)
+        terminal.show(proc.output, pty=proc.pty)
         terminal.attached = True
         terminal.focus()
         self.app.refresh_bindings()
         rows, cols = terminal.size.height, terminal.size.width
-        if session.pty and rows > 0 and cols > 0:
-            self._resize_process(session.id, rows, cols)
-        self.notify(f"Attached to {session.id}: {self.config.detach_key} detaches", timeout=3)
+        if proc.pty and rows > 0 and cols > 0:
+            self._resize_process(proc.id, rows, cols)
+        self.notify(f"Attached to {proc.id}: {self.config.detach_key} detaches", timeout=3)
 
     def action_detach(self) -> None:
         """Give the keyboard back to hermes-tui."""
@@ -409,7 +409,7 @@ class MainScreen(ProcessActions, Screen[None]):
             return
         table = self.process_list
         try:
-            session = self.registry.get(match.proc_id)
+            proc = self.registry.get(match.proc_id)
             row = table.get_row_index(match.proc_id)
         except Exception:
             self.notify(
@@ -418,11 +418,11 @@ class MainScreen(ProcessActions, Screen[None]):
             return
         # Shown before the cursor moves, so the row-highlighted event that follows finds it
         # shown and keeps the scroll position and highlight set here.
-        self._shown_id = session.id
+        self._shown_id = proc.id
         table.move_cursor(row=row)
-        self.terminal.show(session.output, pty=session.pty)
+        self.terminal.show(proc.output, pty=proc.pty)
         if not self.terminal.search(match.text):
-            self.notify(f"The match is no longer in {session.id}'s buffer", severity="warning")
+            self.notify(f"The match is no longer in {proc.id}'s buffer", severity="warning")
         self.terminal.focus()
 
     # -- the chat ---------------------------------------------------------------------------
@@ -458,9 +458,9 @@ class MainScreen(ProcessActions, Screen[None]):
         size = self.terminal.size
         return max(size.height, 5), max(size.width, 20)
 
-    def started_from_chat(self, session: ProcessSession, attach: bool = True) -> None:
+    def started_from_chat(self, proc: Process, attach: bool = True) -> None:
         """Select the process started with ``!command`` and attach to it (not for ``!!``)."""
-        self.select_process(session)
+        self.select_process(proc)
         if attach:
             self.action_attach()
 

@@ -18,7 +18,7 @@ from hermes_tui.batch import is_batch_key
 from hermes_tui.formatting import format_runtime
 from hermes_tui.untrusted import plain, plain_text
 from hermes_tui.widgets.last_output import LastOutput, last_line
-from registry import ProcessSession, ProcessStatus
+from registry import Process, ProcessStatus
 
 __all__ = ["ProcessList", "last_line", "lifetime_label", "status_label", "status_style"]
 
@@ -37,31 +37,31 @@ FAILED_STYLE = "bold $error"
 _VARIABLE = re.compile(r"\$([\w-]+)")
 
 
-def status_label(session: ProcessSession) -> str:
+def status_label(proc: Process) -> str:
     """What the status column says: ``running``, ``exit 0``, ``exit 3``, ``killed -15``,
     ``lost``; ``(recovered)`` only for a process re-adopted after the app's restart."""
-    label = session.status.value
-    if session.status is ProcessStatus.EXITED:
-        label = "exit ?" if session.exit_code is None else f"exit {session.exit_code}"
-    elif session.status is ProcessStatus.KILLED and session.exit_code is not None:
-        label = f"killed {session.exit_code}"
-    if session.recovered:
+    label = proc.status.value
+    if proc.status is ProcessStatus.EXITED:
+        label = "exit ?" if proc.exit_code is None else f"exit {proc.exit_code}"
+    elif proc.status is ProcessStatus.KILLED and proc.exit_code is not None:
+        label = f"killed {proc.exit_code}"
+    if proc.recovered:
         label += " (recovered)"
     return label
 
 
-def status_style(session: ProcessSession) -> str:
+def status_style(proc: Process) -> str:
     """The status column's colour: a non-zero exit is an error."""
-    if session.status is ProcessStatus.EXITED and session.exit_code != 0:
+    if proc.status is ProcessStatus.EXITED and proc.exit_code != 0:
         return FAILED_STYLE
-    return STATUS_STYLES[session.status]
+    return STATUS_STYLES[proc.status]
 
 
-def lifetime_label(session: ProcessSession) -> str:
+def lifetime_label(proc: Process) -> str:
     """What quitting the app does to a running process: ``stop`` or ``keep``."""
-    if not session.is_running:
+    if not proc.is_running:
         return ""
-    return "stop" if session.stop_on_quit else "keep"
+    return "stop" if proc.stop_on_quit else "keep"
 
 
 class ProcessList(DataTable[str | Text]):
@@ -104,7 +104,7 @@ class ProcessList(DataTable[str | Text]):
         super().__init__(
             id=id, cursor_type="row", zebra_stripes=False, cursor_foreground_priority="renderable"
         )
-        self._sessions: dict[str, ProcessSession] = {}
+        self._procs: dict[str, Process] = {}
         self._shown: dict[str, tuple[str, ...]] = {}
         self._last_output = LastOutput()
         self._styles: dict[str, str] = {}
@@ -131,18 +131,18 @@ class ProcessList(DataTable[str | Text]):
         except Exception:
             return None
 
-    def _row(self, session: ProcessSession, now: float) -> tuple[str, ...]:
-        name = session.name or session.command
+    def _row(self, proc: Process, now: float) -> tuple[str, ...]:
+        name = proc.name or proc.command
         if len(name) > NAME_WIDTH:
             name = name[: NAME_WIDTH - 1] + "…"
         return (
-            session.id,
-            status_label(session),
-            format_runtime(session.runtime(now)),
-            lifetime_label(session),
+            proc.id,
+            status_label(proc),
+            format_runtime(proc.runtime(now)),
+            lifetime_label(proc),
             name,
-            session.backend,
-            self._last_output.line(session),
+            proc.backend,
+            self._last_output.line(proc),
         )
 
     def _style(self, style: str) -> str:
@@ -165,63 +165,61 @@ class ProcessList(DataTable[str | Text]):
     def _on_theme_changed(self, theme: Any) -> None:
         self._styles.clear()
         for proc_id in self._shown:
-            session = self._sessions[proc_id]
+            proc = self._procs[proc_id]
             self.update_cell(
                 proc_id,
                 "status",
-                plain_text(status_label(session), self._style(status_style(session))),
+                plain_text(status_label(proc), self._style(status_style(proc))),
             )
 
-    def _visible(self, session: ProcessSession) -> bool:
-        if not session.is_running and (session.ended_at or 0.0) <= self.cleared_at:
+    def _visible(self, proc: Process) -> bool:
+        if not proc.is_running and (proc.ended_at or 0.0) <= self.cleared_at:
             return False
         needle = self.filter_text.lower()
         if not needle:
             # A batch run starts hundreds of processes; they show only when filtered for
             # (by their task key, e.g. "batch-").
-            return not is_batch_key(session.session_key)
+            return not is_batch_key(proc.owner)
         return any(
             needle in (field or "").lower()
-            for field in (session.id, session.name, session.command, session.session_key)
+            for field in (proc.id, proc.name, proc.command, proc.owner)
         )
 
-    def update_process(self, session: ProcessSession) -> None:
+    def update_process(self, proc: Process) -> None:
         """Add, update or (when filtered out) hide one process's row."""
-        self._sessions[session.id] = session
-        self._sync_row(session, time.time())
+        self._procs[proc.id] = proc
+        self._sync_row(proc, time.time())
 
-    def _sync_row(self, session: ProcessSession, now: float) -> None:
-        if not self._visible(session):
-            if session.id in self._shown:
-                self.remove_row(session.id)
-                del self._shown[session.id]
+    def _sync_row(self, proc: Process, now: float) -> None:
+        if not self._visible(proc):
+            if proc.id in self._shown:
+                self.remove_row(proc.id)
+                del self._shown[proc.id]
             return
-        row = self._row(session, now)
+        row = self._row(proc, now)
         cells = [
-            plain_text(c, self._style(status_style(session)) if key == "status" else "")
+            plain_text(c, self._style(status_style(proc)) if key == "status" else "")
             for key, c in zip(COLUMNS, row, strict=True)
         ]
-        old = self._shown.get(session.id)
+        old = self._shown.get(proc.id)
         if old is None:
-            self.add_row(*cells, key=session.id)
+            self.add_row(*cells, key=proc.id)
             self._apply_sort()
         else:
             for key, value, before, cell in zip(COLUMNS, row, old, cells, strict=True):
                 if value != before:
                     # Status and output grow their column: "exit 3" is never cut to "exit".
-                    self.update_cell(
-                        session.id, key, cell, update_width=key in ("status", "output")
-                    )
-        self._shown[session.id] = row
+                    self.update_cell(proc.id, key, cell, update_width=key in ("status", "output"))
+        self._shown[proc.id] = row
 
     def refresh_output(self, ids: Iterable[str]) -> None:
         """Update the last-output and runtime cells of processes that printed or run."""
         now = time.time()
         with self.app.batch_update():
             for proc_id in ids:
-                session = self._sessions.get(proc_id)
-                if session is not None:
-                    self._sync_row(session, now)
+                proc = self._procs.get(proc_id)
+                if proc is not None:
+                    self._sync_row(proc, now)
 
     def tick_runtimes(self) -> None:
         """Refresh the runtime column of running processes (once a second)."""
@@ -229,7 +227,7 @@ class ProcessList(DataTable[str | Text]):
 
     def running_ids(self) -> set[str]:
         """Ids of the running processes in the list."""
-        return {s.id for s in self._sessions.values() if s.is_running}
+        return {s.id for s in self._procs.values() if s.is_running}
 
     async def on_click(self, event: events.Click) -> None:
         """A click selects the row (DataTable does that); a double-click attaches to it."""
@@ -239,15 +237,15 @@ class ProcessList(DataTable[str | Text]):
     def clear_finished(self, before: float) -> int:
         """Hide the rows of processes that ended before ``before``; return how many."""
         self.cleared_at = before
-        hidden = [pid for pid in self._shown if not self._sessions[pid].is_running]
+        hidden = [pid for pid in self._shown if not self._procs[pid].is_running]
         self.watch_filter_text()
         return len(hidden) - sum(1 for pid in hidden if pid in self._shown)
 
     def watch_filter_text(self) -> None:
         now = time.time()
         with self.app.batch_update():
-            for session in self._sessions.values():
-                self._sync_row(session, now)
+            for proc in self._procs.values():
+                self._sync_row(proc, now)
         self.border_title = (
             plain(f"Processes — filter: {self.filter_text}") if self.filter_text else "Processes"
         )
@@ -269,6 +267,6 @@ class ProcessList(DataTable[str | Text]):
             self.sort(
                 "id",
                 key=lambda pid: (
-                    self._sessions[str(pid)].started_at if str(pid) in self._sessions else 0.0
+                    self._procs[str(pid)].started_at if str(pid) in self._procs else 0.0
                 ),
             )
