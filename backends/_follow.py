@@ -4,6 +4,14 @@ The thread sleeps in ``select`` on an inotify descriptor (a write to any ``out``
 atomic rename that creates ``exit``) and on a pidfd per supervisor (a supervisor that dies
 without writing ``exit``). Without inotify (not Linux, or no watches left) it falls back to
 looking at every spool four times a second.
+
+Latency and floods: a write to a quiet spool is read as soon as inotify reports it (a key
+echoed by an attached process). A process that was just read and is caught up waits
+:data:`FLOOD_PAUSE` before it is read again, however often it writes: a flood is then read in
+a few large pieces instead of thousands of 4 KB ones (each costs a wakeup, a read, a buffer
+append and an event, all under the GIL the UI thread needs); other processes' events wait
+that pause at most. A read never takes more than :data:`READ_BUDGET` before the other
+processes get their turn, so a flooding sibling delays an echo by at most one such read.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import logging
 import os
 import selectors
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +32,10 @@ from backends.rundir import EXIT, OUT, cap_spool, read_dropped, read_exit
 
 log = logging.getLogger(__name__)
 
-READ_BUDGET = 1 << 20
+READ_BUDGET = 256 * 1024
 """Bytes read for one process before the others get a turn (fairness under flood)."""
+FLOOD_PAUSE = 0.002
+"""After a read that caught up, how long a process waits before it is read again."""
 POLL_SECONDS = 0.25
 
 
@@ -48,6 +59,8 @@ class _Followed:
     cap: int = 0
     """Spool cap in bytes (0: none); the follower drops the oldest bytes beyond it."""
     dropped: tuple[int, int] = (0, 0)
+    due: float = 0.0
+    """Not read again before this ``time.monotonic()`` (see :data:`FLOOD_PAUSE`)."""
 
     def close(self) -> None:
         self.follower.remove(self)
@@ -144,15 +157,25 @@ class LocalFollower:
     def _loop(self) -> None:
         while True:
             with self._lock:
-                busy = bool(self._pending)
+                now = time.monotonic()
+                due = min((f.due for f in self._pending), default=None)
                 polling = any(f.polled for f in self._followed)
-            timeout = 0 if busy else (POLL_SECONDS if polling else None)
+            if due is not None:
+                # Every process with work waits out its pause: sleep through it rather than
+                # wake for each of a flood's writes (thousands a second); events that come
+                # meanwhile are read just after.
+                if due > now:
+                    time.sleep(due - now)
+                timeout: float | None = 0
+            else:
+                timeout = POLL_SECONDS if polling else None
             for key, _ in self._selector.select(timeout):
                 self._on_event(key.data)
             with self._lock:
                 if polling:
                     self._pending.update(f for f in self._followed if f.polled)
-                work = list(self._pending)
+                now = time.monotonic()
+                work = [f for f in self._pending if f.due <= now]
                 to_close, self._to_close = self._to_close, []
             for fd in to_close:
                 os.close(fd)
@@ -227,8 +250,11 @@ class LocalFollower:
     def _service(self, followed: _Followed) -> None:
         if followed.closed:
             return
-        if self._read_some(followed, READ_BUDGET) >= READ_BUDGET:
+        read = self._read_some(followed, READ_BUDGET)
+        if read >= READ_BUDGET:
             return  # more to read: stays pending, others get a turn first
+        if read:  # caught up: let a flood gather before reading it again
+            followed.due = time.monotonic() + FLOOD_PAUSE
         with self._lock:
             self._pending.discard(followed)
         if not (followed.maybe_ended or followed.polled or followed.supervisor_gone):

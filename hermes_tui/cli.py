@@ -253,6 +253,9 @@ def run_app(args: argparse.Namespace) -> int:
     app = make_app(
         config_path=args.config, backend=args.app_backend, model=args.model, base_url=args.base_url
     )
+    # The UI thread, Textual's writer and the output follower share the GIL: hand it over
+    # within 1 ms, not CPython's 5 (a key's echo waits for it at several hops under a flood).
+    sys.setswitchinterval(0.001)
     app.run()
     if app.crash is not None:
         from hermes_tui.crash import crash_line

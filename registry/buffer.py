@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 
 DEFAULT_LIMIT = 200_000
 SMALL = 4096
+TRACKED_MODES = frozenset({1, 6, 7, 25, 47, 1000, 1002, 1003, 1006, 1047, 1049, 2004})
+"""DEC private modes a replay must restore: cursor keys, origin, autowrap, cursor visibility,
+the alternate screen, mouse reporting, bracketed paste."""
+_MODE = re.compile(rb"\x1b\[\?([0-9;]*)([hl])")
+_UNFINISHED = re.compile(rb"\x1b(\[(\?[0-9;]*)?)?")
+_MAX_SEQUENCE = 64
+"""Longer than any mode sequence worth tracking: a longer unfinished tail is not carried."""
+
+
+def scan_modes(modes: dict[int, bool], data: bytes) -> bytes:
+    """Apply the private mode changes (``ESC [ ? Pm h`` / ``l``) in ``data`` to ``modes``.
+
+    Returns the unfinished sequence ``data`` ends with (to prepend to what follows), else b"".
+    """
+    if b"\x1b" not in data[-_MAX_SEQUENCE:] and b"\x1b[?" not in data:
+        return b""
+    for match in _MODE.finditer(data):
+        on = match.group(2) == b"h"
+        for number in match.group(1).split(b";"):
+            if number.isdigit() and int(number) in TRACKED_MODES:
+                modes[int(number)] = on
+    last = data.rfind(b"\x1b", max(0, len(data) - _MAX_SEQUENCE))
+    if last < 0 or _UNFINISHED.fullmatch(data, last) is None:
+        return b""
+    return data[last:]
 
 
 class OutputBuffer:
@@ -25,6 +51,9 @@ class OutputBuffer:
         self._dropped = 0
         self._dropped_lines = 0
         self._mid_line = False
+        self._start_modes: dict[int, bool] = {}
+        """The private modes in force before the first retained byte (see :meth:`retained`)."""
+        self._start_carry = b""
         self._lock = threading.Lock()
 
     def append(self, data: bytes) -> int:
@@ -58,9 +87,15 @@ class OutputBuffer:
         self._dropped_lines += data.count(b"\n")
         if data:
             self._mid_line = not data.endswith(b"\n")
+            self._start_carry = scan_modes(self._start_modes, self._start_carry + data)
 
     def preload(
-        self, data: bytes, start_offset: int, start_line: int | None, mid_line: bool = False
+        self,
+        data: bytes,
+        start_offset: int,
+        start_line: int | None,
+        mid_line: bool = False,
+        earlier: bytes = b"",
     ) -> None:
         """Fill an empty buffer with output that began at ``start_offset`` (after recovery).
 
@@ -69,6 +104,8 @@ class OutputBuffer:
             start_offset: absolute offset of ``data[0]``.
             start_line: absolute line number of ``data``'s first line, when known.
             mid_line: ``data`` begins in the middle of a line.
+            earlier: output from before ``data``, when read: only the terminal modes it set
+                are kept (see :meth:`retained`).
         """
         with self._lock:
             self._chunks.clear()
@@ -76,6 +113,8 @@ class OutputBuffer:
             self._dropped = start_offset
             self._dropped_lines = start_line or 0
             self._mid_line = mid_line
+            self._start_modes = {}
+            self._start_carry = scan_modes(self._start_modes, earlier)
         self.append(data)
 
     @property
@@ -106,6 +145,25 @@ class OutputBuffer:
         """Return the retained bytes."""
         with self._lock:
             return b"".join(self._chunks)
+
+    def retained(self) -> tuple[bytes, dict[int, bool], int]:
+        """The retained bytes, the private modes in force at their start, and their end offset.
+
+        Modes set by a program long ago (a full-screen program's alternate screen, a hidden
+        cursor) are kept here after the bytes that set them were dropped, so a replay of the
+        retained bytes can restore them (only :data:`TRACKED_MODES`; an unfinished sequence
+        cut by the drop is applied too).
+        """
+        with self._lock:
+            data = b"".join(self._chunks)
+            modes = dict(self._start_modes)
+            end = self._dropped + self._size
+            carry = self._start_carry
+        if carry:  # the sequence the drop cut in two
+            match = _MODE.match(carry + data[:_MAX_SEQUENCE])
+            if match:
+                scan_modes(modes, match.group(0))
+        return data, modes, end
 
     def since(self, offset: int) -> tuple[bytes, int]:
         """Return the bytes after absolute ``offset`` and how many of them were dropped.

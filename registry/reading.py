@@ -82,12 +82,14 @@ class OutputQueries:
         data = backend.read_output(proc.handle, start, size - start)
         start_line = None
         mid_line = False
+        counted = b""
         if start:
             mid_line = backend.read_output(proc.handle, start - 1, 1) != b"\n"
             if start - probe.dropped <= 16 << 20:  # numbering lines reads what is before
                 counted = backend.read_output(proc.handle, probe.dropped, start - probe.dropped)
                 start_line = probe.dropped_lines + counted.count(b"\n")
-        proc.output.preload(data, start, start_line, mid_line)
+        # What was read before is also where a full-screen program switched its modes.
+        proc.output.preload(data, start, start_line, mid_line, earlier=counted)
 
     def poll(self, proc_id: str, reader: str = "agent") -> PollResult:
         """Return the output printed since ``reader``'s previous poll.

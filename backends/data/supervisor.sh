@@ -39,20 +39,25 @@
 set -u
 umask 077
 
-# The start time of a pid in clock ticks since boot (field 22 of /proc/PID/stat, counted after
-# the command name, which may hold spaces and parentheses). 0 when it has already gone.
-ticks() {
-    line=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+# Builtins and parameter expansion rather than `$(cat ...)`, dirname or pwd: every fork and exec
+# before the command starts is startup latency (several ms each on a busy machine).
+
+# Sets `ticks` to the start time of a pid in clock ticks since boot (field 22 of /proc/PID/stat,
+# counted after the command name, which may hold spaces and parentheses); 0 when it has gone.
+ticks_of() {
+    ticks=0
+    { IFS= read -r line < "/proc/$1/stat"; } 2>/dev/null || return 0
     set -- ${line##*") "}
     shift 19
-    echo "${1:-0}"
+    ticks=${1:-0}
 }
 
 if [ "${1-}" = --exec ]; then
     # Second stage, in the command's own process (its session leader): record who it is, then
     # become the command.
-    boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
-    line="$$ $(ticks $$) $boot $HERMES_SUPERVISOR"
+    { IFS= read -r boot < /proc/sys/kernel/random/boot_id; } 2>/dev/null || boot=unknown
+    ticks_of $$
+    line="$$ $ticks $boot $HERMES_SUPERVISOR"
     unset HERMES_SUPERVISOR HERMES_SUPERVISOR_SH
     if ! { echo "$line" > "$2/pid.tmp" && mv -f "$2/pid.tmp" "$2/pid"; } 2>/dev/null; then
         echo "cannot write in $2 (is the disk full?)" > "$2/error"
@@ -61,10 +66,10 @@ if [ "${1-}" = --exec ]; then
     exec sh "$2/cmd"
 fi
 
-self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
-start_dir=$(pwd)
+case $0 in /*) self=$0 ;; *) self=$PWD/$0 ;; esac
+start_dir=$PWD
 cd "$1" || exit 1
-run=$(pwd)
+run=$PWD
 exec 2>>error </dev/null >/dev/null
 
 mkfifo in || exit 1
@@ -72,12 +77,18 @@ mkfifo in || exit 1
 exec 3<>in
 printf '%-20s\n' '' > exit.pre || exit 1
 : > died || exit 1
-if [ -f workdir ]; then workdir=$(cat workdir); else workdir=$start_dir; fi
+workdir=$start_dir
+if [ -f workdir ]; then
+    # One line (no newline in the path): read it; otherwise let $(cat) keep every newline.
+    { IFS= read -r workdir; IFS= read -r more || [ -n "$more" ]; } < workdir &&
+        workdir=$(cat workdir)
+fi
 if [ ! -d "$workdir" ]; then
     echo "working directory does not exist: $workdir" >&2
     exit 1
 fi
-export HERMES_RUN="$run" HERMES_SUPERVISOR="$$ $(ticks $$)" HERMES_SUPERVISOR_SH="$self"
+ticks_of $$
+export HERMES_RUN="$run" HERMES_SUPERVISOR="$$ $ticks" HERMES_SUPERVISOR_SH="$self"
 
 # A signal sent to the supervisor must not end it before the command: it waits on, and the
 # command's end is still recorded.

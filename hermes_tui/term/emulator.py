@@ -8,7 +8,9 @@ for runs of plain ASCII (the common case in logs) with cell-for-cell identical r
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pyte
@@ -16,6 +18,7 @@ from pyte import charsets, graphics
 from pyte import modes as mo
 
 from registry import OutputBuffer
+from registry.buffer import TRACKED_MODES, scan_modes
 
 ALT_SCREEN_MODES = frozenset({47, 1047, 1049})
 MOUSE_MODES = frozenset({1000, 1002, 1003})
@@ -29,6 +32,11 @@ SKIP_BYTES = 12 * 1024
 """How much of the end is fed after skipping: more than a screenful of a 200x50 pane."""
 _RESYNC_MARKERS = (b"\x1bc", b"\x1b[2J", b"\x1b[?1049h", b"\x1b[H\x1b[2J")
 _PRINTABLE = frozenset(range(0x20, 0x7F))
+_NOT_PLAIN = re.compile(rb"[\x00-\x06\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]")
+"""Bytes that do more than print, move along a line or feed lines: escape sequences (C0 and
+C1), charset shifts, vertical tabs and form feeds."""
+_SGR = re.compile(rb"\x1b\[[0-9;]*m")
+"""Colours and attributes: they change how text is drawn, not where."""
 
 
 class FastScreen(pyte.Screen):
@@ -107,6 +115,31 @@ class FastScreen(pyte.Screen):
                 self.dirty.update(range(self.lines))
         super().reset_mode(*modes, **kwargs)
 
+    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        """Resize as terminals do: a shorter screen keeps the cursor's line.
+
+        pyte drops every removed line from the top but leaves the cursor where it was, below
+        the new last line: what the program prints next (a key's echo) lands on a line that is
+        not shown until the pane grows again. Here lines go from the top only as far as the
+        cursor's line needs, the rest from the bottom, and the cursor stays on the screen.
+        """
+        lines = lines or self.lines
+        columns = columns or self.columns
+        if lines < self.lines:
+            top = max(0, self.cursor.y - (lines - 1))
+            buffer = self.buffer
+            for y in range(lines):
+                if y + top < self.lines:
+                    buffer[y] = buffer[y + top]
+            for y in range(lines, self.lines):
+                buffer.pop(y, None)
+            self.cursor.y -= top
+            self.lines = lines  # nothing left for pyte to drop
+            self.dirty.update(range(lines))
+            self.set_margins()
+        super().resize(lines, columns)
+        self.cursor.x = min(self.cursor.x, self.columns - 1)
+
     def write_process_input(self, data: str) -> None:
         self.replies += data.encode()
 
@@ -137,6 +170,36 @@ class Emulator:
         except Exception:
             self.errors += 1
             self.stream = pyte.ByteStream(self.screen)
+
+    def fast_forward(self, data: bytes) -> int:
+        """Skip the part of ``data`` that cannot change the screen it ends on; return where
+        feeding it should start.
+
+        Plain text (no escape sequences but colours) scrolls every line it passes off a
+        screen without scroll margins: what precedes the last ``rows`` line ends of a run of
+        it is never seen. Emulating it costs a scroll of the whole screen per line (most of
+        pyte's time in a flood such as ``seq``), so the emulator skips to there, with the
+        cursor where that text leaves it (first column, bottom row) and the attributes its
+        colour sequences leave.
+        """
+        rows = self.rows
+        if self.screen.margins is not None or data.count(b"\n", 0, 1 << 20) <= 2 * rows:
+            return 0
+        cut = len(data)
+        for _ in range(rows + 1):
+            cut = data.rfind(b"\n", 0, cut)
+        if cut <= 0 or data[cut - 1] != 0x0D:
+            return 0  # a bare line feed keeps the column: not worth following
+        skipped = data[:cut]
+        colours = _SGR.findall(skipped) if b"\x1b" in skipped else []
+        if colours:
+            skipped = _SGR.sub(b"", skipped)
+        if _NOT_PLAIN.search(skipped):
+            return 0
+        self.reset_parser()
+        self.feed(b"\x1b[%dH" % rows + b"".join(colours))
+        self.screen.dirty.update(range(rows))
+        return cut + 1
 
     def reset_parser(self) -> None:
         """Forget a half-read escape sequence (after skipping bytes)."""
@@ -198,6 +261,25 @@ class Emulator:
         """A full-screen program is showing its own screen."""
         return bool(ALT_SCREEN_MODES & self.screen.private_modes)
 
+    def tracked_modes(self) -> dict[int, bool]:
+        """The state of every mode a replay restores (see ``registry.buffer.TRACKED_MODES``)."""
+        on = self.screen.private_modes
+        modes = {mode: mode in on for mode in TRACKED_MODES}
+        modes[7] = mo.DECAWM in self.screen.mode
+        modes[25] = self.cursor_visible
+        return modes
+
+
+def mode_prelude(modes: Mapping[int, bool], current: Mapping[int, bool] | None = None) -> bytes:
+    """The sequences that put an emulator in ``modes`` (those that differ from ``current``).
+
+    The alternate screen comes first: switching to it clears the screen, not the modes.
+    """
+    current = current or {}
+    changed = [mode for mode, on in modes.items() if current.get(mode) != on]
+    changed.sort(key=lambda mode: (mode not in ALT_SCREEN_MODES, mode))
+    return b"".join(b"\x1b[?%d%s" % (mode, b"h" if modes[mode] else b"l") for mode in changed)
+
 
 def replay_start(data: bytes, tail: int = REPLAY_BYTES) -> int:
     """Where to start feeding ``data`` to show its end correctly without feeding it all:
@@ -225,13 +307,18 @@ class FeedScheduler:
         self.buffer = buffer
         self.offset = 0
         self.skipped = 0
-        """Bytes never emulated because the emulator was behind."""
+        """Bytes never emulated: the emulator was behind, or they could not change the screen."""
 
     def replay(self) -> None:
-        """Show the end of what the buffer holds (on attach / selection)."""
-        data = self.buffer.snapshot()
-        end = self.buffer.total
-        self.emulator.feed(data[replay_start(data) :])
+        """Show the end of what the buffer holds (on attach / selection), in the modes the
+        program had set (the alternate screen, a hidden cursor...), even those set in output
+        that is not replayed."""
+        data, modes, end = self.buffer.retained()
+        start = replay_start(data)
+        scan_modes(modes, data[:start])
+        self.emulator.feed(mode_prelude(modes))
+        start += self.emulator.fast_forward(data[start:])
+        self.emulator.feed(data[start:])
         self.offset = end
 
     @property
@@ -246,10 +333,20 @@ class FeedScheduler:
         data, omitted = self.buffer.since(self.offset)
         end = self.offset + omitted + len(data)
         if omitted or len(data) > BACKLOG_LIMIT:
+            current = self.emulator.tracked_modes()
+            modes = dict(current)
+            if omitted:  # the modes at the start of what the buffer still holds
+                data, modes, end = self.buffer.retained()
+                omitted = end - len(data) - self.offset
             start = replay_start(data, SKIP_BYTES)
+            scan_modes(modes, data[:start])
             self.skipped += omitted + start
             data = data[start:]
             self.emulator.reset_parser()
+            self.emulator.feed(mode_prelude(modes, current))
+        skip = self.emulator.fast_forward(data)
+        self.skipped += skip
+        data = data[skip:]
         self.offset = end - len(data)
         deadline = time.perf_counter() + budget
         position = 0

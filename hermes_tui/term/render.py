@@ -1,12 +1,15 @@
 """Painting emulated cells and log lines as Textual strips, in the theme's terminal colours.
 
 Styles are cached per cell attribute tuple, so a repaint costs a dictionary lookup per run
-of equal cells (see ``shared/notes/performance-figures.md``, section 4).
+of equal cells, not a Style built per cell (which made a full repaint of a busy pane cost
+more than a frame).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from rich.color import Color
@@ -36,6 +39,9 @@ DEFAULT_PALETTE = (
     "#29b8db",
     "#ffffff",
 )
+_DATA = itemgetter(0)
+_ATTRS = itemgetter(slice(1, None))
+"""A pyte cell is (data, fg, bg, bold, italics, underscore, strikethrough, reverse, blink)."""
 
 
 class CellPainter:
@@ -96,27 +102,39 @@ class CellPainter:
         return style
 
     def emulated_line(self, emulator: Emulator, y: int, width: int, *, cursor: bool) -> Strip:
-        """Line ``y`` of the emulated screen; ``cursor``: draw the cursor if it is there."""
+        """Line ``y`` of the emulated screen; ``cursor``: draw the cursor if it is there.
+
+        Cells are grouped into runs of equal attributes in C (``groupby``), and a style is
+        looked up per run, not per cell: a flood repaints the whole pane ~30 times a second.
+        """
         blank = Style(bgcolor=Color.parse(self._bg))
         if y >= emulator.rows:
             return Strip.blank(width, blank)
         line = emulator.line(y)
+        cells = [line[x] for x in range(min(width, emulator.cols))]
+        if cells and cells[0].data == "":  # the right half of a wide character, alone
+            cells[0] = cells[0]._replace(data=" ")
         cursor_x, cursor_y = emulator.cursor
-        show_cursor = cursor and y == cursor_y and emulator.cursor_visible
         segments: list[Segment] = []
-        run: list[str] = []
-        run_style: Style | None = None
-        for x in range(min(width, emulator.cols)):
-            cell = line[x]
-            style = self._style(cell, cursor=show_cursor and x == cursor_x)
-            if style is not run_style and run:
-                segments.append(Segment("".join(run), run_style))
-                run = []
-            run_style = style
-            run.append(cell.data or (" " if cell.data == "" and x == 0 else cell.data))
-        if run:
-            segments.append(Segment("".join(run), run_style))
+        if cursor and y == cursor_y and emulator.cursor_visible and cursor_x < len(cells):
+            self._add_runs(segments, cells[:cursor_x])
+            self._add_runs(segments, cells[cursor_x : cursor_x + 1], cursor=True)
+            self._add_runs(segments, cells[cursor_x + 1 :])
+        else:
+            self._add_runs(segments, cells)
         return Strip(segments).adjust_cell_length(width, blank)
+
+    def _add_runs(
+        self, segments: list[Segment], cells: Iterable[Any], cursor: bool = False
+    ) -> None:
+        for _, group in groupby(cells, _ATTRS):
+            run = list(group)
+            text = "".join(map(_DATA, run))
+            style = self._style(run[0], cursor)
+            if segments and segments[-1].style is style:
+                segments[-1] = Segment(segments[-1].text + text, style)
+            else:
+                segments.append(Segment(text, style))
 
     def text_line(self, text: Text, width: int, console: Console) -> Strip:
         """A log or scrollback line (already made safe: see ``hermes_tui.untrusted``)."""

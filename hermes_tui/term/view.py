@@ -4,15 +4,13 @@ Reader threads only append to the process's :class:`~registry.OutputBuffer`, the
 :meth:`TerminalView.output_arrived` (from their own thread). Only output of the shown buffer
 wakes the pane, once until it has fed (a flood of appends is one message), so a key echoed by
 the attached process is drawn at once and nothing runs at rest. A feed lasts at most a few
-milliseconds; while output keeps coming faster than that, feeds follow each other at
-:data:`FLOOD_INTERVAL` (the pane still reaches ~30 fps and the UI keeps answering keys). Only
-the lines that changed are repainted (strips are cached per line). A process without a PTY
-is shown as a coloured log instead.
+milliseconds; while output keeps coming faster than that, feeds are paced
+(:mod:`hermes_tui.term.pacing`). Only the lines that changed are repainted (strips are cached
+per line). A process without a PTY is shown as a coloured log instead.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 from rich.text import Text
@@ -22,7 +20,6 @@ from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual.timer import Timer
 from textual.widget import Widget
 
 from hermes_tui.term.emulator import Emulator, FeedScheduler
@@ -33,16 +30,13 @@ from hermes_tui.term.keys import (
     encode_mouse,
     encode_paste,
 )
+from hermes_tui.term.pacing import FeedPacer, paint_now
 from hermes_tui.term.render import CellPainter, highlight
 from hermes_tui.term.scrollback import Scrollback
 from hermes_tui.term.selection import Selection
 from hermes_tui.untrusted import ansi_text, plain
 from registry import OutputBuffer
 
-FLOOD_INTERVAL = 1 / 30
-"""Between feeds while the emulator is behind (the output outruns a feed's budget)."""
-MIN_INTERVAL = 1 / 60
-"""At least this long between two feeds (one frame): a burst of small writes is one feed."""
 FEED_BUDGET = 0.004
 LOG_TAIL_BYTES = 64 * 1024
 WHEEL_LINES = 3
@@ -112,8 +106,7 @@ class TerminalView(Widget, can_focus=True):
         self._scroll: Scrollback | None = None
         self._selection = Selection()
         self._wake_pending = False
-        self._feed_timer: Timer | None = None
-        self._last_feed = 0.0
+        self._pacer = FeedPacer(self, self._feed)
         self.frames = 0
         """Feeds that repainted something (for benchmarks)."""
 
@@ -135,24 +128,10 @@ class TerminalView(Widget, can_focus=True):
 
     def on_terminal_view_output(self, message: Output) -> None:
         self._wake_pending = False  # before feeding: output appended from now on wakes again
-        self._schedule_feed()
+        self._pacer.wake(output=True)
 
     def on_show(self) -> None:
-        self._schedule_feed()  # output that came while hidden (a zoomed neighbour)
-
-    def _schedule_feed(self) -> None:
-        """Feed now, or at the end of the current frame when a feed just ran."""
-        if self._feed_timer is not None:
-            return  # a feed is already due
-        wait = self._last_feed + MIN_INTERVAL - time.monotonic()
-        if wait > 0:
-            self._feed_timer = self.set_timer(wait, self._timed_feed)
-        else:
-            self._feed()
-
-    def _timed_feed(self) -> None:
-        self._feed_timer = None
-        self._feed()
+        self._pacer.wake()  # output that came while hidden (a zoomed neighbour)
 
     def show(self, buffer: OutputBuffer, *, pty: bool) -> None:
         """Show a process's output (replaying the end of what is buffered)."""
@@ -169,7 +148,7 @@ class TerminalView(Widget, can_focus=True):
             self._scheduler = FeedScheduler(self._emulator, buffer)
             self._scheduler.replay()
             self._emulator.take_dirty()
-            self._schedule_feed()  # what arrived between the replay and now
+            self._pacer.wake()  # what arrived between the replay and now
         else:
             self._emulator = self._scheduler = None
             self._refresh_log()
@@ -215,27 +194,30 @@ class TerminalView(Widget, can_focus=True):
         self.refresh()
 
     # -- feeding ---------------------------------------------------------------------
-    def _feed(self) -> None:
+    def _feed(self, quiet: bool = False) -> int:
+        """Feed what arrived, repaint what changed; return the bytes of output consumed."""
         buffer = self._buffer
         if buffer is None or not self.display or self.size.area == 0:
-            return  # on_show / on_resize feed what came meanwhile
-        self._last_feed = time.monotonic()
+            return 0  # on_show / on_resize feed what came meanwhile
         if self._scheduler is None:
-            if buffer.total != self._log_total:
+            fed = buffer.total - self._log_total
+            if fed:
                 self._refresh_log()
                 self.refresh()
                 self.frames += 1
-            return
+            return fed
         assert self._emulator is not None
+        start = self._scheduler.offset
         if self._scheduler.behind and not self._scheduler.pump(FEED_BUDGET):
-            # Still behind: come back after a frame's pause whether or not more arrives.
-            self._feed_timer = self.set_timer(FLOOD_INTERVAL, self._timed_feed)
+            self._pacer.behind()
+            quiet = False
+        fed = self._scheduler.offset - start
         replies = self._emulator.take_replies()
         if replies and self.attached:
             self.send(replies)
         dirty = self._emulator.take_dirty()
         if not dirty or self._scroll is not None:
-            return
+            return fed
         self.frames += 1
         for y in dirty:
             self._strips.pop(y, None)
@@ -246,6 +228,9 @@ class TerminalView(Widget, can_focus=True):
         else:
             width = self.size.width
             self.refresh(*(Region(0, y, width, 1) for y in dirty | {cursor_row}))
+        if quiet:
+            paint_now(self)  # a key echo: drawn now, not at the screen's next tick
+        return fed
 
     def _refresh_log(self) -> None:
         assert self._buffer is not None
@@ -272,7 +257,7 @@ class TerminalView(Widget, can_focus=True):
             emulator.resize(rows, cols)
         elif self._scheduler is None and self._buffer is not None:
             self._refresh_log()
-        self._schedule_feed()
+        self._pacer.wake()
         self.post_message(self.Resized(rows, cols))
 
     # -- drawing -----------------------------------------------------------------------

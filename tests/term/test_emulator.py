@@ -124,3 +124,21 @@ def test_replay_starts_at_the_last_screen_reset() -> None:
     start = replay_start(long)
     assert 0 < start < len(long)
     assert long[start - 1 : start] == b"\n"
+
+
+def test_a_shorter_screen_keeps_the_cursor_line_and_what_is_typed_next_shows() -> None:
+    emulator = Emulator(10, 20)
+    emulator.feed(b"\r\n".join(b"line %d" % n for n in range(12)) + b"\r\nQ>ab")
+    emulator.resize(9, 20)  # e.g. the process list above the pane gained a row
+    emulator.feed(b"c")  # the echo of the next key
+    assert emulator.cursor == (5, 8)
+    rows = ["".join(cell.data for cell in emulator.line(y).values()) for y in range(9)]
+    assert rows[0] == "line 4" and rows[8] == "Q>abc"
+    assert 8 in emulator.take_dirty()
+    emulator.resize(10, 20)
+    assert "".join(cell.data for cell in emulator.line(9).values()).strip() == ""
+    near_top = Emulator(10, 20)
+    near_top.feed(b"top\r\nsecond")
+    near_top.resize(5, 12)  # the lines below the cursor go first
+    assert near_top.cursor == (6, 1)
+    assert "".join(cell.data for cell in near_top.line(0).values()) == "top"
