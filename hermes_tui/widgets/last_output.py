@@ -21,6 +21,8 @@ FEED_LIMIT = 4 << 10
 (emulating costs about 1.3 ms per KB on the UI thread)."""
 FLOOD_INTERVAL = 1.0
 """A process printing more than that is looked at again at most this often (seconds)."""
+_EARLY = 0.05
+"""A look due a second later may come a hair early (timers): still count it as due."""
 REPORT_TAIL = 16 << 10
 """Output read for a one-off report (the away view): more than the list's, for a
 full-screen program's header."""
@@ -58,6 +60,9 @@ class LastOutput:
         self._screens: dict[str, tuple[Emulator, int]] = {}
         self._lines: dict[str, tuple[int, str]] = {}
         self._flood_checked: dict[str, float] = {}
+        self.deferred: set[str] = set()
+        """Processes whose line was not looked at (a flood): look again after
+        ``FLOOD_INTERVAL``, or the line stays stale when the flood pauses."""
 
     def line(self, session: ProcessSession) -> str:
         """The last meaningful line of ``session``'s output (cached until it prints)."""
@@ -71,11 +76,13 @@ class LastOutput:
         )
         if cached is not None and flooding:
             # The line changes faster than anyone reads it: keep the UI thread for keys (the
-            # list looks again every second while it runs, and once more when it ends).
+            # list looks again when FLOOD_INTERVAL has passed, and once more when it ends).
             now = time.monotonic()
-            if now - self._flood_checked.get(session.id, 0.0) < FLOOD_INTERVAL:
+            if now - self._flood_checked.get(session.id, 0.0) < FLOOD_INTERVAL - _EARLY:
+                self.deferred.add(session.id)
                 return cached[1]
             self._flood_checked[session.id] = now
+        self.deferred.discard(session.id)
         text = self._pty_line(session) if session.pty else _log_line(buffer.tail(4096))
         text = text[:WIDTH]
         self._lines[session.id] = (total, text)
@@ -98,6 +105,7 @@ class LastOutput:
         self._screens.pop(proc_id, None)
         self._lines.pop(proc_id, None)
         self._flood_checked.pop(proc_id, None)
+        self.deferred.discard(proc_id)
 
 
 def _fresh(data: bytes) -> Emulator:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rich.text import Text
@@ -12,18 +13,27 @@ from textual import events
 from textual.binding import Binding
 from textual.color import Color, ColorParseError
 from textual.reactive import reactive
-from textual.widgets import DataTable
+from textual.timer import Timer
 
 from hermes_tui.batch import is_batch_key
 from hermes_tui.formatting import format_runtime
 from hermes_tui.untrusted import plain, plain_text
 from hermes_tui.widgets.last_output import LastOutput, last_line
+from hermes_tui.widgets.quiet_table import QuietTable
 from registry import ProcessSession, ProcessStatus
 
-__all__ = ["ProcessList", "last_line", "lifetime_label", "status_label", "status_style"]
+__all__ = [
+    "ProcessList",
+    "last_line",
+    "lifetime_label",
+    "runtime_label",
+    "status_label",
+    "status_style",
+]
 
 # Most important first: on a narrow screen the table scrolls sideways and the end is hidden.
 COLUMNS = ("id", "status", "runtime", "quit", "name", "backend", "output")
+RUNTIME = COLUMNS.index("runtime")
 NAME_WIDTH = 24
 SORT_KEYS = ("started", "status", "name")
 # Each outcome its own colour (theme variables): failures stand out, a clean exit recedes.
@@ -57,6 +67,23 @@ def status_style(session: ProcessSession) -> str:
     return STATUS_STYLES[session.status]
 
 
+def runtime_label(session: ProcessSession, now: float) -> str:
+    """The runtime column: a running process counts seconds for its first minute, then
+    whole minutes (``42s``, ``3m``, ``2h05m``), so the list repaints once a minute, not once
+    a second, for what runs long (as ``docker ps`` says "Up 3 minutes"); an ended process
+    has its exact runtime (``3m07s``), which no longer changes."""
+    seconds = session.runtime(now)
+    if session.is_running and 60 <= seconds < 3600:
+        return f"{int(seconds) // 60}m"
+    return format_runtime(seconds)
+
+
+def runtime_changes_in(session: ProcessSession, now: float) -> float:
+    """Seconds until :func:`runtime_label` of a running process says something else."""
+    seconds = session.runtime(now)
+    return 1 - seconds % 1 if seconds < 60 else 60 - seconds % 60
+
+
 def lifetime_label(session: ProcessSession) -> str:
     """What quitting the app does to a running process: ``stop`` or ``keep``."""
     if not session.is_running:
@@ -64,11 +91,15 @@ def lifetime_label(session: ProcessSession) -> str:
     return "stop" if session.stop_on_quit else "keep"
 
 
-class ProcessList(DataTable[str | Text]):
+class ProcessList(QuietTable[str | Text]):
     """Every process the registry knows, updated only where something changed.
 
     The app feeds it with :meth:`update_process` (from registry events) and
-    :meth:`refresh_output` (on a timer, for processes that printed); it never polls backends.
+    :meth:`output_marked` (a shown process printed); it never polls backends. Its one clock
+    wakes on whole seconds, and only when something shown is due to change: output that
+    arrived (collected with :attr:`take_marks`, at most once a second however many
+    processes print), a runtime label (every second in a process's first minute, then every
+    minute), a flood's line. With nothing running and nothing printing it sleeps.
     """
 
     DEFAULT_CSS = """
@@ -110,6 +141,10 @@ class ProcessList(DataTable[str | Text]):
         self._styles: dict[str, str] = {}
         self.cleared_at = 0.0
         """Rows of processes that ended before this time are hidden ("clear finished")."""
+        self.take_marks: Callable[[], set[str]] = set
+        """Returns the ids of processes that printed since it was last called."""
+        self._clock: Timer | None = None
+        self._clock_due = math.inf
 
     def on_mount(self) -> None:
         self.border_title = "Processes"
@@ -138,7 +173,7 @@ class ProcessList(DataTable[str | Text]):
         return (
             session.id,
             status_label(session),
-            format_runtime(session.runtime(now)),
+            runtime_label(session, now),
             lifetime_label(session),
             name,
             session.backend,
@@ -185,10 +220,22 @@ class ProcessList(DataTable[str | Text]):
             for field in (session.id, session.name, session.command, session.session_key)
         )
 
+    def is_shown(self, proc_id: str) -> bool:
+        """Whether the process has a row (safe from any thread: one dict lookup)."""
+        return proc_id in self._shown
+
     def update_process(self, session: ProcessSession) -> None:
         """Add, update or (when filtered out) hide one process's row."""
         self._sessions[session.id] = session
-        self._sync_row(session, time.time())
+        self._sync([session])
+
+    def _sync(self, sessions: Iterable[ProcessSession]) -> None:
+        """Bring the rows of ``sessions`` up to date, then set the clock for what is due."""
+        now = time.time()
+        with self.app.batch_update():
+            for session in sessions:
+                self._sync_row(session, now)
+        self._set_clock(now)
 
     def _sync_row(self, session: ProcessSession, now: float) -> None:
         if not self._visible(session):
@@ -207,29 +254,50 @@ class ProcessList(DataTable[str | Text]):
             self._apply_sort()
         else:
             for key, value, before, cell in zip(COLUMNS, row, old, cells, strict=True):
-                if value != before:
-                    # Status and output grow their column: "exit 3" is never cut to "exit".
+                if value != before and not self.set_cell(session.id, key, cell):
+                    # Wider than its column: status and output grow it ("exit 3" is never
+                    # cut to "exit"); that re-lays (and repaints) the whole table.
                     self.update_cell(
                         session.id, key, cell, update_width=key in ("status", "output")
                     )
         self._shown[session.id] = row
 
     def refresh_output(self, ids: Iterable[str]) -> None:
-        """Update the last-output and runtime cells of processes that printed or run."""
+        """Bring the rows of these processes up to date (they printed, or their runtime
+        label changed)."""
+        self._sync(s for pid in ids if (s := self._sessions.get(pid)) is not None)
+
+    def output_marked(self) -> None:
+        """A shown process printed: look at :attr:`take_marks` on the next whole second."""
+        self._set_clock(time.time(), output=True)
+
+    def _set_clock(self, now: float, *, output: bool = False) -> None:
+        """Wake on the whole second after the first shown change that is due (one wake
+        repaints every row that changed by then)."""
+        due = math.inf
+        for proc_id in self._shown:
+            session = self._sessions[proc_id]
+            if session.is_running:
+                due = min(due, now + runtime_changes_in(session, now))
+        if output or self._last_output.deferred:
+            due = now
+        wake = math.floor(due) + 1.0 if due < math.inf else math.inf
+        if wake >= self._clock_due:
+            return
+        if self._clock is not None:
+            self._clock.stop()
+        self._clock_due = wake
+        self._clock = self.set_timer(wake - now, self._on_clock, name="process-list-clock")
+
+    def _on_clock(self) -> None:
+        self._clock, self._clock_due = None, math.inf
         now = time.time()
-        with self.app.batch_update():
-            for proc_id in ids:
-                session = self._sessions.get(proc_id)
-                if session is not None:
-                    self._sync_row(session, now)
-
-    def tick_runtimes(self) -> None:
-        """Refresh the runtime column of running processes (once a second)."""
-        self.refresh_output(self.running_ids())
-
-    def running_ids(self) -> set[str]:
-        """Ids of the running processes in the list."""
-        return {s.id for s in self._sessions.values() if s.is_running}
+        due = set(self.take_marks()) | self._last_output.deferred
+        for proc_id, row in self._shown.items():
+            session = self._sessions[proc_id]
+            if session.is_running and runtime_label(session, now) != row[RUNTIME]:
+                due.add(proc_id)
+        self.refresh_output(due)  # and sets the clock again
 
     async def on_click(self, event: events.Click) -> None:
         """A click selects the row (DataTable does that); a double-click attaches to it."""
@@ -244,10 +312,7 @@ class ProcessList(DataTable[str | Text]):
         return len(hidden) - sum(1 for pid in hidden if pid in self._shown)
 
     def watch_filter_text(self) -> None:
-        now = time.time()
-        with self.app.batch_update():
-            for session in self._sessions.values():
-                self._sync_row(session, now)
+        self._sync(list(self._sessions.values()))
         self.border_title = (
             plain(f"Processes — filter: {self.filter_text}") if self.filter_text else "Processes"
         )
