@@ -68,20 +68,29 @@ def status_style(session: ProcessSession) -> str:
 
 
 def runtime_label(session: ProcessSession, now: float) -> str:
-    """The runtime column: a running process counts seconds for its first minute, then
-    whole minutes (``42s``, ``3m``, ``2h05m``), so the list repaints once a minute, not once
-    a second, for what runs long (as ``docker ps`` says "Up 3 minutes"); an ended process
-    has its exact runtime (``3m07s``), which no longer changes."""
+    """The runtime column, as coarse as a glance needs while the process runs: seconds for
+    the first ten (``7s``), then tens of seconds (``40s``), minutes (``3m``), hours and
+    minutes (``2h05m``), each rounded down. A row's label changes at most every ten seconds
+    after its first ten, so twenty running processes repaint a row or two a second, not the
+    whole column. An ended process shows its exact runtime (``3m07s``): it no longer changes.
+    """
     seconds = session.runtime(now)
-    if session.is_running and 60 <= seconds < 3600:
-        return f"{int(seconds) // 60}m"
-    return format_runtime(seconds)
+    if not session.is_running or seconds >= 3600:
+        return format_runtime(seconds)
+    step = _runtime_step(seconds)
+    shown = int(seconds) // step * step
+    return f"{shown // 60}m" if step == 60 else f"{shown}s"
+
+
+def _runtime_step(seconds: float) -> int:
+    return 1 if seconds < 10 else 10 if seconds < 60 else 60
 
 
 def runtime_changes_in(session: ProcessSession, now: float) -> float:
     """Seconds until :func:`runtime_label` of a running process says something else."""
     seconds = session.runtime(now)
-    return 1 - seconds % 1 if seconds < 60 else 60 - seconds % 60
+    step = _runtime_step(seconds)
+    return step - seconds % step
 
 
 def lifetime_label(session: ProcessSession) -> str:

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from rich.text import Text
 from textual.cache import LRUCache
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellType, ColumnKey, RowKey
 
@@ -29,6 +31,16 @@ def _evict(cache: LRUCache[_Key, Any], stale: Callable[[_Key], bool]) -> None:
 
 class QuietTable(DataTable[CellType]):
     """A DataTable with :meth:`set_cell`, an update that repaints one line."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Stale cached renders, dropped in one pass over the caches before the next paint
+        # (one pass however many cells changed): row keys, (row, column) keys, row
+        # indexes, table lines.
+        self._stale_rows: set[RowKey] = set()
+        self._stale_cells: set[tuple[RowKey, ColumnKey]] = set()
+        self._stale_indexes: set[int] = set()
+        self._stale_lines: set[int] = set()
 
     def set_cell(self, row_key: str, column_key: str, value: CellType) -> bool:
         """Put ``value`` in a cell and repaint its line; False (nothing done) when the value
@@ -48,12 +60,26 @@ class QuietTable(DataTable[CellType]):
             return False
         self._data[row][column] = value
         region = self._get_row_region(row_index)
-        y = region.y  # the line in the table's own coordinates (the header included)
-        # The cache keys (Textual 8.2): row renderables (update count, row index); cells
-        # (row key, column key, ...); rows (row key, ...); lines (y, ...).
-        _evict(self._row_renderable_cache, lambda key: key[1] == row_index)
-        _evict(self._cell_render_cache, lambda key: key[0] == row and key[1] == column)
-        _evict(self._row_render_cache, lambda key: key[0] == row)
-        _evict(self._line_cache, lambda key: key[0] == y)
+        self._stale_rows.add(row)
+        self._stale_cells.add((row, column))
+        self._stale_indexes.add(row_index)
+        self._stale_lines.add(region.y)  # in the table's own lines (the header included)
         self._refresh_region(region)
         return True
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        if self._stale_rows:
+            self._drop_stale()
+        return super().render_lines(crop)
+
+    def _drop_stale(self) -> None:
+        # The cache keys (Textual 8.2): row renderables (update count, row index); cells
+        # (row key, column key, ...); rows (row key, ...); lines (y, ...).
+        rows, cells = self._stale_rows, self._stale_cells
+        indexes, lines = self._stale_indexes, self._stale_lines
+        _evict(self._row_renderable_cache, lambda key: key[1] in indexes)
+        _evict(self._cell_render_cache, lambda key: (key[0], key[1]) in cells)
+        _evict(self._row_render_cache, lambda key: key[0] in rows)
+        _evict(self._line_cache, lambda key: key[0] in lines)
+        self._stale_rows, self._stale_cells = set(), set()
+        self._stale_indexes, self._stale_lines = set(), set()
