@@ -152,6 +152,7 @@ class ProcessList(QuietTable[str | Text]):
         """Rows of processes that ended before this time are hidden ("clear finished")."""
         self.take_marks: Callable[[], set[str]] = set
         """Returns the ids of processes that printed since it was last called."""
+        self._watched: set[str] = set()
         self._clock: Timer | None = None
         self._clock_due = math.inf
 
@@ -230,8 +231,9 @@ class ProcessList(QuietTable[str | Text]):
         )
 
     def is_shown(self, proc_id: str) -> bool:
-        """Whether the process has a row (safe from any thread: one dict lookup)."""
-        return proc_id in self._shown
+        """Whether the process has (or is getting) a row; safe from any thread (one set
+        lookup): the bridge asks it for every output chunk."""
+        return proc_id in self._watched
 
     def update_process(self, session: ProcessSession) -> None:
         """Add, update or (when filtered out) hide one process's row."""
@@ -248,10 +250,14 @@ class ProcessList(QuietTable[str | Text]):
 
     def _sync_row(self, session: ProcessSession, now: float) -> None:
         if not self._visible(session):
+            self._watched.discard(session.id)
+            self._last_output.deferred.discard(session.id)  # a hidden flood wakes nothing
             if session.id in self._shown:
                 self.remove_row(session.id)
                 del self._shown[session.id]
             return
+        # Watched before its output is read: output that lands after the read is marked.
+        self._watched.add(session.id)
         row = self._row(session, now)
         cells = [
             plain_text(c, self._style(status_style(session)) if key == "status" else "")
