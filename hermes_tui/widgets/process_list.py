@@ -107,8 +107,9 @@ class ProcessList(QuietTable[str | Text]):
     :meth:`output_marked` (a shown process printed); it never polls backends. Its one clock
     wakes on whole seconds, and only when something shown is due to change: output that
     arrived (collected with :attr:`take_marks`, at most once a second however many
-    processes print), a runtime label (every second in a process's first minute, then every
-    minute), a flood's line. With nothing running and nothing printing it sleeps.
+    processes print), a runtime label (see :func:`runtime_label`), a flood's line. A changed
+    cell repaints its line only (:class:`QuietTable`). With nothing running and nothing
+    printing it sleeps.
     """
 
     DEFAULT_CSS = """
