@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from hermes_tui.term.emulator import Emulator, replay_start
-from registry import ProcessSession
+from registry import OutputBuffer, ProcessSession
 from registry.text import clean_output
 
 WIDTH = 120
@@ -23,6 +23,8 @@ FLOOD_INTERVAL = 1.0
 """A process printing more than that is looked at again at most this often (seconds)."""
 _EARLY = 0.05
 """A look due a second later may come a hair early (timers): still count it as due."""
+LOG_TAILS = (512, 4096)
+"""Bytes of a plain log looked at for its last line: a short tail, then a longer one."""
 REPORT_TAIL = 16 << 10
 """Output read for a one-off report (the away view): more than the list's, for a
 full-screen program's header."""
@@ -83,7 +85,7 @@ class LastOutput:
                 return cached[1]
             self._flood_checked[session.id] = now
         self.deferred.discard(session.id)
-        text = self._pty_line(session) if session.pty else _log_line(buffer.tail(4096))
+        text = self._pty_line(session) if session.pty else _log_line(buffer)
         text = text[:WIDTH]
         self._lines[session.id] = (total, text)
         return text
@@ -120,9 +122,18 @@ def _fresh(data: bytes) -> Emulator:
     return emulator
 
 
-def _log_line(data: bytes) -> str:
-    text = clean_output(data).rstrip()
-    return text.rsplit("\n", 1)[-1].strip() if text else ""
+def _log_line(buffer: OutputBuffer) -> str:
+    """The last non-empty line of a plain log. Looked for in a short tail first (twenty
+    processes printing a line a second ask twenty times a second): a line that starts after
+    a newline there is whole; else (a long line, blank lines) in a longer one."""
+    last = ""
+    for size in LOG_TAILS:
+        data = buffer.tail(size)
+        text = clean_output(data).rstrip()
+        _, newline, last = text.rpartition("\n")
+        if newline or len(data) < size:
+            break
+    return last.strip()
 
 
 def last_line(session: ProcessSession) -> str:
