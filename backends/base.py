@@ -78,7 +78,7 @@ class SpawnSpec:
     rows: int = 24
     cols: int = 80
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    """Free-form, JSON-serialisable details stored in the run directory (command, session key,
+    """Free-form, JSON-serialisable details stored in the run directory (command, owner,
     name...) so a process can be described again even without the app's checkpoint."""
 
 

@@ -75,7 +75,7 @@ class DaytonaBackend(ShellBackend):
             default 15 when unset); set to 0 once a background process starts, since a stop
             kills every process in the sandbox.
         labels: extra labels on the sandbox.
-        session: the chat session / task key (one sandbox each).
+        key: the chat session / task key (one sandbox each).
         sandbox_id: adopt this sandbox instead of looking it up by labels.
         remote_root: run directories inside the sandbox.
     """
@@ -95,7 +95,7 @@ class DaytonaBackend(ShellBackend):
         disk: int | None = None,
         auto_stop_interval: int | None = None,
         labels: Mapping[str, str] | None = None,
-        session: str = "default",
+        key: str = "default",
         sandbox_id: str | None = None,
         remote_root: str = "/var/tmp/hermes-tui/runs",
         timeout: float = 120,
@@ -105,8 +105,8 @@ class DaytonaBackend(ShellBackend):
             {"cpu": cpu, "memory": memory, "disk": disk, "auto_stop_interval": auto_stop_interval},
             labels,
         )
-        key = api_key or os.environ.get("DAYTONA_API_KEY")
-        if not key:
+        api_key = api_key or os.environ.get("DAYTONA_API_KEY")
+        if not api_key:
             raise BackendUnavailableError(
                 "the daytona backend needs an API key: set DAYTONA_API_KEY (or api_key in "
                 "[backends.daytona] of the config)"
@@ -119,12 +119,12 @@ class DaytonaBackend(ShellBackend):
             ) from None
         self.api_url = api_url or os.environ.get("DAYTONA_API_URL") or DEFAULT_API_URL
         self.target = target or os.environ.get("DAYTONA_TARGET") or None
-        self.image, self.session, self.timeout = image, session, timeout
+        self.image, self.key, self.timeout = image, key, timeout
         self.auto_stop_interval = auto_stop_interval
         self.labels = {
             **{str(k): str(v) for k, v in (labels or {}).items()},
             LABEL: "1",
-            SESSION_LABEL: session,
+            SESSION_LABEL: key,
         }
         self.resources = {"cpu": cpu, "memory": memory, "disk": disk}
         self.run_root = remote_root
@@ -133,7 +133,7 @@ class DaytonaBackend(ShellBackend):
         self._lock = threading.Lock()
         try:
             self.client = daytona.Daytona(
-                daytona.DaytonaConfig(api_key=key, api_url=self.api_url, target=self.target)
+                daytona.DaytonaConfig(api_key=api_key, api_url=self.api_url, target=self.target)
             )
         except Exception as exc:
             raise BackendUnavailableError(f"daytona: {reason(exc)}") from None
@@ -174,7 +174,7 @@ class DaytonaBackend(ShellBackend):
         if sandbox_id:
             sandbox = self.client.get(sandbox_id)
         else:
-            query = sdk.ListSandboxesQuery(labels={LABEL: "1", SESSION_LABEL: self.session})
+            query = sdk.ListSandboxesQuery(labels={LABEL: "1", SESSION_LABEL: self.key})
             found = [s for s in self.client.list(query) if str(state_of(s)) != "destroyed"]
             sandbox = found[0] if found else None
         if sandbox is not None:
@@ -243,11 +243,11 @@ class DaytonaBackend(ShellBackend):
             raise BackendError(f"daytona sandbox {self.sandbox.id}: {reason(exc)}") from None
 
     def sandbox_ref(self) -> dict[str, str]:
-        return {"sandbox": str(self.sandbox.id), "session": self.session}
+        return {"sandbox": str(self.sandbox.id), "key": self.key}
 
     @classmethod
     def sandbox_options(cls, key: str) -> dict[str, Any]:
-        return {"session": key}
+        return {"key": key}
 
     # -- primitives --------------------------------------------------------------------
     def exec(

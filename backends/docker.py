@@ -31,7 +31,9 @@ class DockerBackend(ShellBackend):
     Args:
         run_root: unused locally (run directories live in the container).
         image: the image (``docker_image`` per-call override in the batch runner).
-        session: names the container (``hermes-<session>``) and its label; one per session.
+        key: the owner (chat session or batch task) whose container this is: it is named
+            ``hermes-<key>`` and labelled with the key (the label's name is kept from earlier
+            versions, so their containers are found again).
         workdir, env: the container's working directory and environment.
         cpus, memory, network_mode: resource limits and network (``none`` to cut it off).
         persist: keep the container on cleanup.
@@ -44,7 +46,7 @@ class DockerBackend(ShellBackend):
         run_root: Path,
         *,
         image: str = "debian:bookworm-slim",
-        session: str = "default",
+        key: str = "default",
         workdir: str | None = None,
         env: Mapping[str, str] | None = None,
         cpus: float | None = None,
@@ -64,9 +66,9 @@ class DockerBackend(ShellBackend):
             self.client.ping()
         except Exception as exc:
             raise BackendUnavailableError(f"cannot reach the Docker engine: {exc}") from None
-        self.image, self.session, self.persist = image, session, persist
+        self.image, self.key, self.persist = image, key, persist
         self.run_root = remote_root
-        self.name = f"hermes-{session}"
+        self.name = f"hermes-{key}"
         self._created = False
         self.container = self._find_or_create(workdir, env or {}, cpus, memory, network_mode)
         try:
@@ -113,7 +115,7 @@ class DockerBackend(ShellBackend):
                     f"and pulling it failed ({exc.explanation or exc})"
                 ) from None
         options: dict[str, Any] = {
-            "labels": {LABEL: self.session},
+            "labels": {LABEL: self.key},
             "detach": True,
             "init": True,
             "name": self.name,
@@ -150,7 +152,7 @@ class DockerBackend(ShellBackend):
 
     @classmethod
     def sandbox_options(cls, key: str) -> dict[str, Any]:
-        return {"session": key}
+        return {"key": key}
 
     # -- primitives --------------------------------------------------------------------
     def _exec_create(self, script: str, stdin: bool) -> str:

@@ -7,7 +7,7 @@ only the transport of :class:`~backends.shell.ShellBackend`'s four primitives. F
 through exec too (``cat`` with stdin / stdout), which is byte-exact and needs nothing in the
 image (the SDK's ``sandbox.filesystem`` needs a helper binary).
 
-Sandboxes carry tags naming the session, and the sandbox id of each session is kept in the
+Sandboxes carry tags naming their key, and the sandbox id of each key is kept in the
 state dir, so the next start re-adopts the same sandbox by id (tags as the fallback). The SDK
 is imported lazily and always used through an explicit client built from the credentials,
 never the process-wide cached one, and closed on cleanup.
@@ -50,7 +50,7 @@ from backends.shell import ShellBackend
 TAG_SESSION = "hermes-tui-session"
 """Tag holding the chat session / task key of a sandbox (the fallback way to find it)."""
 TAG_HOST = "hermes-tui-host"
-"""Tag naming the machine, so another machine's session of the same name is never adopted."""
+"""Tag naming the machine, so another machine's sandbox of the same key is never adopted."""
 DAY = 24 * 3600
 STDIN_CHUNK = 1 << 20
 """Stdin is sent in pieces this size (one RPC each), well under gRPC message limits."""
@@ -60,8 +60,8 @@ class ModalBackend(ShellBackend):
     """Commands run in a Modal sandbox.
 
     Args:
-        run_root: hermes-tui's local run root; the sandbox id of each session is kept next to it.
-        session: the chat session / task key: one sandbox each, found again by it.
+        run_root: hermes-tui's local run root; the sandbox id of each key is kept next to it.
+        key: the chat session / task key: one sandbox each, found again by it.
         image: registry image of the sandbox (``modal_image`` per-task override).
         app_name: the Modal app the sandboxes belong to.
         timeout: the sandbox's lifetime in seconds (Modal's own default of 300 s would kill a
@@ -80,7 +80,7 @@ class ModalBackend(ShellBackend):
         self,
         run_root: Path,
         *,
-        session: str = "default",
+        key: str = "default",
         image: str = "debian:bookworm-slim",
         app_name: str = "hermes-tui",
         timeout: int = DAY,
@@ -108,8 +108,8 @@ class ModalBackend(ShellBackend):
             raise BackendUnavailableError(
                 f"the modal backend has no credentials: {CREDENTIALS_HINT}"
             )
-        self.session, self.image, self.app_name = session, image, app_name
-        self._tags = {TAG_SESSION: session, TAG_HOST: socket.gethostname()}
+        self.key, self.image, self.app_name = key, image, app_name
+        self._tags = {TAG_SESSION: key, TAG_HOST: socket.gethostname()}
         self.run_root = remote_root
         self._create_options = create_options(
             timeout=timeout,
@@ -120,7 +120,7 @@ class ModalBackend(ShellBackend):
             env=env,
         )
         self._state_file = (
-            Path(run_root).parent / "modal" / f"{safe_name(app_name)}--{safe_name(session)}.json"
+            Path(run_root).parent / "modal" / f"{safe_name(app_name)}--{safe_name(key)}.json"
         )
         self._lock = threading.Lock()
         self._ended = False
@@ -163,10 +163,10 @@ class ModalBackend(ShellBackend):
         return f"modal: {text}"
 
     def _find_or_create(self) -> Any:
-        """The session's sandbox: by the id we stored, else by tag, else a new one.
+        """The key's sandbox: by the id we stored, else by tag, else a new one.
 
         When the stored sandbox has ended (its lifetime ran out while the app was away), no
-        new one is made until new work needs it: recovering old sessions must not start (and
+        new one is made until new work needs it: recovering old owners must not start (and
         pay for) a sandbox each.
         """
         modal = self._modal
@@ -221,9 +221,7 @@ class ModalBackend(ShellBackend):
         self._state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_private(
             self._state_file,
-            json.dumps(
-                {"sandbox_id": sandbox_id, "image": self.image, "session": self.session}
-            ).encode(),
+            json.dumps({"sandbox_id": sandbox_id, "image": self.image, "key": self.key}).encode(),
         )
 
     def _ensure_live(self) -> None:
@@ -259,7 +257,7 @@ class ModalBackend(ShellBackend):
 
     @classmethod
     def sandbox_options(cls, key: str) -> dict[str, Any]:
-        return {"session": key}
+        return {"key": key}
 
     # -- primitives --------------------------------------------------------------------
     def _start(self, script: str, stdin: bool, timeout: float | None) -> Any:

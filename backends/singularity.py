@@ -1,4 +1,4 @@
-"""The Singularity / Apptainer backend: an instance per session, commands ``exec``'d into it.
+"""The Singularity / Apptainer backend: an instance per owner, commands ``exec``'d into it.
 
 The ``apptainer`` (or older ``singularity``) command line does all the work: ``instance
 start`` from a ``.sif`` or ``docker://`` image, ``exec instance://NAME`` for every command.

@@ -180,10 +180,10 @@ async def seq_in_app(tmp: Path) -> float:
     app = make_app(registry=registry)
     async with app.run_test(size=SIZE) as pilot:
         started = time.perf_counter()
-        session = registry.spawn(["seq", "1", "3000000"], pty=True, rows=46, cols=118)
+        proc = registry.spawn(["seq", "1", "3000000"], pty=True, rows=46, cols=118)
         await pilot.pause(0.05)
-        attach_to(app, session.id)
-        while session.is_running:
+        attach_to(app, proc.id)
+        while proc.is_running:
             await asyncio.sleep(0.01)
         return time.perf_counter() - started
 

@@ -43,9 +43,9 @@ def measure(registry: ProcessRegistry, kind: str) -> tuple[float, float]:
     latencies = []
     for _ in range(5):
         started = time.perf_counter()
-        session = registry.spawn("true", backend=kind)
+        proc = registry.spawn("true", backend=kind)
         latencies.append(time.perf_counter() - started)
-        registry.wait(session.id, 30)
+        registry.wait(proc.id, 30)
     started = time.perf_counter()
     flood = registry.spawn(f"head -c {FLOOD} /dev/zero | tr '\\0' x", backend=kind)
     deadline = time.monotonic() + 120
@@ -72,7 +72,7 @@ def main() -> None:
         )
         options: dict[str, dict[str, Any]] = {
             "ssh": {**server.options(), "remote_root": str(tmp / "ssh-runs")},
-            "docker": {"image": ensure_image(), "session": "bench"},
+            "docker": {"image": ensure_image(), "key": "bench"},
             "singularity": {"instance": "hermes-bench", "remote_root": str(tmp / "sif-runs")},
             "modal": {"image": ensure_image(), "app_name": "hermes-bench"},
         }
@@ -84,7 +84,7 @@ def main() -> None:
             cwd=Path(__file__).resolve().parents[1],
         )
         assert daytona.stdout is not None and daytona.stdin is not None
-        options["daytona"] = {**json.loads(daytona.stdout.readline()), "session": "bench"}
+        options["daytona"] = {**json.loads(daytona.stdout.readline()), "key": "bench"}
         registry = ProcessRegistry(tmp / "state", backend_options=options)
         results: dict[str, tuple[float, float]] = {}
         try:

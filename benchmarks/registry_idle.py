@@ -55,8 +55,8 @@ def main() -> None:
         rss_before = rss_mb()
         threads_before = threading.active_count()
         started = time.perf_counter()
-        sessions = [registry.spawn("sleep 3600") for _ in range(COUNT // 2)]
-        sessions += [registry.spawn(["cat"], pty=True) for _ in range(COUNT // 2)]
+        procs = [registry.spawn("sleep 3600") for _ in range(COUNT // 2)]
+        procs += [registry.spawn(["cat"], pty=True) for _ in range(COUNT // 2)]
         spawn_rate = COUNT / (time.perf_counter() - started)
         try:
             time.sleep(2)
@@ -65,17 +65,17 @@ def main() -> None:
             added = rss_mb() - rss_before
             supervisors = sum(
                 pss_mb(s.handle.supervisor_pid)
-                for s in sessions
+                for s in procs
                 if s.handle and os.path.exists(f"/proc/{s.handle.supervisor_pid}")
             )
-            for session in sessions[COUNT // 2 :]:
-                registry.write(session.id, b"")  # make sure each PTY is writable
+            for proc in procs[COUNT // 2 :]:
+                registry.write(proc.id, b"")  # make sure each PTY is writable
             stop = threading.Event()
 
             def chatter() -> None:
                 while not stop.is_set():
-                    for session in sessions[COUNT // 2 :]:
-                        registry.submit(session.id, "one line of output, once a second")
+                    for proc in procs[COUNT // 2 :]:
+                        registry.submit(proc.id, "one line of output, once a second")
                     stop.wait(1.0)
 
             writer = threading.Thread(target=chatter, daemon=True)

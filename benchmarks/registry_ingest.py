@@ -33,13 +33,13 @@ def through_registry(registry: ProcessRegistry, path: Path) -> float:
     """MB/s of input captured by the registry (until the last byte is in the buffer)."""
     expected = SIZE + LINES  # the PTY turns every LF into CRLF
     started = time.perf_counter()
-    session = registry.spawn(["cat", str(path)], pty=True)
-    registry.wait(session.id, 120)
+    proc = registry.spawn(["cat", str(path)], pty=True)
+    registry.wait(proc.id, 120)
     deadline = time.monotonic() + 60
-    while session.output.total < expected and time.monotonic() < deadline:
+    while proc.output.total < expected and time.monotonic() < deadline:
         time.sleep(0.001)
-    if session.output.total != expected:
-        print(f"FAIL: captured {session.output.total} bytes, expected {expected}")
+    if proc.output.total != expected:
+        print(f"FAIL: captured {proc.output.total} bytes, expected {expected}")
     return SIZE / (time.perf_counter() - started) / 1e6
 
 

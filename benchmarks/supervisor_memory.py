@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from registry import ProcessRegistry, ProcessSession
+from registry import Process, ProcessRegistry
 
 COUNT = 200
 
@@ -50,11 +50,11 @@ def parent(pid: int) -> int:
     return int(stat[stat.rfind(b")") + 2 :].split()[1])
 
 
-def supervision(sessions: list[ProcessSession]) -> list[int]:
+def supervision(procs: list[Process]) -> list[int]:
     """The pids hermes-tui added for ``sessions``: supervisors and the PTY's ``script``."""
     pids = []
-    for session in sessions:
-        handle = session.handle
+    for proc in procs:
+        handle = proc.handle
         assert handle is not None
         pids.append(handle.supervisor_pid)
         between = parent(handle.pid)
@@ -79,14 +79,14 @@ def measure(registry: ProcessRegistry, pty: bool) -> tuple[float, float, float]:
     """Spawn ``COUNT`` idle processes; return (supervision MB, per process MB, app MB)."""
     rss_before = rss_kb()
     started = time.perf_counter()
-    sessions = [registry.spawn("sleep 3600", pty=pty) for _ in range(COUNT)]
+    procs = [registry.spawn("sleep 3600", pty=pty) for _ in range(COUNT)]
     spawn_seconds = time.perf_counter() - started
     time.sleep(1.0)  # let every supervisor settle into its wait
-    total = sum(pss_kb(pid) for pid in supervision(sessions)) / 1024
+    total = sum(pss_kb(pid) for pid in supervision(procs)) / 1024
     app = (rss_kb() - rss_before) / 1024
     print(f"  spawned {COUNT} in {spawn_seconds:.1f} s")
-    for session in sessions:
-        registry.kill(session.id, grace=1.0)
+    for proc in procs:
+        registry.kill(proc.id, grace=1.0)
     return total, total / COUNT, app
 
 

@@ -13,7 +13,7 @@ import tty
 from types import FrameType
 
 from hermes_tui.term.keys import DetachKey
-from registry import ProcessExited, ProcessOutput, ProcessRegistry, ProcessSession, RegistryError
+from registry import Process, ProcessExited, ProcessOutput, ProcessRegistry, RegistryError
 from registry.events import RegistryEvent
 
 REPLAY_BYTES = 16_384
@@ -30,21 +30,21 @@ def _replay(data: bytes) -> bytes:
     return tail[newline + 1 :] if newline >= 0 else tail
 
 
-def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: DetachKey) -> int:
-    """Attach the controlling terminal to ``session`` until the detach key or its end.
+def attach(registry: ProcessRegistry, proc: Process, detach_key: DetachKey) -> int:
+    """Attach the controlling terminal to ``proc`` until the detach key or its end.
 
     Returns the exit status for the CLI (0 on detach or after the process ended).
 
     Raises:
         RegistryError: when the process cannot be attached to.
     """
-    if not session.pty:
+    if not proc.pty:
         raise RegistryError(
-            f"process {session.id} has no terminal (it was not started with --pty); use "
-            f"'hermes-tui logs -f {session.id}' and 'hermes-tui send {session.id} TEXT'"
+            f"process {proc.id} has no terminal (it was not started with --pty); use "
+            f"'hermes-tui logs -f {proc.id}' and 'hermes-tui send {proc.id} TEXT'"
         )
-    if not session.is_running:
-        raise RegistryError(f"process {session.id} is not running ({session.status.value})")
+    if not proc.is_running:
+        raise RegistryError(f"process {proc.id} is not running ({proc.status.value})")
     if not os.isatty(0) or not os.isatty(1):
         raise RegistryError("attach needs a terminal on stdin and stdout")
 
@@ -52,7 +52,7 @@ def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: Detac
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def on_event(event: RegistryEvent) -> None:
-        if event.session is session:
+        if event.proc is proc:
             events.put(event)
             with contextlib.suppress(BlockingIOError):
                 os.write(wake_w, b"e")
@@ -62,7 +62,7 @@ def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: Detac
             os.write(wake_w, b"w")
 
     unsubscribe = registry.subscribe(on_event)
-    shown = session.output.total
+    shown = proc.output.total
     saved = termios.tcgetattr(0)
     old_winch = signal.signal(signal.SIGWINCH, on_winch)
     ended = False
@@ -70,9 +70,9 @@ def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: Detac
         # Raw before the banner, and without flushing: keys typed as soon as the banner shows
         # are neither echoed by the line discipline nor discarded by a later TCSAFLUSH.
         tty.setraw(0, termios.TCSANOW)
-        _resize_to_terminal(registry, session)
-        os.write(1, f"[attached to {session.id}; {detach_key.spec} detaches]\r\n".encode())
-        os.write(1, _replay(session.output.snapshot()))
+        _resize_to_terminal(registry, proc)
+        os.write(1, f"[attached to {proc.id}; {detach_key.spec} detaches]\r\n".encode())
+        os.write(1, _replay(proc.output.snapshot()))
         while not ended:
             ready, _, _ = select.select([0, wake_r], [], [])
             if 0 in ready:
@@ -81,13 +81,13 @@ def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: Detac
                     break
                 before, hit, _ = data.partition(detach_key.byte)
                 if before:
-                    registry.write(session.id, before)
+                    registry.write(proc.id, before)
                 if hit:
                     break
             if wake_r in ready:
                 marks = os.read(wake_r, 4096)
                 if b"w" in marks:
-                    _resize_to_terminal(registry, session)
+                    _resize_to_terminal(registry, proc)
                 while not events.empty():
                     event = events.get()
                     if isinstance(event, ProcessOutput) and event.end > shown:
@@ -103,18 +103,17 @@ def attach(registry: ProcessRegistry, session: ProcessSession, detach_key: Detac
         os.close(wake_w)
         os.write(1, _RESET_MODES)
     if ended:
-        code = session.exit_code
+        code = proc.exit_code
         sys.stdout.write(
-            f"\r\n[{session.id} {session.status.value}"
-            f"{'' if code is None else f' with code {code}'}]\r\n"
+            f"\r\n[{proc.id} {proc.status.value}{'' if code is None else f' with code {code}'}]\r\n"
         )
     else:
-        sys.stdout.write(f"\r\n[detached from {session.id}; it keeps running]\r\n")
+        sys.stdout.write(f"\r\n[detached from {proc.id}; it keeps running]\r\n")
     sys.stdout.flush()
     return 0
 
 
-def _resize_to_terminal(registry: ProcessRegistry, session: ProcessSession) -> None:
+def _resize_to_terminal(registry: ProcessRegistry, proc: Process) -> None:
     size = os.get_terminal_size(1)
     with contextlib.suppress(RegistryError):
-        registry.resize(session.id, size.lines, size.columns)
+        registry.resize(proc.id, size.lines, size.columns)

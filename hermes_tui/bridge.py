@@ -50,8 +50,8 @@ class RegistryBridge:
     def _on_event(self, event: RegistryEvent) -> None:
         if isinstance(event, ProcessOutput):
             if self.on_output is not None:
-                self.on_output(event.session.output)
-            proc_id = event.session.id
+                self.on_output(event.proc.output)
+            proc_id = event.proc.id
             if self.watched is not None and not self.watched(proc_id):
                 return
             with self._lock:
@@ -60,7 +60,7 @@ class RegistryBridge:
             if first:
                 self.target.post_message(OutputMarked())
         else:
-            self.target.post_message(ProcessChanged(event.session))
+            self.target.post_message(ProcessChanged(event.proc))
 
     def take_output_marks(self) -> set[str]:
         """Return the ids of processes that printed since the last call."""

@@ -21,10 +21,10 @@ from hermes_tui import __version__
 from hermes_tui.batch.cli import CommandError, add_batch_parser
 from hermes_tui.formatting import format_runtime
 from registry import (
+    Process,
     ProcessExited,
     ProcessOutput,
     ProcessRegistry,
-    ProcessSession,
     RegistryError,
     get_registry,
 )
@@ -69,64 +69,63 @@ def _backend(args: argparse.Namespace) -> str:
     return str(own or top or "local")
 
 
-def _process(registry: ProcessRegistry, args: argparse.Namespace) -> ProcessSession:
+def _process(registry: ProcessRegistry, args: argparse.Namespace) -> Process:
     """The process ``args.id``, refused when a top-level ``--backend`` names another backend."""
-    session = registry.get(args.id)
+    proc = registry.get(args.id)
     top = getattr(args, "app_backend", None)
-    if top and session.backend != top:
+    if top and proc.backend != top:
         raise CliError(
-            f"process {session.id} runs on the {session.backend} backend, not on "
-            f"{top} (--backend {top})"
+            f"process {proc.id} runs on the {proc.backend} backend, not on {top} (--backend {top})"
         )
-    return session
+    return proc
 
 
-def _target(args: argparse.Namespace) -> tuple[ProcessRegistry, ProcessSession]:
+def _target(args: argparse.Namespace) -> tuple[ProcessRegistry, Process]:
     """The registry and the process ``args.id``, re-adopted (probed, followed) if it still
     runs: only the process a command steers is touched, never every backend."""
     registry = _registry(args.config)
-    session = _process(registry, args)
-    if session.is_running:
-        for warning in registry.recover([session.id]).warnings:
+    proc = _process(registry, args)
+    if proc.is_running:
+        for warning in registry.recover([proc.id]).warnings:
             print(f"hermes-tui: warning: {warning}", file=sys.stderr)
-        session = registry.get(session.id)
-    return registry, session
+        proc = registry.get(proc.id)
+    return registry, proc
 
 
-def _status_text(session: ProcessSession) -> str:
-    return session.status_text
+def _status_text(proc: Process) -> str:
+    return proc.status_text
 
 
 # -- subcommands -----------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     command: str | list[str] = args.command[0] if len(args.command) == 1 else args.command
     backend = _backend(args)
-    session = _registry(args.config).spawn(
+    proc = _registry(args.config).spawn(
         command,
         backend=backend,
         workdir=args.workdir,
         pty=args.pty,
         rows=args.rows,
         cols=args.cols,
-        session_key=CLI_SESSION_KEY,
+        owner=CLI_SESSION_KEY,
         name=args.name,
     )
-    print(session.id)
+    print(proc.id)
     return 0
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    sessions = _registry(args.config).processes(include_finished=args.all)
+    procs = _registry(args.config).processes(include_finished=args.all)
     if args.app_backend:  # hermes-tui --backend docker ps: that backend's processes only
-        sessions = [s for s in sessions if s.backend == args.app_backend]
+        procs = [s for s in procs if s.backend == args.app_backend]
     if args.json:
-        print(json.dumps([s.describe() for s in sessions], indent=2))
+        print(json.dumps([s.describe() for s in procs], indent=2))
         return 0
-    if not sessions:
+    if not procs:
         print("no processes" if args.all else "no running processes (--all shows finished ones)")
         return 0
     rows = [("ID", "STATUS", "PID", "BACKEND", "RUNTIME", "NAME", "COMMAND")]
-    for s in sessions:
+    for s in procs:
         rows.append(
             (
                 s.id,
@@ -148,21 +147,21 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     if args.follow:
-        registry, session = _target(args)
+        registry, proc = _target(args)
     else:
         registry = _registry(args.config)
-        session = _process(registry, args)
+        proc = _process(registry, args)
     out = sys.stdout.buffer
     events: queue.SimpleQueue[RegistryEvent] = queue.SimpleQueue()
     if args.follow:
-        registry.subscribe(lambda e: events.put(e) if e.session is session else None)
+        registry.subscribe(lambda e: events.put(e) if e.proc is proc else None)
     # Only a followed process has a live buffer; otherwise the spool is read to its end.
-    shown = session.output.total if args.follow and session.is_running else None
+    shown = proc.output.total if args.follow and proc.is_running else None
     if args.tail is not None:
-        lines = registry.output(session.id).splitlines(keepends=True)
+        lines = registry.output(proc.id).splitlines(keepends=True)
         out.write(b"".join(lines[-args.tail :] if args.tail else []))
     else:
-        offset, gone_lines = registry.spool_dropped(session.id)
+        offset, gone_lines = registry.spool_dropped(proc.id)
         if offset:
             print(
                 f"hermes-tui: the first {offset} bytes ({gone_lines} lines) of its output were "
@@ -172,14 +171,14 @@ def cmd_logs(args: argparse.Namespace) -> int:
         end = shown
         while end is None or offset < end:
             want = CHUNK if end is None else min(CHUNK, end - offset)
-            chunk = registry.read_spool(session.id, offset, want)
+            chunk = registry.read_spool(proc.id, offset, want)
             if not chunk:
                 break
             out.write(chunk)
             offset += len(chunk)
         shown = offset if shown is None else shown
     out.flush()
-    if not args.follow or not session.is_running:
+    if not args.follow or not proc.is_running:
         return 0
     assert shown is not None
     while True:
@@ -193,42 +192,42 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    registry, session = _target(args)
-    if not session.is_running and not session.survivors:
-        raise CliError(f"process {session.id} is not running ({_status_text(session)})")
-    if args.signal is None or not session.is_running:
-        session = registry.kill(session.id)
+    registry, proc = _target(args)
+    if not proc.is_running and not proc.survivors:
+        raise CliError(f"process {proc.id} is not running ({_status_text(proc)})")
+    if args.signal is None or not proc.is_running:
+        proc = registry.kill(proc.id)
     else:
         try:
             sig = signal_number(args.signal)
         except ValueError as exc:
             raise CliError(str(exc)) from None
-        registry.send_signal(session.id, sig)
-        session.ended.wait(1.0)
-    if session.is_running:
-        print(f"{session.id}: signal sent; still running")
+        registry.send_signal(proc.id, sig)
+        proc.ended.wait(1.0)
+    if proc.is_running:
+        print(f"{proc.id}: signal sent; still running")
     else:
         print(
-            f"{session.id}: {_status_text(session)}"
-            + (f" ({session.kill_reason})" if session.kill_reason else "")
+            f"{proc.id}: {_status_text(proc)}"
+            + (f" ({proc.kill_reason})" if proc.kill_reason else "")
         )
     return 0
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    registry, session = _target(args)
-    result = registry.wait(session.id, args.timeout)
-    session = result.session
+    registry, proc = _target(args)
+    result = registry.wait(proc.id, args.timeout)
+    proc = result.proc
     if result.status == "timeout":
-        raise CliError(f"{session.id} still running after {result.waited:.0f}s")
-    print(f"{session.id}: {_status_text(session)}")
+        raise CliError(f"{proc.id} still running after {result.waited:.0f}s")
+    print(f"{proc.id}: {_status_text(proc)}")
     return 0
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    registry, session = _target(args)
+    registry, proc = _target(args)
     text = args.text
-    count = registry.submit(session.id, text) if args.enter else registry.write(session.id, text)
+    count = registry.submit(proc.id, text) if args.enter else registry.write(proc.id, text)
     print(f"{count} bytes sent")
     return 0
 
@@ -241,8 +240,8 @@ def cmd_attach(args: argparse.Namespace) -> int:
         key = DetachKey(args.detach_key)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    registry, session = _target(args)
-    return attach(registry, session, key)
+    registry, proc = _target(args)
+    return attach(registry, proc, key)
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -274,7 +273,7 @@ def cmd_tool(args: argparse.Namespace) -> int:
         raise CliError(f"arguments are not valid JSON: {exc.msg} at position {exc.pos}") from None
     registry = _registry(args.config, recover=True)
     registry.max_wait = 600.0  # the tool behaves exactly as it does for the agent
-    ctx = ToolContext(registry=registry, session_key=args.session, backend=_backend(args))
+    ctx = ToolContext(registry=registry, owner=args.session, backend=_backend(args))
     result = run_tool(args.name, args.arguments, ctx)
     print(result)
     return 1 if json.loads(result).get("error") else 0  # upstream shapes carry "error": null

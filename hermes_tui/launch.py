@@ -90,17 +90,17 @@ def while_away(registry: ProcessRegistry, report: RecoveryReport, state: UiState
     """
     if state.last_seen:  # else the first run: nothing was "away"
         reported = {s.id for s in (*report.adopted, *report.ended, *report.lost)}
-        for session in registry.processes():
-            if session.started_at > state.last_seen:
-                session.recovered = False
+        for proc in registry.processes():
+            if proc.started_at > state.last_seen:
+                proc.recovered = False
             if (
-                session.id not in reported
-                and not session.is_running
-                and (session.ended_at or 0.0) > state.last_seen
+                proc.id not in reported
+                and not proc.is_running
+                and (proc.ended_at or 0.0) > state.last_seen
             ):
-                report.ended.append(session)
-    for session in (*report.ended, *report.lost):
+                report.ended.append(proc)
+    for proc in (*report.ended, *report.lost):
         try:
-            registry.output(session.id)  # the report shows their last lines (from the spool)
+            registry.output(proc.id)  # the report shows their last lines (from the spool)
         except RegistryError:
             pass

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from registry import ProcessSession
+from registry import Process
 
 
 @dataclass
 class ProcessChanged(Message):
     """A process started, ended, was re-adopted, renamed or had its lifetime changed."""
 
-    session: ProcessSession
+    proc: Process
     """The process; its fields are current."""

@@ -22,10 +22,10 @@ from registry.events import (
     RegistryEvent,
 )
 from registry.paths import state_dir
+from registry.process import Process, ProcessStatus
 from registry.recovery import RecoveryReport
 from registry.registry import ProcessRegistry
 from registry.results import LogResult, PollResult, UnknownProcessError, WaitResult
-from registry.session import ProcessSession, ProcessStatus
 
 _shared: ProcessRegistry | None = None
 _shared_report: RecoveryReport | None = None
@@ -74,10 +74,10 @@ __all__ = [
     "LogResult",
     "OutputBuffer",
     "PollResult",
+    "Process",
     "ProcessExited",
     "ProcessOutput",
     "ProcessRegistry",
-    "ProcessSession",
     "ProcessStarted",
     "ProcessStatus",
     "ProcessUpdated",

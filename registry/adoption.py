@@ -12,8 +12,8 @@ from backends import Backend, BackendError, Probe, ProcHandle
 from registry.buffer import OutputBuffer
 from registry.checkpoint import Checkpoint
 from registry.events import ProcessStarted, RegistryEvent
+from registry.process import Process
 from registry.recovery import Record, RecoveryReport, Verdict, find, records_from_scan
-from registry.session import ProcessSession
 
 
 class Adoption:
@@ -21,7 +21,7 @@ class Adoption:
 
     checkpoint: Checkpoint
     _lock: threading.RLock
-    _sessions: dict[str, ProcessSession]
+    _procs: dict[str, Process]
     _unfollowed: set[str]
 
     @abstractmethod
@@ -29,7 +29,7 @@ class Adoption:
         """Return the backend of ``kind`` for ``sandbox``."""
 
     @abstractmethod
-    def _backend_for(self, session: ProcessSession) -> Backend:
+    def _backend_for(self, proc: Process) -> Backend:
         """Return the backend a process runs on."""
 
     @abstractmethod
@@ -37,16 +37,16 @@ class Adoption:
         """A fresh output buffer of the configured size."""
 
     @abstractmethod
-    def _refill(self, session: ProcessSession, backend: Backend, probe: Probe) -> None:
+    def _refill(self, proc: Process, backend: Backend, probe: Probe) -> None:
         """Fill the buffer from the end of the spool."""
 
     @abstractmethod
-    def _follow(self, session: ProcessSession, offset: int) -> None:
+    def _follow(self, proc: Process, offset: int) -> None:
         """Follow the process's output from ``offset``."""
 
     @abstractmethod
-    def _save(self, *sessions: ProcessSession) -> None:
-        """Write the sessions to the checkpoint."""
+    def _save(self, *procs: Process) -> None:
+        """Write the processes to the checkpoint."""
 
     @abstractmethod
     def _emit(self, event: RegistryEvent) -> None:
@@ -61,10 +61,10 @@ class Adoption:
         verdicts, report = find(self._unknown_records(), self._probe, kinds=("local",))
         self._apply(verdicts, report, follow=False)
         for verdict in verdicts:  # did what a local process left behind end since?
-            session = verdict.session
-            if session.survivors and session.backend == "local" and session.handle:
+            proc = verdict.proc
+            if proc.survivors and proc.backend == "local" and proc.handle:
                 try:
-                    session.survivors = self.backend("local").descendants(session.handle)
+                    proc.survivors = self.backend("local").descendants(proc.handle)
                 except BackendError:
                     pass
         return report
@@ -96,7 +96,7 @@ class Adoption:
             records.setdefault(proc_id, record)
         with self._lock:
             return {
-                k: v for k, v in records.items() if k not in self._sessions or k in self._unfollowed
+                k: v for k, v in records.items() if k not in self._procs or k in self._unfollowed
             }
 
     def _probe(self, kind: str, sandbox: str, handles: list[ProcHandle]) -> list[Probe]:
@@ -106,31 +106,31 @@ class Adoption:
         """Take the verdicts of :func:`registry.recovery.find` into the registry."""
         report.warnings[:0] = self.checkpoint.warnings
         self.checkpoint.warnings.clear()
-        changed: list[ProcessSession] = []
-        adopted: list[ProcessSession] = []
+        changed: list[Process] = []
+        adopted: list[Process] = []
         for verdict in verdicts:
-            session = verdict.session
-            session.output = self._new_buffer()
+            proc = verdict.proc
+            proc.output = self._new_buffer()
             if verdict.action == "adopt" and follow and verdict.probe is not None:
                 try:
-                    self._refill(session, self._backend_for(session), verdict.probe)
-                    session.output_loaded = True
+                    self._refill(proc, self._backend_for(proc), verdict.probe)
+                    proc.output_loaded = True
                 except BackendError as exc:
-                    session.note = f"output unavailable: {exc}"
+                    proc.note = f"output unavailable: {exc}"
             with self._lock:
-                self._sessions[session.id] = session
+                self._procs[proc.id] = proc
                 if verdict.action != "history" and not follow:
-                    self._unfollowed.add(session.id)
+                    self._unfollowed.add(proc.id)
                 else:
-                    self._unfollowed.discard(session.id)
+                    self._unfollowed.discard(proc.id)
             if verdict.action == "adopt" and follow and verdict.probe is not None:
-                self._follow(session, offset=verdict.probe.output_size)
-                adopted.append(session)
+                self._follow(proc, offset=verdict.probe.output_size)
+                adopted.append(proc)
             if verdict.action in ("adopt", "ended", "lost"):
-                changed.append(session)
+                changed.append(proc)
         if changed and follow:  # a read-only load writes nothing
             self._save(*changed)
             report.warnings.extend(self.checkpoint.warnings)
             self.checkpoint.warnings.clear()
-        for session in adopted:
-            self._emit(ProcessStarted(session))
+        for proc in adopted:
+            self._emit(ProcessStarted(proc))

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry.session import ProcessSession
+from registry.process import Process
 
 
 @dataclass(frozen=True)
 class ProcessStarted:
     """A process was started, or re-adopted after a restart."""
 
-    session: ProcessSession
+    proc: Process
 
 
 @dataclass(frozen=True)
 class ProcessOutput:
     """A process printed ``data``; ``end`` is the absolute offset just past it."""
 
-    session: ProcessSession
+    proc: Process
     data: bytes
     end: int
 
@@ -27,14 +27,14 @@ class ProcessOutput:
 class ProcessExited:
     """A process ended (its ``status`` and ``exit_code`` are final)."""
 
-    session: ProcessSession
+    proc: Process
 
 
 @dataclass(frozen=True)
 class ProcessUpdated:
     """A process's details changed (its name or lifetime)."""
 
-    session: ProcessSession
+    proc: Process
 
 
 RegistryEvent = ProcessStarted | ProcessOutput | ProcessExited | ProcessUpdated

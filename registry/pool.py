@@ -10,7 +10,7 @@ from typing import Any
 
 from backends import Backend, BackendError, backend_class, create_backend
 from registry.errors import RegistryError
-from registry.session import ProcessSession
+from registry.process import Process
 
 
 class BackendPool:
@@ -46,7 +46,7 @@ class BackendPool:
     def backend(self, kind: str = "local", sandbox: str = "default") -> Backend:
         """Return the backend of ``kind`` for chat session / task ``sandbox``.
 
-        Backends that isolate sessions (docker: a container each; singularity: an instance
+        Backends that isolate owners (docker: a container each; singularity: an instance
         each) get one instance per sandbox key; the others are shared.
 
         Raises:
@@ -92,8 +92,8 @@ class BackendPool:
                     return self._backends[key]
         return None
 
-    def _backend_for(self, session: ProcessSession) -> Backend:
-        return self.backend(session.backend, session.session_key)
+    def _backend_for(self, proc: Process) -> Backend:
+        return self.backend(proc.backend, proc.owner)
 
     def _backend_or_error(self, kind: str, sandbox: str = "default") -> Backend:
         try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from backends import BackendError, Probe, ProcHandle
-from registry.session import ProcessSession, ProcessStatus
+from registry.process import Process, ProcessStatus
 
 Record = dict[str, Any]
 Prober = Callable[[str, str, list[ProcHandle]], list[Probe]]
@@ -26,11 +26,11 @@ Action = Literal["history", "adopt", "ended", "lost", "unprobed"]
 class RecoveryReport:
     """What crash recovery found on start."""
 
-    adopted: list[ProcessSession] = field(default_factory=list)
+    adopted: list[Process] = field(default_factory=list)
     """Still running: re-adopted with their output."""
-    ended: list[ProcessSession] = field(default_factory=list)
+    ended: list[Process] = field(default_factory=list)
     """Were running when hermes-tui stopped, and ended meanwhile."""
-    lost: list[ProcessSession] = field(default_factory=list)
+    lost: list[Process] = field(default_factory=list)
     """Were running, and could not be found (never guessed)."""
     warnings: list[str] = field(default_factory=list)
 
@@ -50,7 +50,7 @@ class RecoveryReport:
 class Verdict:
     """What to do with one recorded process."""
 
-    session: ProcessSession
+    proc: Process
     """Rebuilt from its record; for ``ended`` and ``lost`` already carrying its end."""
     action: Action
     """``history``: it had ended before; ``adopt``: running, follow it from the end of its spool;
@@ -73,7 +73,7 @@ def records_from_scan(found: Iterable[tuple[ProcHandle, Mapping[str, Any]]]) -> 
             "backend": handle.backend,
             "workdir": info.get("workdir") or "",
             "pty": handle.pty,
-            "session_key": info.get("session_key") or "default",
+            "owner": info.get("owner") or info.get("session_key") or "default",
             "started_at": info.get("started_at") or 0.0,
             "status": "running",
             "handle": handle.to_dict(),
@@ -93,56 +93,56 @@ def find(
     only ``after_restart``: one started from another shell while the app runs is not."""
     report = RecoveryReport()
     verdicts: list[Verdict] = []
-    to_probe: dict[tuple[str, str], list[ProcessSession]] = {}
+    to_probe: dict[tuple[str, str], list[Process]] = {}
     for proc_id, record in records.items():
         try:
-            session = ProcessSession.from_record(record)
+            proc = Process.from_record(record)
         except ValueError as exc:
             report.warnings.append(f"skipped checkpoint entry {proc_id}: {exc}")
             continue
-        session.output_loaded = False
-        if not session.is_running:
-            verdicts.append(Verdict(session, "history"))
-        elif session.handle is None:
-            _lose(session, "no handle was recorded for it")
-            verdicts.append(Verdict(session, "lost"))
-            report.lost.append(session)
-        elif kinds is not None and session.backend not in kinds:
-            verdicts.append(Verdict(session, "unprobed"))
+        proc.output_loaded = False
+        if not proc.is_running:
+            verdicts.append(Verdict(proc, "history"))
+        elif proc.handle is None:
+            _lose(proc, "no handle was recorded for it")
+            verdicts.append(Verdict(proc, "lost"))
+            report.lost.append(proc)
+        elif kinds is not None and proc.backend not in kinds:
+            verdicts.append(Verdict(proc, "unprobed"))
         else:
-            to_probe.setdefault((session.backend, session.session_key), []).append(session)
-    for (kind, sandbox), sessions in to_probe.items():
-        handles = [s.handle for s in sessions if s.handle is not None]
+            to_probe.setdefault((proc.backend, proc.owner), []).append(proc)
+    for (kind, sandbox), procs in to_probe.items():
+        handles = [s.handle for s in procs if s.handle is not None]
         try:
             probes: Sequence[Probe] = probe(kind, sandbox, handles)
         except BackendError as exc:
             report.warnings.append(
-                f"could not look for {len(sessions)} {kind} process(es): {exc}; "
+                f"could not look for {len(procs)} {kind} process(es): {exc}; "
                 "they are listed as they were last seen"
             )
-            verdicts.extend(Verdict(s, "unprobed") for s in sessions)
+            verdicts.extend(Verdict(s, "unprobed") for s in procs)
             continue
-        for session, found in zip(sessions, probes, strict=True):
-            verdicts.append(judge(session, found))
-            session.recovered = after_restart
+        for proc, found in zip(procs, probes, strict=True):
+            verdicts.append(judge(proc, found))
+            proc.recovered = after_restart
             {"adopt": report.adopted, "ended": report.ended, "lost": report.lost}[
                 verdicts[-1].action
-            ].append(session)
+            ].append(proc)
     return verdicts, report
 
 
-def judge(session: ProcessSession, probe: Probe) -> Verdict:
-    """The verdict for a session that was running, from what its backend found."""
+def judge(proc: Process, probe: Probe) -> Verdict:
+    """The verdict for a process that was running, from what its backend found."""
     if probe.state == "running":
-        return Verdict(session, "adopt", probe)
+        return Verdict(proc, "adopt", probe)
     if probe.state == "ended" and probe.exit is not None:
-        session.finish(probe.exit)
-        return Verdict(session, "ended", probe)
-    _lose(session, probe.detail or "it could not be found")
-    return Verdict(session, "lost", probe)
+        proc.finish(probe.exit)
+        return Verdict(proc, "ended", probe)
+    _lose(proc, probe.detail or "it could not be found")
+    return Verdict(proc, "lost", probe)
 
 
-def _lose(session: ProcessSession, why: str) -> None:
-    session.status = ProcessStatus.LOST
-    session.note = why
-    session.ended.set()
+def _lose(proc: Process, why: str) -> None:
+    proc.status = ProcessStatus.LOST
+    proc.note = why
+    proc.ended.set()

@@ -34,9 +34,9 @@ from registry.events import (
 )
 from registry.paths import ensure_private_dir
 from registry.pool import BackendPool
+from registry.process import Process
 from registry.reading import OutputQueries
 from registry.results import UnknownProcessError
-from registry.session import ProcessSession
 from registry.steering import Steering
 
 log = logging.getLogger(__name__)
@@ -51,16 +51,16 @@ Subscriber = Callable[[RegistryEvent], None]
 class _Sink:
     """Feeds one process's output into its buffer and tells the registry about its end."""
 
-    def __init__(self, registry: ProcessRegistry, session: ProcessSession) -> None:
+    def __init__(self, registry: ProcessRegistry, proc: Process) -> None:
         self.registry = registry
-        self.session = session
+        self.proc = proc
 
     def on_output(self, data: bytes) -> None:
-        end = self.session.output.append(data)
-        self.registry._emit(ProcessOutput(self.session, data, end))
+        end = self.proc.output.append(data)
+        self.registry._emit(ProcessOutput(self.proc, data, end))
 
     def on_exit(self, status: ExitStatus) -> None:
-        self.registry._on_exit(self.session, status)
+        self.registry._on_exit(self.proc, status)
 
 
 class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
@@ -90,7 +90,7 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
         self.max_wait = max_wait
         self.buffer_limit = buffer_limit
         self._init_backends(backend_options)
-        self._sessions: dict[str, ProcessSession] = {}
+        self._procs: dict[str, Process] = {}
         self._subscriptions: dict[str, Subscription] = {}
         self._unfollowed: set[str] = set()
         """Known only from a read-only :meth:`load`: :meth:`recover` judges them again."""
@@ -134,10 +134,10 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
         pty: bool = False,
         rows: int = 24,
         cols: int = 80,
-        session_key: str = "default",
+        owner: str = "default",
         name: str | None = None,
         stop_on_quit: bool = False,
-    ) -> ProcessSession:
+    ) -> Process:
         """Start a background process and follow its output.
 
         Args:
@@ -146,14 +146,15 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
             workdir: working directory (default: the backend's).
             env: extra environment variables (never written to disk).
             pty: run under a pseudo-terminal of ``rows`` x ``cols``.
-            session_key: the chat session that owns the process.
+            owner: the chat session (its key) or batch task (its id) that owns the process;
+                the process runs in the owner's sandbox.
             name: a human name shown in lists.
             stop_on_quit: kill it when the app quits (default: it keeps running).
 
         Raises:
             RegistryError: when the process cannot be started.
         """
-        target = self._backend_or_error(backend, session_key)
+        target = self._backend_or_error(backend, owner)
         if isinstance(command, str):
             if not command.strip():
                 raise RegistryError("the command is empty")
@@ -168,7 +169,7 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
             proc_id = self._new_id()
             metadata = {
                 "command": display,
-                "session_key": session_key,
+                "owner": owner,
                 "name": name,
                 "started_at": started,
                 "backend": backend,
@@ -192,14 +193,14 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
                 raise RegistryError(str(exc)) from None
         else:
             raise RegistryError("could not find a free process id")
-        session = ProcessSession(
+        proc = Process(
             id=proc_id,
             command=display,
             argv=argv,
             backend=backend,
             workdir=workdir or os.getcwd(),
             pty=pty,
-            session_key=session_key,
+            owner=owner,
             started_at=started,
             handle=handle,
             name=name,
@@ -207,99 +208,97 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
             output=self._new_buffer(),
         )
         with self._lock:
-            self._sessions[proc_id] = session
-        self._save(session)
-        self._emit(ProcessStarted(session))
-        self._follow(session, offset=0)
-        return session
+            self._procs[proc_id] = proc
+        self._save(proc)
+        self._emit(ProcessStarted(proc))
+        self._follow(proc, offset=0)
+        return proc
 
     def _new_id(self) -> str:
         while True:
             proc_id = f"proc_{secrets.token_hex(3)}"
             with self._lock:
-                if proc_id not in self._sessions:
+                if proc_id not in self._procs:
                     return proc_id
 
     def _new_buffer(self) -> OutputBuffer:
         return OutputBuffer(self.buffer_limit)
 
-    def _follow(self, session: ProcessSession, offset: int) -> None:
-        assert session.handle is not None
-        subscription = self._backend_for(session).follow(
-            session.handle, offset, _Sink(self, session)
-        )
+    def _follow(self, proc: Process, offset: int) -> None:
+        assert proc.handle is not None
+        subscription = self._backend_for(proc).follow(proc.handle, offset, _Sink(self, proc))
         with self._lock:
-            self._subscriptions[session.id] = subscription
+            self._subscriptions[proc.id] = subscription
 
     # -- the end of a process ---------------------------------------------------------------
-    def _on_exit(self, session: ProcessSession, status: ExitStatus) -> None:
+    def _on_exit(self, proc: Process, status: ExitStatus) -> None:
         survivors = 0
         # A kill counts what is left itself, once its grace is over (counting now would catch
         # processes still dying of the same signal).
-        if session.handle is not None and not status.killed_by:
+        if proc.handle is not None and not status.killed_by:
             try:  # what it started and left running (setsid, shell jobs, the rest of its group)
-                survivors = self._backend_for(session).descendants(session.handle)
+                survivors = self._backend_for(proc).descendants(proc.handle)
             except BackendError:
                 pass
         with self._lock:
-            self._subscriptions.pop(session.id, None)
-            if not session.is_running:
+            self._subscriptions.pop(proc.id, None)
+            if not proc.is_running:
                 return
-            session.finish(status, notify=False)
-            session.survivors = survivors
-        self._save(session)  # before waking waiters: once wait() returns, the end is on disk
-        if status.killed_by and session.handle is not None:
-            timer = threading.Timer(1.0, self._recount_survivors, args=(session,))
+            proc.finish(status, notify=False)
+            proc.survivors = survivors
+        self._save(proc)  # before waking waiters: once wait() returns, the end is on disk
+        if status.killed_by and proc.handle is not None:
+            timer = threading.Timer(1.0, self._recount_survivors, args=(proc,))
             timer.daemon = True
             timer.start()
-        session.mark_ended()
-        self._emit(ProcessExited(session))
+        proc.mark_ended()
+        self._emit(ProcessExited(proc))
         self._prune()
 
-    def _recount_survivors(self, session: ProcessSession) -> None:
+    def _recount_survivors(self, proc: Process) -> None:
         """A moment after a kill (from the kill menu too): anything it left running?"""
-        assert session.handle is not None
-        backend = self._open_backend(session.backend, session.session_key)
-        if backend is None or not self._tracked(session):
+        assert proc.handle is not None
+        backend = self._open_backend(proc.backend, proc.owner)
+        if backend is None or not self._tracked(proc):
             return  # forgotten meanwhile (a released sandbox): nothing to count or save
         try:
-            left = backend.descendants(session.handle)
+            left = backend.descendants(proc.handle)
         except BackendError:
             return
-        if left != session.survivors and self._tracked(session):
-            session.survivors = left
-            self._updated(session)
+        if left != proc.survivors and self._tracked(proc):
+            proc.survivors = left
+            self._updated(proc)
 
-    def _tracked(self, session: ProcessSession) -> bool:
+    def _tracked(self, proc: Process) -> bool:
         with self._lock:
-            return self._sessions.get(session.id) is session
+            return self._procs.get(proc.id) is proc
 
-    def _save(self, *sessions: ProcessSession) -> None:
-        self.checkpoint.update({s.id: s.to_record() for s in sessions})
+    def _save(self, *procs: Process) -> None:
+        self.checkpoint.update({s.id: s.to_record() for s in procs})
 
     def _prune(self) -> None:
         """Forget the oldest finished processes beyond :data:`MAX_FINISHED`."""
         with self._lock:
             finished = sorted(
-                (s for s in self._sessions.values() if not s.is_running),
+                (s for s in self._procs.values() if not s.is_running),
                 key=lambda s: s.ended_at or s.started_at,
             )
             doomed = finished[: max(0, len(finished) - MAX_FINISHED)]
-            for session in doomed:
-                del self._sessions[session.id]
+            for proc in doomed:
+                del self._procs[proc.id]
         if not doomed:
             return
         self.checkpoint.update({s.id: None for s in doomed})
-        for session in doomed:
-            self.cursors.forget(session.id)
-            if session.handle is not None:
+        for proc in doomed:
+            self.cursors.forget(proc.id)
+            if proc.handle is not None:
                 try:
-                    self._backend_for(session).remove_run_dir(session.handle)
+                    self._backend_for(proc).remove_run_dir(proc.handle)
                 except BackendError:
                     pass
 
     # -- queries ----------------------------------------------------------------------------
-    def get(self, proc_id: str) -> ProcessSession:
+    def get(self, proc_id: str) -> Process:
         """Return the process with this id (or a unique prefix of it, or its name).
 
         Raises:
@@ -307,11 +306,11 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
         """
         proc_id = str(proc_id).strip()
         with self._lock:
-            if proc_id in self._sessions:
-                return self._sessions[proc_id]
+            if proc_id in self._procs:
+                return self._procs[proc_id]
             matches = [
                 s
-                for s in self._sessions.values()
+                for s in self._procs.values()
                 if s.name == proc_id or (len(proc_id) >= 6 and s.id.startswith(proc_id))
             ]
         if len(matches) == 1:
@@ -325,26 +324,25 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
         )
 
     def processes(
-        self, session_key: str | None = None, *, include_finished: bool = True
-    ) -> list[ProcessSession]:
+        self, owner: str | None = None, *, include_finished: bool = True
+    ) -> list[Process]:
         """Return processes, oldest first, optionally only those of one chat session."""
         with self._lock:
-            sessions = sorted(self._sessions.values(), key=lambda s: s.started_at)
+            procs = sorted(self._procs.values(), key=lambda s: s.started_at)
         return [
             s
-            for s in sessions
-            if (session_key is None or s.session_key == session_key)
-            and (include_finished or s.is_running)
+            for s in procs
+            if (owner is None or s.owner == owner) and (include_finished or s.is_running)
         ]
 
-    def has_active(self, session_key: str) -> bool:
+    def has_active(self, owner: str) -> bool:
         """True when the chat session owns a running process (it must not be reset)."""
-        return any(s.is_running for s in self.processes(session_key))
+        return any(s.is_running for s in self.processes(owner))
 
     # -- steering ---------------------------------------------------------------------------
-    def _updated(self, session: ProcessSession) -> None:
-        self._save(session)
-        self._emit(ProcessUpdated(session))
+    def _updated(self, proc: Process) -> None:
+        self._save(proc)
+        self._emit(ProcessUpdated(proc))
 
     def release_sandbox(self, kind: str, sandbox: str) -> None:
         """End task / chat session ``sandbox`` for good (a batch prompt, an RL episode).
@@ -359,53 +357,51 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
             RegistryError: when a process would not die (its sandbox is then kept) or the
                 sandbox cannot be removed.
         """
-        session_key = sandbox
-        self.cleanup(session_key)
-        sessions = self.processes(session_key)
-        alive = [s for s in sessions if s.is_running]
-        kinds = {kind, *(s.backend for s in sessions)}
-        owned = {k for k in kinds if backend_class(k).sandbox_options(session_key)}
-        for session in sessions:
-            if session.is_running:
+        owner = sandbox
+        self.cleanup(owner)
+        procs = self.processes(owner)
+        alive = [s for s in procs if s.is_running]
+        kinds = {kind, *(s.backend for s in procs)}
+        owned = {k for k in kinds if backend_class(k).sandbox_options(owner)}
+        for proc in procs:
+            if proc.is_running:
                 continue
             with self._lock:
-                self._sessions.pop(session.id, None)
-                self._unfollowed.discard(session.id)
-                subscription = self._subscriptions.pop(session.id, None)
+                self._procs.pop(proc.id, None)
+                self._unfollowed.discard(proc.id)
+                subscription = self._subscriptions.pop(proc.id, None)
             if subscription is not None:
                 subscription.close()
-            self.cursors.forget(session.id)
-            if session.handle is not None and session.backend not in owned:
+            self.cursors.forget(proc.id)
+            if proc.handle is not None and proc.backend not in owned:
                 # A shared backend (local, ssh) keeps run directories; an owned sandbox
                 # takes them with it.
                 try:
-                    self.backend(session.backend, session_key).remove_run_dir(session.handle)
+                    self.backend(proc.backend, owner).remove_run_dir(proc.handle)
                 except BackendError:
                     pass
-        self.checkpoint.update({s.id: None for s in sessions if not s.is_running})
+        self.checkpoint.update({s.id: None for s in procs if not s.is_running})
         with self._lock:
             for k in kinds:
-                self._sandbox_options.pop((k, session_key), None)
+                self._sandbox_options.pop((k, owner), None)
             doomed = (
                 []
                 if alive
                 else [
-                    (k, self._backends.pop((k, session_key)))
+                    (k, self._backends.pop((k, owner)))
                     for k in owned
-                    if (k, session_key) in self._backends
+                    if (k, owner) in self._backends
                 ]
             )
         if alive:
             raise RegistryError(
-                f"{len(alive)} process(es) of {session_key} would not die; its sandbox is kept"
+                f"{len(alive)} process(es) of {owner} would not die; its sandbox is kept"
             )
         for k, backend in doomed:
             try:
                 backend.cleanup()
             except BackendError as exc:
-                raise RegistryError(
-                    f"cannot remove the {k} sandbox of {session_key}: {exc}"
-                ) from None
+                raise RegistryError(f"cannot remove the {k} sandbox of {owner}: {exc}") from None
 
     def close(self) -> None:
         """Stop following output and writing the checkpoint (a write in progress finishes).
@@ -417,13 +413,13 @@ class ProcessRegistry(BackendPool, OutputQueries, Steering, Adoption):
             subscription.close()
         self.checkpoint.close()
 
-    def adopt(self, session: ProcessSession) -> None:
-        """Track an existing session as it is, without probing or following it (embedding,
+    def adopt(self, proc: Process) -> None:
+        """Track an existing process as it is, without probing or following it (embedding,
         tests)."""
         with self._lock:
-            self._sessions[session.id] = session
+            self._procs[proc.id] = proc
 
     def known(self, proc_id: str) -> bool:
         """True when this registry already tracks ``proc_id``."""
         with self._lock:
-            return proc_id in self._sessions
+            return proc_id in self._procs

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from registry.errors import RegistryError
-from registry.session import ProcessSession
+from registry.process import Process
 
 WaitStatus = Literal["exited", "killed", "lost", "timeout", "interrupted"]
 
@@ -22,7 +22,7 @@ class UnknownProcessError(RegistryError, KeyError):
 class WaitResult:
     """Outcome of :meth:`ProcessRegistry.wait`."""
 
-    session: ProcessSession
+    proc: Process
     status: WaitStatus
     """How the wait ended: the process's final status, ``"timeout"`` or ``"interrupted"``."""
     waited: float
@@ -50,7 +50,7 @@ class LogResult:
 class PollResult:
     """Output since the reader's previous poll."""
 
-    session: ProcessSession
+    proc: Process
     new_output: bytes
     omitted: int
     """Bytes printed since the previous poll that were already dropped from the buffer."""

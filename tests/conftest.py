@@ -125,10 +125,10 @@ def make_registry(state_dir: Path) -> Iterator[Callable[..., ProcessRegistry]]:
 
     yield make
     for registry in created:
-        for session in registry.processes():
-            if session.is_running:
+        for proc in registry.processes():
+            if proc.is_running:
                 try:
-                    registry.kill(session.id, grace=0.5)
+                    registry.kill(proc.id, grace=0.5)
                 except RegistryError:
                     pass  # its sandbox is already gone
         registry.close()

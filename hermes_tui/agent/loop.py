@@ -4,7 +4,7 @@ One :class:`Agent` per chat session holds the conversation. A turn streams the m
 to a listener token by token, runs the tool calls it asks for (synchronous tools in a thread
 pool, so a tool that calls ``asyncio.run()`` inside cannot deadlock the event loop; async
 tools on the loop), feeds the results back, and repeats until the model answers without tool
-calls or the iteration limit is reached. Esc (the session's :class:`CancelToken`) stops the
+calls or the iteration limit is reached. Esc (the chat session's :class:`CancelToken`) stops the
 stream and any blocked ``wait``.
 
 The conversation always stays valid for the next request: every assistant ``tool_calls``
@@ -59,7 +59,7 @@ name, JSON arguments)])``. RL environments drive the model through Atropos with 
 
 @dataclass(frozen=True)
 class ToolError:
-    """A tool call that failed, kept per session and shown in the UI."""
+    """A tool call that failed, kept per chat session and shown in the UI."""
 
     tool: str
     arguments: str

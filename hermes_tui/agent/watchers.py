@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.atomic import write_private
-from registry import ProcessRegistry, ProcessSession, RegistryError
+from registry import Process, ProcessRegistry, RegistryError
 from registry.text import clean_output, tail_text
 
 log = logging.getLogger(__name__)
@@ -48,11 +48,11 @@ def default_mode(configured: str | None = None) -> str:
     return "all"
 
 
-def wants_final(mode: str, session: ProcessSession) -> bool:
+def wants_final(mode: str, proc: Process) -> bool:
     """Whether an ended process's final notice is posted in ``mode``."""
     if mode in ("all", "result"):
         return True
-    failed = session.status.value != "exited" or session.exit_code != 0
+    failed = proc.status.value != "exited" or proc.exit_code != 0
     return mode == "error" and failed
 
 
@@ -103,27 +103,25 @@ class WatcherManager:
     # -- starting and stopping ------------------------------------------------------------------
     def start(
         self,
-        session: ProcessSession,
+        proc: Process,
         interval: float,
         mode: str | None = None,
         *,
         skip_existing: bool = True,
     ) -> float:
-        """Watch ``session`` every ``interval`` seconds (raised to the minimum); on the loop.
+        """Watch ``proc`` every ``interval`` seconds (raised to the minimum); on the loop.
 
         ``skip_existing``: updates cover only output printed after now.
         """
         interval = max(interval, self.min_interval)
         mode = mode if mode in MODES else self.mode
-        self.stop(session.id, forget=False)
+        self.stop(proc.id, forget=False)
         if skip_existing:
-            self.registry.poll(session.id, self._reader(session))
-        self._remember(
-            session.id, {"interval": interval, "mode": mode, "session_key": session.session_key}
-        )
-        task = asyncio.get_running_loop().create_task(self._watch(session, interval, mode))
-        self._tasks[session.id] = (session.session_key, task)
-        task.add_done_callback(lambda _: self._done(session.id, task))
+            self.registry.poll(proc.id, self._reader(proc))
+        self._remember(proc.id, {"interval": interval, "mode": mode, "owner": proc.owner})
+        task = asyncio.get_running_loop().create_task(self._watch(proc, interval, mode))
+        self._tasks[proc.id] = (proc.owner, task)
+        task.add_done_callback(lambda _: self._done(proc.id, task))
         return interval
 
     def _done(self, proc_id: str, task: asyncio.Task[None]) -> None:
@@ -137,13 +135,13 @@ class WatcherManager:
         armed = []
         for proc_id, entry in self._load().items():
             try:
-                session = self.registry.get(proc_id)
+                proc = self.registry.get(proc_id)
                 interval = float(entry.get("interval", self.min_interval))
             except (RegistryError, TypeError, ValueError):
                 self._remember(proc_id, None)
                 continue
             if proc_id not in self._tasks:
-                self.start(session, interval, str(entry.get("mode")), skip_existing=False)
+                self.start(proc, interval, str(entry.get("mode")), skip_existing=False)
                 armed.append(proc_id)
         return armed
 
@@ -160,10 +158,10 @@ class WatcherManager:
         if forget:
             self._remember(proc_id, None)
 
-    def stop_session(self, session_key: str) -> None:
+    def stop_session(self, owner: str) -> None:
         """Stop the watchers of one chat session (for good)."""
         for proc_id, (key, _) in list(self._tasks.items()):
-            if key == session_key:
+            if key == owner:
                 self.stop(proc_id)
 
     def stop_all(self) -> None:
@@ -173,29 +171,29 @@ class WatcherManager:
 
     # -- the watcher --------------------------------------------------------------------------
     @staticmethod
-    def _reader(session: ProcessSession) -> str:
-        return f"watcher:{session.id}"
+    def _reader(proc: Process) -> str:
+        return f"watcher:{proc.id}"
 
-    async def _watch(self, session: ProcessSession, interval: float, mode: str) -> None:
-        reader = self._reader(session)
+    async def _watch(self, proc: Process, interval: float, mode: str) -> None:
+        reader = self._reader(proc)
         while True:
-            ended = await asyncio.to_thread(session.ended.wait, interval)
-            new = clean_output(self.registry.poll(session.id, reader).new_output).strip()
+            ended = await asyncio.to_thread(proc.ended.wait, interval)
+            new = clean_output(self.registry.poll(proc.id, reader).new_output).strip()
             if ended:
-                if wants_final(mode, session):
-                    code = session.exit_code
+                if wants_final(mode, proc):
+                    code = proc.exit_code
                     text = (
-                        f"[{session.id} {session.status.value}"
+                        f"[{proc.id} {proc.status.value}"
                         f"{'' if code is None else f' with exit code {code}'}]"
                     )
                     self.post(
-                        session.session_key,
+                        proc.owner,
                         text + (f" Final output:\n{tail_text(new, 1000)}" if new else ""),
                     )
-                self._remember(session.id, None)
+                self._remember(proc.id, None)
                 return
             if new and mode == "all":
                 self.post(
-                    session.session_key,
-                    f"[{session.id} still running] New output:\n{tail_text(new, 500)}",
+                    proc.owner,
+                    f"[{proc.id} still running] New output:\n{tail_text(new, 500)}",
                 )

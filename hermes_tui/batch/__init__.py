@@ -18,9 +18,9 @@ BATCH_KEY_PREFIX = "batch-"
 """Every batch task key starts with this (``batch-<UTC time>-<random>-<line>``)."""
 
 
-def is_batch_key(session_key: str) -> bool:
+def is_batch_key(owner: str) -> bool:
     """True for the owner key of a batch prompt's processes (the app hides them)."""
-    return session_key.startswith(BATCH_KEY_PREFIX)
+    return owner.startswith(BATCH_KEY_PREFIX)
 
 
 __all__ = ["BATCH_KEY_PREFIX", "is_batch_key"]

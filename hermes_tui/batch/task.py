@@ -180,7 +180,7 @@ async def _attempt(
     if callable(ref):
         record["sandbox"] = ref()
         record["image"] = record["sandbox"].get("image", record["image"])
-    ctx = ToolContext(registry=registry, session_key=key, backend=kind, workdir=item.cwd)
+    ctx = ToolContext(registry=registry, owner=key, backend=kind, workdir=item.cwd)
     agent = Agent(
         settings.client,
         settings.model,

@@ -25,7 +25,7 @@ from hermes_tui.conversation.view import (
     StreamingMessage,
 )
 from hermes_tui.tools import TOOLSETS, ToolContext, ToolError, tools_in
-from registry import ProcessRegistry, ProcessSession, RegistryError
+from registry import Process, ProcessRegistry, RegistryError
 
 
 class _TurnListener:
@@ -236,7 +236,7 @@ class Conversation:
                 pty=True,
                 rows=rows,
                 cols=cols,
-                session_key=key,
+                owner=key,
             )
         except RegistryError as exc:
             self.say(f"Could not start {command!r}: {exc}", "error")
@@ -269,7 +269,7 @@ class Conversation:
             assert self.endpoint is not None
             ctx = ToolContext(
                 registry=self.registry,
-                session_key=session.key,
+                owner=session.key,
                 backend=self.backend,
                 cancel=session.cancel,
                 start_watcher=self._start_watcher_from_thread,
@@ -322,15 +322,15 @@ class Conversation:
         return task is not None and not task.done()
 
     def _start_watcher_from_thread(
-        self, session: ProcessSession, interval: float, mode: str | None = None
+        self, session: Process, interval: float, mode: str | None = None
     ) -> None:
         """Tools run in worker threads; watchers live on the event loop."""
         assert self._loop is not None, "restore() binds the loop before any turn"
         self._loop.call_soon_threadsafe(self.watchers.start, session, interval, mode)
 
-    def _watcher_update(self, session_key: str, text: str) -> None:
+    def _watcher_update(self, owner: str, text: str) -> None:
         # A watcher re-armed after a restart may belong to a chat session that expired.
-        target = self.sessions.sessions.get(session_key) or self.sessions.current
+        target = self.sessions.sessions.get(owner) or self.sessions.current
         self.say(text, "notice", target)
 
     def expire_idle(self) -> list[str]:

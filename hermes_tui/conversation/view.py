@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from registry import ProcessSession
+from registry import Process
 
 
 class RunningToolCall(Protocol):
@@ -67,5 +67,5 @@ class ConversationHost(Protocol):
     def pty_size(self) -> tuple[int, int]:
         """Rows and columns for a process started from the chat (the terminal pane's)."""
 
-    def started_from_chat(self, session: ProcessSession, attach: bool = True) -> None:
+    def started_from_chat(self, proc: Process, attach: bool = True) -> None:
         """A ``!command`` started: select it and attach to it (``!!command``: don't)."""

@@ -93,7 +93,7 @@ class ToolContext:
     """Tool access for reward functions, in the episode's own sandbox.
 
     Args:
-        task_key: the episode's unique key: its sandbox and its processes' session key.
+        task_key: the episode's unique key: its sandbox and its processes' owner.
         backend: where the episode runs (``local``, ``docker``, ``modal``...).
         image: the sandbox image for this episode (image backends only).
         workdir: the working directory inside the sandbox. On ``local`` a fresh private
@@ -132,7 +132,7 @@ class ToolContext:
         self.workdir = workdir
         self.tools = tools.ToolContext(
             registry=self.registry,
-            session_key=task_key,
+            owner=task_key,
             backend=backend,
             workdir=workdir,
             max_foreground_timeout=terminal_timeout,

@@ -23,7 +23,7 @@ class AgentResult:
     messages: list[dict[str, Any]]
     """The whole trajectory as OpenAI messages (system, user, assistant, tool...)."""
     task_key: str = ""
-    """The episode's key: its sandbox and its processes' session key (never reused)."""
+    """The episode's key: its sandbox and its processes' owner (never reused)."""
     final_answer: str = ""
     turns_used: int = 0
     finished_naturally: bool = False

@@ -11,15 +11,15 @@ from textual.widgets import Label, Static
 from hermes_tui.untrusted import plain
 from hermes_tui.widgets.last_output import last_lines
 from hermes_tui.widgets.process_list import status_label
-from registry import ProcessSession, RecoveryReport
+from registry import Process, RecoveryReport
 
 LAST_LINES = 5
 """Lines of output shown under each process that ended or was re-adopted."""
 
 
-def _lines(sessions: list[ProcessSession], with_note: bool = False) -> str:
+def _lines(procs: list[Process], with_note: bool = False) -> str:
     rows = []
-    for s in sessions:
+    for s in procs:
         rows.append(f"  {s.id}  {status_label(s)}  {s.name or s.command}")
         if with_note and s.note:
             rows.append(f"      {s.note}")

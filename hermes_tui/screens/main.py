@@ -44,7 +44,7 @@ from hermes_tui.term.view import TerminalView
 from hermes_tui.ui_state import UiState, save_ui_state
 from hermes_tui.widgets.chat import ChatPane
 from hermes_tui.widgets.process_list import ProcessList
-from registry import ProcessRegistry, ProcessSession, RecoveryReport, RegistryError
+from registry import Process, ProcessRegistry, RecoveryReport, RegistryError
 
 PANES = ("chat", "processes", "terminal")
 NARROW = 100
@@ -136,8 +136,8 @@ class MainScreen(ProcessActions, TerminalPane, Screen[None]):
         self.process_list.take_marks = self._bridge.take_output_marks
         self.input_sender = InputSender(self.registry, self._error_from_thread)
         self.process_list.cleared_at = self.ui_state.cleared_at
-        for session in self.registry.processes():
-            self.process_list.update_process(session)
+        for proc in self.registry.processes():
+            self.process_list.update_process(proc)
         # After the first layout: a PTY screen replayed at size 0 would be lost on resize.
         self.call_after_refresh(self._show_selected)
         self._load_finished_output()
@@ -211,12 +211,12 @@ class MainScreen(ProcessActions, TerminalPane, Screen[None]):
     # -- registry events and timers -------------------------------------------------------
     @on(ProcessChanged)
     def _on_process_changed(self, event: ProcessChanged) -> None:
-        session = event.session
-        self.process_list.update_process(session)
-        if not session.is_running and session.id == self.attached_id:
+        proc = event.proc
+        self.process_list.update_process(proc)
+        if not proc.is_running and proc.id == self.attached_id:
             self._end_attach(
-                f"{session.id} {session.status.value}"
-                + ("" if session.exit_code is None else f" ({session.exit_code})")
+                f"{proc.id} {proc.status.value}"
+                + ("" if proc.exit_code is None else f" ({proc.exit_code})")
             )
 
     @on(OutputMarked)
@@ -271,9 +271,9 @@ class MainScreen(ProcessActions, TerminalPane, Screen[None]):
         and "Last output" show it (off the UI thread, one process at a time). Only local
         spools at start: a remote read holds the registry's lock for a round trip each, so
         those are read when the process is selected."""
-        for session in self.registry.processes():
-            if not session.output_loaded and session.backend == "local":
-                self._load_output(session.id)
+        for proc in self.registry.processes():
+            if not proc.output_loaded and proc.backend == "local":
+                self._load_output(proc.id)
 
     # -- selection, the terminal, attach ------------------------------------------------
     @on(DataTable.RowHighlighted, "#processes")
@@ -380,9 +380,9 @@ class MainScreen(ProcessActions, TerminalPane, Screen[None]):
         size = self.terminal.size
         return max(size.height, 5), max(size.width, 20)
 
-    def started_from_chat(self, session: ProcessSession, attach: bool = True) -> None:
+    def started_from_chat(self, proc: Process, attach: bool = True) -> None:
         """Select the process started with ``!command`` and attach to it (not for ``!!``)."""
-        self.select_process(session)
+        self.select_process(proc)
         if attach:
             self.action_attach()
 

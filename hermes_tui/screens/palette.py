@@ -34,9 +34,9 @@ PALETTE: tuple[tuple[str, str, str, str], ...] = (
     ("Chat sessions", "/sessions", "List the chat sessions", "chat_command('/sessions')"),
     ("New chat session", "/new", "Its processes keep running", "chat_command('/new')"),
     ("Switch chat session", "/switch", "Show another chat session", "prefill_chat('/switch ')"),
-    ("Clear the chat", "/clear", "Clear this session's messages", "chat_command('/clear')"),
+    ("Clear the chat", "/clear", "Clear this chat session's messages", "chat_command('/clear')"),
     ("Backend", "/backend", "Where new processes run", "prefill_chat('/backend ')"),
-    ("Toolsets", "/toolsets", "This session's tools", "prefill_chat('/toolsets ')"),
+    ("Toolsets", "/toolsets", "This chat session's tools", "prefill_chat('/toolsets ')"),
 )
 
 

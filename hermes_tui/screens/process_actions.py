@@ -15,7 +15,7 @@ from backends import signal_name
 from hermes_tui.screens.confirm import Confirm
 from hermes_tui.screens.dialogs import KillMenu, TextPrompt
 from hermes_tui.screens.save_log import RAW_SUFFIX, save_log
-from registry import ProcessRegistry, ProcessSession, RegistryError
+from registry import Process, ProcessRegistry, RegistryError
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -38,7 +38,7 @@ class ProcessActions(_Base):
     def remember(self) -> None:
         """Save what the app remembers (the main screen does it)."""
 
-    def selected(self) -> ProcessSession | None:
+    def selected(self) -> Process | None:
         """The process under the list's cursor."""
         proc_id = self.process_list.selected_id
         if proc_id is None:
@@ -53,16 +53,16 @@ class ProcessActions(_Base):
 
     def action_kill_menu(self) -> None:
         """Choose a signal for the selected process (confirmation included)."""
-        session = self.selected()
-        if session is None or not (session.is_running or session.survivors):
+        proc = self.selected()
+        if proc is None or not (proc.is_running or proc.survivors):
             self.notify("Select a running process first", severity="warning")
             return
 
         def chosen(sig: int | None) -> None:
             if sig is not None:
-                self._kill(session.id, sig)
+                self._kill(proc.id, sig)
 
-        self.app.push_screen(KillMenu(session.id), chosen)
+        self.app.push_screen(KillMenu(proc.id), chosen)
 
     @work(thread=True, group="kill", exit_on_error=False)
     def _kill(self, proc_id: str, sig: int) -> None:
@@ -76,30 +76,30 @@ class ProcessActions(_Base):
         except RegistryError as exc:
             self._error_from_thread(str(exc))
 
-    def select_process(self, session: ProcessSession) -> None:
-        """Put the list's cursor on ``session`` (adding its row if it is not there yet)."""
-        self.process_list.update_process(session)
+    def select_process(self, proc: Process) -> None:
+        """Put the list's cursor on ``proc`` (adding its row if it is not there yet)."""
+        self.process_list.update_process(proc)
         try:
-            self.process_list.move_cursor(row=self.process_list.get_row_index(session.id))
+            self.process_list.move_cursor(row=self.process_list.get_row_index(proc.id))
         except Exception:  # filtered out: the list shows what it was asked to
             pass
 
     def action_restart(self) -> None:
         """Run the selected process's command again (asking first if it still runs)."""
-        session = self.selected()
-        if session is None:
+        proc = self.selected()
+        if proc is None:
             return
-        if not session.is_running:
-            self._restart(session.id)
+        if not proc.is_running:
+            self._restart(proc.id)
             return
         question = (
-            f"Restart {session.id}? It is running: it gets TERM (KILL after 3 s), "
-            f"then {session.name or session.command} starts again under a new id."
+            f"Restart {proc.id}? It is running: it gets TERM (KILL after 3 s), "
+            f"then {proc.name or proc.command} starts again under a new id."
         )
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._restart(session.id)
+                self._restart(proc.id)
 
         self.app.push_screen(Confirm(question), answered)
 
@@ -112,7 +112,7 @@ class ProcessActions(_Base):
             return
         self.app.call_from_thread(self._restarted, proc_id, new)
 
-    def _restarted(self, old_id: str, new: ProcessSession) -> None:
+    def _restarted(self, old_id: str, new: Process) -> None:
         self.select_process(new)  # the selection follows the command to its new id
         self.notify(f"Restarted {old_id} as {new.id}")
 
@@ -130,44 +130,44 @@ class ProcessActions(_Base):
 
     def action_rename(self) -> None:
         """Name the selected process."""
-        session = self.selected()
-        if session is None:
+        proc = self.selected()
+        if proc is None:
             return
 
         def apply(name: str | None) -> None:
             if name is not None:
                 try:
-                    self.registry.rename(session.id, name)
+                    self.registry.rename(proc.id, name)
                 except RegistryError as exc:
                     self.notify(str(exc), severity="error")
 
-        self.app.push_screen(TextPrompt(f"Name for {session.id}:", session.name or ""), apply)
+        self.app.push_screen(TextPrompt(f"Name for {proc.id}:", proc.name or ""), apply)
 
     def action_toggle_lifetime(self) -> None:
         """Keep the selected process running when the app quits, or stop it on quit."""
-        session = self.selected()
-        if session is None:
+        proc = self.selected()
+        if proc is None:
             return
-        self.registry.set_lifetime(session.id, stop_on_quit=not session.stop_on_quit)
+        self.registry.set_lifetime(proc.id, stop_on_quit=not proc.stop_on_quit)
         self.notify(
-            f"{session.id} will {'stop' if session.stop_on_quit else 'keep running'} "
+            f"{proc.id} will {'stop' if proc.stop_on_quit else 'keep running'} "
             "when hermes-tui quits"
         )
 
     def action_save_log(self) -> None:
         """Save the selected process's whole output to a file, as plain text."""
-        session = self.selected()
-        if session is None:
+        proc = self.selected()
+        if proc is None:
             return
 
         def save(path: str | None) -> None:
             if path:
-                self._save_log(session.id, Path(path).expanduser().absolute())
+                self._save_log(proc.id, Path(path).expanduser().absolute())
 
-        default = Path.cwd() / f"{session.id}.log"
+        default = Path.cwd() / f"{proc.id}.log"
         self.app.push_screen(
             TextPrompt(
-                f"Save the output of {session.id} as plain text to (a name ending in "
+                f"Save the output of {proc.id} as plain text to (a name ending in "
                 f"{RAW_SUFFIX} keeps the terminal escapes):",
                 str(default),
             ),

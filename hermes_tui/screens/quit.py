@@ -10,22 +10,22 @@ from textual.widgets import Label, Static
 
 from hermes_tui.screens.dialogs import DIALOG_CSS
 from hermes_tui.untrusted import plain
-from registry import ProcessSession
+from registry import Process
 
 SHOWN = 6
 """Processes named per group; the rest are counted (the dialog fits an 80x24 terminal)."""
 
 
-def _group(title: str, sessions: list[ProcessSession]) -> str:
-    lines = [f"{title} ({len(sessions)}):"]
-    for s in sessions[:SHOWN]:
+def _group(title: str, procs: list[Process]) -> str:
+    lines = [f"{title} ({len(procs)}):"]
+    for s in procs[:SHOWN]:
         lines.append(f"  {s.id}  {(s.name or s.command)[:40]}")
-    if len(sessions) > SHOWN:
-        lines.append(f"  … and {len(sessions) - SHOWN} more")
+    if len(procs) > SHOWN:
+        lines.append(f"  … and {len(procs) - SHOWN} more")
     return "\n".join(lines)
 
 
-def describe_quit(running: list[ProcessSession]) -> str:
+def describe_quit(running: list[Process]) -> str:
     """What quitting does to each running process, as plain text."""
     keep = [s for s in running if not s.stop_on_quit]
     stop = [s for s in running if s.stop_on_quit]
@@ -52,7 +52,7 @@ class QuitConfirm(ModalScreen[bool]):
         Binding("n,escape", "dismiss(False)", "Stay"),
     ]
 
-    def __init__(self, running: list[ProcessSession]) -> None:
+    def __init__(self, running: list[Process]) -> None:
         super().__init__()
         self.running = running
 

@@ -33,12 +33,12 @@ def search_outputs(registry: ProcessRegistry, query: str) -> list[Match]:
     matches: list[Match] = []
     if not needle:
         return matches
-    for session in registry.processes():
-        lines = clean_output(registry.output(session.id)).split("\n")
-        first = session.output.dropped_lines
+    for proc in registry.processes():
+        lines = clean_output(registry.output(proc.id)).split("\n")
+        first = proc.output.dropped_lines
         for number, line in enumerate(lines, start=first):
             if needle in line.lower():
-                matches.append(Match(session.id, number, line.strip()[:200]))
+                matches.append(Match(proc.id, number, line.strip()[:200]))
                 if len(matches) >= MAX_MATCHES:
                     return matches
     return matches

@@ -12,7 +12,7 @@ from textual import work
 
 from hermes_tui.bridge import InputSender
 from hermes_tui.screens.search import Match, SearchScreen
-from registry import ProcessRegistry, ProcessSession, RegistryError
+from registry import Process, ProcessRegistry, RegistryError
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -39,21 +39,21 @@ class TerminalPane(_Base):
     _shown_id: str | None
     """The process the terminal pane shows."""
 
-    def selected(self) -> ProcessSession | None:
+    def selected(self) -> Process | None:
         """The process under the list's cursor (the process actions provide it)."""
         raise NotImplementedError
 
     # -- what the pane shows -----------------------------------------------------------
     def _show_selected(self) -> None:
         """Show the selected process in the terminal pane (unless it is shown already)."""
-        session = self.selected()
-        if session is None or self.attached_id is not None or session.id == self._shown_id:
+        proc = self.selected()
+        if proc is None or self.attached_id is not None or proc.id == self._shown_id:
             return
-        self._shown_id = session.id
-        self.terminal.show(session.output, pty=session.pty)
-        if not session.output_loaded:
+        self._shown_id = proc.id
+        self.terminal.show(proc.output, pty=proc.pty)
+        if not proc.output_loaded:
             self.run_worker(
-                partial(self._load_output, session.id),
+                partial(self._load_output, proc.id),
                 thread=True,
                 group="spool-one",
                 exit_on_error=False,
@@ -69,25 +69,25 @@ class TerminalPane(_Base):
 
     def _output_loaded(self, proc_id: str) -> None:
         try:
-            session = self.registry.get(proc_id)
+            proc = self.registry.get(proc_id)
         except RegistryError:
             return
-        self.process_list.update_process(session)
+        self.process_list.update_process(proc)
         if self._shown_id == proc_id and self.attached_id is None:
-            self.terminal.show(session.output, pty=session.pty)
+            self.terminal.show(proc.output, pty=proc.pty)
 
     def _terminal_resized(self, rows: int, cols: int) -> None:
         """The pane changed size: so does the attached (or shown) process's terminal."""
-        session = self.selected() if self.attached_id is None else None
-        target = self.attached_id or (session.id if session and session.pty else None)
+        proc = self.selected() if self.attached_id is None else None
+        target = self.attached_id or (proc.id if proc and proc.pty else None)
         if target is not None:
             self._resize_process(target, rows, cols)
 
     @work(thread=True, group="resize", exit_on_error=False)
     def _resize_process(self, proc_id: str, rows: int, cols: int) -> None:
         try:
-            session = self.registry.get(proc_id)
-            if session.pty and session.is_running:
+            proc = self.registry.get(proc_id)
+            if proc.pty and proc.is_running:
                 self.registry.resize(proc_id, rows, cols)
         except RegistryError:
             pass
@@ -99,23 +99,23 @@ class TerminalPane(_Base):
 
     def action_attach(self) -> None:
         """Send every key to the selected process (until the detach key)."""
-        session = self.selected()
-        if session is None:
+        proc = self.selected()
+        if proc is None:
             self.notify("No process selected", severity="warning")
             return
-        if not session.is_running:
-            self.notify(f"{session.id} is not running", severity="warning")
+        if not proc.is_running:
+            self.notify(f"{proc.id} is not running", severity="warning")
             return
-        self.attached_id = self._shown_id = session.id
+        self.attached_id = self._shown_id = proc.id
         terminal = self.terminal
-        terminal.show(session.output, pty=session.pty)
+        terminal.show(proc.output, pty=proc.pty)
         terminal.attached = True
         terminal.focus()
         self.app.refresh_bindings()
         rows, cols = terminal.size.height, terminal.size.width
-        if session.pty and rows > 0 and cols > 0:
-            self._resize_process(session.id, rows, cols)
-        self.notify(f"Attached to {session.id}: {self.config.detach_key} detaches", timeout=3)
+        if proc.pty and rows > 0 and cols > 0:
+            self._resize_process(proc.id, rows, cols)
+        self.notify(f"Attached to {proc.id}: {self.config.detach_key} detaches", timeout=3)
 
     def action_detach(self) -> None:
         """Give the keyboard back to hermes-tui."""
@@ -145,7 +145,7 @@ class TerminalPane(_Base):
             return
         table = self.process_list
         try:
-            session = self.registry.get(match.proc_id)
+            proc = self.registry.get(match.proc_id)
             row = table.get_row_index(match.proc_id)
         except Exception:
             self.notify(
@@ -154,9 +154,9 @@ class TerminalPane(_Base):
             return
         # Shown before the cursor moves, so the row-highlighted event that follows finds it
         # shown and keeps the scroll position and highlight set here.
-        self._shown_id = session.id
+        self._shown_id = proc.id
         table.move_cursor(row=row)
-        self.terminal.show(session.output, pty=session.pty)
+        self.terminal.show(proc.output, pty=proc.pty)
         if not self.terminal.search(match.text):
-            self.notify(f"The match is no longer in {session.id}'s buffer", severity="warning")
+            self.notify(f"The match is no longer in {proc.id}'s buffer", severity="warning")
         self.terminal.focus()

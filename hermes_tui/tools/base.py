@@ -16,12 +16,12 @@ from typing import Any
 
 from backends import BackendError
 from hermes_tui.tools.redact import redact
-from registry import CancelToken, ProcessRegistry, ProcessSession, RegistryError
+from registry import CancelToken, Process, ProcessRegistry, RegistryError
 
 log = logging.getLogger(__name__)
 
 JSONDict = dict[str, Any]
-Watcher = Callable[[ProcessSession, float, str], None]
+Watcher = Callable[[Process, float, str], None]
 """Starts a watcher: (process, interval in seconds, notification mode)."""
 NOTIFY_MODES = ("all", "result", "error", "off")
 """Watcher notification modes (upstream's ``background_process_notifications``): every
@@ -37,7 +37,7 @@ class ToolContext:
     """What a tool call runs against: the registry, the owning chat session, the backend."""
 
     registry: ProcessRegistry
-    session_key: str = "default"
+    owner: str = "default"
     backend: str = "local"
     workdir: str | None = None
     cancel: CancelToken = field(default_factory=CancelToken)

@@ -309,4 +309,4 @@ def filesystem(ctx: ToolContext) -> FileSystem:
     """The file system of the chat's backend (never the host's for a sandbox)."""
     if ctx.backend == "local":
         return LocalFS(ctx.workdir)
-    return SandboxFS(ctx.registry.backend(ctx.backend, ctx.session_key), ctx.workdir)
+    return SandboxFS(ctx.registry.backend(ctx.backend, ctx.owner), ctx.workdir)

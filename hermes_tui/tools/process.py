@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hermes_tui.tools.base import JSONDict, Tool, ToolContext, ToolError
-from registry import ProcessSession
-from registry.session import iso
+from registry import Process
+from registry.process import iso
 from registry.text import clean_output, tail_text
 
 POLL_CHARS = 8_000
@@ -43,59 +43,59 @@ PARAMETERS: JSONDict = {
 }
 
 
-def _ended_fields(session: ProcessSession) -> JSONDict:
-    fields: JSONDict = {"status": session.status.value}
-    if not session.is_running:
-        fields["exit_code"] = session.exit_code
-    if session.kill_reason:
-        fields["kill_reason"] = session.kill_reason
-    if session.note:
-        fields["note"] = session.note
-    if not session.is_running and session.survivors:
-        fields["still_running"] = session.survivors
+def _ended_fields(proc: Process) -> JSONDict:
+    fields: JSONDict = {"status": proc.status.value}
+    if not proc.is_running:
+        fields["exit_code"] = proc.exit_code
+    if proc.kill_reason:
+        fields["kill_reason"] = proc.kill_reason
+    if proc.note:
+        fields["note"] = proc.note
+    if not proc.is_running and proc.survivors:
+        fields["still_running"] = proc.survivors
         fields["note"] = (
-            f"it ended, but {session.survivors} process(es) it started still run; 'kill' ends them"
+            f"it ended, but {proc.survivors} process(es) it started still run; 'kill' ends them"
         )
     return fields
 
 
-def _preview(session: ProcessSession, chars: int) -> str:
-    return tail_text(clean_output(session.output.tail(chars * 4 + 64)), chars).strip()
+def _preview(proc: Process, chars: int) -> str:
+    return tail_text(clean_output(proc.output.tail(chars * 4 + 64)), chars).strip()
 
 
 def _list(args: JSONDict, ctx: ToolContext) -> JSONDict:
     processes = []
-    for session in ctx.registry.processes(ctx.session_key):
+    for proc in ctx.registry.processes(ctx.owner):
         entry: JSONDict = {
-            "session_id": session.id,
-            "command": session.command[:200],
-            "cwd": session.workdir,
-            "pid": session.pid,
-            "started_at": iso(session.started_at),
-            "uptime_seconds": round(session.runtime()),
-            "pty": session.pty,
+            "session_id": proc.id,
+            "command": proc.command[:200],
+            "cwd": proc.workdir,
+            "pid": proc.pid,
+            "started_at": iso(proc.started_at),
+            "uptime_seconds": round(proc.runtime()),
+            "pty": proc.pty,
         }
-        if session.name:
-            entry["name"] = session.name
-        entry.update(_ended_fields(session))
-        entry["output_preview"] = _preview(session, LIST_PREVIEW_CHARS)
+        if proc.name:
+            entry["name"] = proc.name
+        entry.update(_ended_fields(proc))
+        entry["output_preview"] = _preview(proc, LIST_PREVIEW_CHARS)
         processes.append(entry)
     return {"processes": processes}
 
 
 def _poll(args: JSONDict, ctx: ToolContext) -> JSONDict:
     result = ctx.registry.poll(args["session_id"])
-    session = result.session
+    proc = result.proc
     text = tail_text(clean_output(result.new_output), POLL_CHARS)
     out: JSONDict = {
-        "session_id": session.id,
-        "command": session.command,
-        "pid": session.pid,
-        "uptime_seconds": round(session.runtime()),
+        "session_id": proc.id,
+        "command": proc.command,
+        "pid": proc.pid,
+        "uptime_seconds": round(proc.runtime()),
         "new_output": text,
     }
-    out.update(_ended_fields(session))
-    out["output_preview"] = _preview(session, PREVIEW_CHARS)
+    out.update(_ended_fields(proc))
+    out["output_preview"] = _preview(proc, PREVIEW_CHARS)
     if result.omitted:
         out["omitted_bytes"] = result.omitted
     return out
@@ -103,17 +103,17 @@ def _poll(args: JSONDict, ctx: ToolContext) -> JSONDict:
 
 def _log(args: JSONDict, ctx: ToolContext) -> JSONDict:
     page = ctx.registry.log(args["session_id"], args.get("offset"), args.get("limit") or LOG_LIMIT)
-    session = ctx.registry.get(args["session_id"])
+    proc = ctx.registry.get(args["session_id"])
     last = page.first_line + len(page.lines)
     out: JSONDict = {
-        "session_id": session.id,
+        "session_id": proc.id,
         "output": "\n".join(page.lines),
         "total_lines": page.total_lines,
         "showing": f"lines {page.first_line}-{max(page.first_line, last - 1)} of {page.total_lines}"
         if page.lines
         else "no lines",
     }
-    out.update(_ended_fields(session))
+    out.update(_ended_fields(proc))
     asked = args.get("offset")
     if page.gone_lines and asked is not None and asked < page.gone_lines:
         out["dropped_lines"] = page.gone_lines
@@ -134,17 +134,17 @@ def _log(args: JSONDict, ctx: ToolContext) -> JSONDict:
 def _wait(args: JSONDict, ctx: ToolContext) -> JSONDict:
     timeout = args.get("timeout")
     result = ctx.registry.wait(args["session_id"], timeout, ctx.cancel)
-    session = result.session
+    proc = result.proc
     out: JSONDict = {
-        "session_id": session.id,
+        "session_id": proc.id,
         "status": result.status,
         "waited_seconds": round(result.waited, 1),
     }
-    if not session.is_running:
-        out["exit_code"] = session.exit_code
-    if session.kill_reason:
-        out["kill_reason"] = session.kill_reason
-    out["output"] = tail_text(clean_output(session.output.tail(64_000)), WAIT_CHARS)
+    if not proc.is_running:
+        out["exit_code"] = proc.exit_code
+    if proc.kill_reason:
+        out["kill_reason"] = proc.kill_reason
+    out["output"] = tail_text(clean_output(proc.output.tail(64_000)), WAIT_CHARS)
     limit = ctx.registry.max_wait
     if timeout is not None and timeout > limit:
         out["timeout_note"] = (
@@ -155,16 +155,16 @@ def _wait(args: JSONDict, ctx: ToolContext) -> JSONDict:
     return out
 
 
-def _already_exited(session: ProcessSession, error: str | None = None) -> JSONDict:
+def _already_exited(proc: Process, error: str | None = None) -> JSONDict:
     """Upstream's answer for acting on an ended process; ours adds how it ended."""
     out: JSONDict = {
-        "session_id": session.id,
+        "session_id": proc.id,
         "status": "already_exited",
-        "exit_code": session.exit_code,
-        "process_status": session.status.value,
+        "exit_code": proc.exit_code,
+        "process_status": proc.status.value,
     }
-    if session.kill_reason:
-        out["kill_reason"] = session.kill_reason
+    if proc.kill_reason:
+        out["kill_reason"] = proc.kill_reason
     if error:
         out["error"] = error
     return out
@@ -174,17 +174,17 @@ def _kill(args: JSONDict, ctx: ToolContext) -> JSONDict:
     before = ctx.registry.get(args["session_id"])
     if not before.is_running and not before.survivors:
         return {**_already_exited(before), "note": "the process had already ended"}
-    session = ctx.registry.kill(before.id, by="agent")
-    return {"session_id": session.id, **_ended_fields(session)}
+    proc = ctx.registry.kill(before.id, by="agent")
+    return {"session_id": proc.id, **_ended_fields(proc)}
 
 
 def _write(args: JSONDict, ctx: ToolContext, enter: bool) -> JSONDict:
     data = args.get("data")
     if data is None and not enter:
         raise ToolError("'data' is required for write")
-    session = ctx.registry.get(args["session_id"])
-    if not session.is_running:
-        return _already_exited(session, "Process has already finished")
+    proc = ctx.registry.get(args["session_id"])
+    if not proc.is_running:
+        return _already_exited(proc, "Process has already finished")
     send = ctx.registry.submit if enter else ctx.registry.write
     count = send(args["session_id"], data or "")
     return {

@@ -10,7 +10,7 @@ from pathlib import Path
 from backends import Backend, BackendError
 from backends.atomic import write_private
 from hermes_tui.tools.base import NOTIFY_MODES, JSONDict, Tool, ToolContext, ToolError
-from registry import ProcessSession, RegistryError
+from registry import Process, RegistryError
 from registry.text import clean_output, truncate_middle
 
 MAX_OUTPUT_CHARS = 50_000
@@ -109,7 +109,7 @@ def terminal(args: JSONDict, ctx: ToolContext) -> JSONDict:
         timeout = ctx.max_foreground_timeout
     if args.get("pty"):
         notes.append("pty applies to background processes; ran without a terminal")
-    backend = ctx.registry.backend(ctx.backend, ctx.session_key)
+    backend = ctx.registry.backend(ctx.backend, ctx.owner)
     run = backend.run(
         backend.shell_argv(command), workdir=workdir, timeout=timeout, cancel=ctx.cancel.event
     )
@@ -164,15 +164,11 @@ def _save_output(data: bytes, backend: Backend, ctx: ToolContext) -> str | None:
     return path
 
 
-def _duplicate(command: str, workdir: str | None, ctx: ToolContext) -> ProcessSession | None:
+def _duplicate(command: str, workdir: str | None, ctx: ToolContext) -> Process | None:
     where = workdir or os.getcwd()  # what the registry records when no workdir is given
-    for session in ctx.registry.processes(ctx.session_key, include_finished=False):
-        if (
-            session.command == command
-            and session.workdir == where
-            and session.backend == ctx.backend
-        ):
-            return session
+    for proc in ctx.registry.processes(ctx.owner, include_finished=False):
+        if proc.command == command and proc.workdir == where and proc.backend == ctx.backend:
+            return proc
     return None
 
 
@@ -198,14 +194,14 @@ def _background(command: str, workdir: str | None, args: JSONDict, ctx: ToolCont
             "(pass force=true to start another)",
         }
     try:
-        session = ctx.registry.spawn(
+        proc = ctx.registry.spawn(
             command,
             backend=ctx.backend,
             workdir=workdir,
             pty=bool(args.get("pty")),
             rows=PTY_ROWS,
             cols=PTY_COLS,
-            session_key=ctx.session_key,
+            owner=ctx.owner,
         )
     except RegistryError as exc:  # upstream's failed-start shape
         return {
@@ -215,8 +211,8 @@ def _background(command: str, workdir: str | None, args: JSONDict, ctx: ToolCont
         }
     result: JSONDict = {
         "output": "Background process started",
-        "session_id": session.id,
-        "pid": session.pid,
+        "session_id": proc.id,
+        "pid": proc.pid,
         "exit_code": 0,
         "error": None,
         "status": "running",
@@ -239,7 +235,7 @@ def _background(command: str, workdir: str | None, args: JSONDict, ctx: ToolCont
                 "hermes-tui app; use process poll instead"
             )
         else:
-            ctx.start_watcher(session, effective, mode)
+            ctx.start_watcher(proc, effective, mode)
             result["check_interval"] = effective
             result["notifications"] = mode
     if notes:

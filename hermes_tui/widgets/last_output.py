@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from hermes_tui.term.emulator import Emulator, replay_start
-from registry import OutputBuffer, ProcessSession
+from registry import OutputBuffer, Process
 from registry.text import clean_output
 
 WIDTH = 120
@@ -66,40 +66,38 @@ class LastOutput:
         """Processes whose line was not looked at (a flood): look again after
         ``FLOOD_INTERVAL``, or the line stays stale when the flood pauses."""
 
-    def line(self, session: ProcessSession) -> str:
-        """The last meaningful line of ``session``'s output (cached until it prints)."""
-        buffer = session.output
+    def line(self, proc: Process) -> str:
+        """The last meaningful line of ``proc``'s output (cached until it prints)."""
+        buffer = proc.output
         total = buffer.total
-        cached = self._lines.get(session.id)
+        cached = self._lines.get(proc.id)
         if cached is not None and cached[0] == total:
             return cached[1]
-        flooding = (
-            session.pty and session.is_running and total - (cached or (0, ""))[0] > FEED_LIMIT
-        )
+        flooding = proc.pty and proc.is_running and total - (cached or (0, ""))[0] > FEED_LIMIT
         if cached is not None and flooding:
             # The line changes faster than anyone reads it: keep the UI thread for keys (the
             # list looks again when FLOOD_INTERVAL has passed, and once more when it ends).
             now = time.monotonic()
-            if now - self._flood_checked.get(session.id, 0.0) < FLOOD_INTERVAL - _EARLY:
-                self.deferred.add(session.id)
+            if now - self._flood_checked.get(proc.id, 0.0) < FLOOD_INTERVAL - _EARLY:
+                self.deferred.add(proc.id)
                 return cached[1]
-            self._flood_checked[session.id] = now
-        self.deferred.discard(session.id)
-        text = self._pty_line(session) if session.pty else _log_line(buffer)
+            self._flood_checked[proc.id] = now
+        self.deferred.discard(proc.id)
+        text = self._pty_line(proc) if proc.pty else _log_line(buffer)
         text = text[:WIDTH]
-        self._lines[session.id] = (total, text)
+        self._lines[proc.id] = (total, text)
         return text
 
-    def _pty_line(self, session: ProcessSession) -> str:
-        buffer = session.output
+    def _pty_line(self, proc: Process) -> str:
+        buffer = proc.output
         total = buffer.total
-        emulator, offset = self._screens.get(session.id, (None, 0))
+        emulator, offset = self._screens.get(proc.id, (None, 0))
         new = total - offset
         if emulator is None or new > FEED_LIMIT or new < 0:
             emulator = _fresh(buffer.tail(FEED_LIMIT))
         elif new:
             emulator.feed(buffer.tail(new))
-        self._screens[session.id] = (emulator, total)
+        self._screens[proc.id] = (emulator, total)
         return _screen_line(emulator)
 
     def forget(self, proc_id: str) -> None:
@@ -136,15 +134,15 @@ def _log_line(buffer: OutputBuffer) -> str:
     return last.strip()
 
 
-def last_line(session: ProcessSession) -> str:
+def last_line(proc: Process) -> str:
     """The last meaningful line of a process's output, computed afresh."""
-    return LastOutput().line(session)
+    return LastOutput().line(proc)
 
 
-def last_lines(session: ProcessSession, count: int = 5) -> list[str]:
+def last_lines(proc: Process, count: int = 5) -> list[str]:
     """The last ``count`` meaningful lines (of the emulated screen, or of the log)."""
-    data = session.output.tail(REPORT_TAIL)
-    if session.pty:
+    data = proc.output.tail(REPORT_TAIL)
+    if proc.pty:
         lines = _screen_lines(_fresh(data), count)
     else:
         lines = [line for line in clean_output(data).split("\n") if line.strip()][-count:]

@@ -20,7 +20,7 @@ from hermes_tui.formatting import format_runtime
 from hermes_tui.untrusted import plain, plain_text
 from hermes_tui.widgets.last_output import LastOutput, last_line
 from hermes_tui.widgets.quiet_table import QuietTable
-from registry import ProcessSession, ProcessStatus
+from registry import Process, ProcessStatus
 
 __all__ = [
     "ProcessList",
@@ -47,35 +47,35 @@ FAILED_STYLE = "bold $error"
 _VARIABLE = re.compile(r"\$([\w-]+)")
 
 
-def status_label(session: ProcessSession) -> str:
+def status_label(proc: Process) -> str:
     """What the status column says: ``running``, ``exit 0``, ``exit 3``, ``killed -15``,
     ``lost``; ``(recovered)`` only for a process re-adopted after the app's restart."""
-    label = session.status.value
-    if session.status is ProcessStatus.EXITED:
-        label = "exit ?" if session.exit_code is None else f"exit {session.exit_code}"
-    elif session.status is ProcessStatus.KILLED and session.exit_code is not None:
-        label = f"killed {session.exit_code}"
-    if session.recovered:
+    label = proc.status.value
+    if proc.status is ProcessStatus.EXITED:
+        label = "exit ?" if proc.exit_code is None else f"exit {proc.exit_code}"
+    elif proc.status is ProcessStatus.KILLED and proc.exit_code is not None:
+        label = f"killed {proc.exit_code}"
+    if proc.recovered:
         label += " (recovered)"
     return label
 
 
-def status_style(session: ProcessSession) -> str:
+def status_style(proc: Process) -> str:
     """The status column's colour: a non-zero exit is an error."""
-    if session.status is ProcessStatus.EXITED and session.exit_code != 0:
+    if proc.status is ProcessStatus.EXITED and proc.exit_code != 0:
         return FAILED_STYLE
-    return STATUS_STYLES[session.status]
+    return STATUS_STYLES[proc.status]
 
 
-def runtime_label(session: ProcessSession, now: float) -> str:
+def runtime_label(proc: Process, now: float) -> str:
     """The runtime column, as coarse as a glance needs while the process runs: seconds for
     the first ten (``7s``), then tens of seconds (``40s``), minutes (``3m``), hours and
     minutes (``2h05m``), each rounded down. A row's label changes at most every ten seconds
     after its first ten, so twenty running processes repaint a row or two a second, not the
     whole column. An ended process shows its exact runtime (``3m07s``): it no longer changes.
     """
-    seconds = session.runtime(now)
-    if not session.is_running or seconds >= 3600:
+    seconds = proc.runtime(now)
+    if not proc.is_running or seconds >= 3600:
         return format_runtime(seconds)
     step = _runtime_step(seconds)
     shown = int(seconds) // step * step
@@ -86,18 +86,18 @@ def _runtime_step(seconds: float) -> int:
     return 1 if seconds < 10 else 10 if seconds < 60 else 60
 
 
-def runtime_changes_in(session: ProcessSession, now: float) -> float:
+def runtime_changes_in(proc: Process, now: float) -> float:
     """Seconds until :func:`runtime_label` of a running process says something else."""
-    seconds = session.runtime(now)
+    seconds = proc.runtime(now)
     step = _runtime_step(seconds)
     return step - seconds % step
 
 
-def lifetime_label(session: ProcessSession) -> str:
+def lifetime_label(proc: Process) -> str:
     """What quitting the app does to a running process: ``stop`` or ``keep``."""
-    if not session.is_running:
+    if not proc.is_running:
         return ""
-    return "stop" if session.stop_on_quit else "keep"
+    return "stop" if proc.stop_on_quit else "keep"
 
 
 class ProcessList(QuietTable[str | Text]):
@@ -145,7 +145,7 @@ class ProcessList(QuietTable[str | Text]):
         super().__init__(
             id=id, cursor_type="row", zebra_stripes=False, cursor_foreground_priority="renderable"
         )
-        self._sessions: dict[str, ProcessSession] = {}
+        self._procs: dict[str, Process] = {}
         self._shown: dict[str, tuple[str, ...]] = {}
         self._last_output = LastOutput()
         self._styles: dict[str, str] = {}
@@ -177,18 +177,18 @@ class ProcessList(QuietTable[str | Text]):
         except Exception:
             return None
 
-    def _row(self, session: ProcessSession, now: float) -> tuple[str, ...]:
-        name = session.name or session.command
+    def _row(self, proc: Process, now: float) -> tuple[str, ...]:
+        name = proc.name or proc.command
         if len(name) > NAME_WIDTH:
             name = name[: NAME_WIDTH - 1] + "…"
         return (
-            session.id,
-            status_label(session),
-            runtime_label(session, now),
-            lifetime_label(session),
+            proc.id,
+            status_label(proc),
+            runtime_label(proc, now),
+            lifetime_label(proc),
             name,
-            session.backend,
-            self._last_output.line(session),
+            proc.backend,
+            self._last_output.line(proc),
         )
 
     def _style(self, style: str) -> str:
@@ -211,24 +211,24 @@ class ProcessList(QuietTable[str | Text]):
     def _on_theme_changed(self, theme: Any) -> None:
         self._styles.clear()
         for proc_id in self._shown:
-            session = self._sessions[proc_id]
+            proc = self._procs[proc_id]
             self.update_cell(
                 proc_id,
                 "status",
-                plain_text(status_label(session), self._style(status_style(session))),
+                plain_text(status_label(proc), self._style(status_style(proc))),
             )
 
-    def _visible(self, session: ProcessSession) -> bool:
-        if not session.is_running and (session.ended_at or 0.0) <= self.cleared_at:
+    def _visible(self, proc: Process) -> bool:
+        if not proc.is_running and (proc.ended_at or 0.0) <= self.cleared_at:
             return False
         needle = self.filter_text.lower()
         if not needle:
             # A batch run starts hundreds of processes; they show only when filtered for
             # (by their task key, e.g. "batch-").
-            return not is_batch_key(session.session_key)
+            return not is_batch_key(proc.owner)
         return any(
             needle in (field or "").lower()
-            for field in (session.id, session.name, session.command, session.session_key)
+            for field in (proc.id, proc.name, proc.command, proc.owner)
         )
 
     def is_shown(self, proc_id: str) -> bool:
@@ -236,52 +236,50 @@ class ProcessList(QuietTable[str | Text]):
         lookup): the bridge asks it for every output chunk."""
         return proc_id in self._watched
 
-    def update_process(self, session: ProcessSession) -> None:
+    def update_process(self, proc: Process) -> None:
         """Add, update or (when filtered out) hide one process's row."""
-        self._sessions[session.id] = session
-        self._sync([session])
+        self._procs[proc.id] = proc
+        self._sync([proc])
 
-    def _sync(self, sessions: Iterable[ProcessSession]) -> None:
+    def _sync(self, procs: Iterable[Process]) -> None:
         """Bring the rows of ``sessions`` up to date, then set the clock for what is due."""
         now = time.time()
         with self.app.batch_update():
-            for session in sessions:
-                self._sync_row(session, now)
+            for proc in procs:
+                self._sync_row(proc, now)
         self._set_clock(now)
 
-    def _sync_row(self, session: ProcessSession, now: float) -> None:
-        if not self._visible(session):
-            self._watched.discard(session.id)
-            self._last_output.deferred.discard(session.id)  # a hidden flood wakes nothing
-            if session.id in self._shown:
-                self.remove_row(session.id)
-                del self._shown[session.id]
+    def _sync_row(self, proc: Process, now: float) -> None:
+        if not self._visible(proc):
+            self._watched.discard(proc.id)
+            self._last_output.deferred.discard(proc.id)  # a hidden flood wakes nothing
+            if proc.id in self._shown:
+                self.remove_row(proc.id)
+                del self._shown[proc.id]
             return
         # Watched before its output is read: output that lands after the read is marked.
-        self._watched.add(session.id)
-        row = self._row(session, now)
+        self._watched.add(proc.id)
+        row = self._row(proc, now)
         cells = [
-            plain_text(c, self._style(status_style(session)) if key == "status" else "")
+            plain_text(c, self._style(status_style(proc)) if key == "status" else "")
             for key, c in zip(COLUMNS, row, strict=True)
         ]
-        old = self._shown.get(session.id)
+        old = self._shown.get(proc.id)
         if old is None:
-            self.add_row(*cells, key=session.id)
+            self.add_row(*cells, key=proc.id)
             self._apply_sort()
         else:
             for key, value, before, cell in zip(COLUMNS, row, old, cells, strict=True):
-                if value != before and not self.set_cell(session.id, key, cell):
+                if value != before and not self.set_cell(proc.id, key, cell):
                     # Wider than its column: status and output grow it ("exit 3" is never
                     # cut to "exit"); that re-lays (and repaints) the whole table.
-                    self.update_cell(
-                        session.id, key, cell, update_width=key in ("status", "output")
-                    )
-        self._shown[session.id] = row
+                    self.update_cell(proc.id, key, cell, update_width=key in ("status", "output"))
+        self._shown[proc.id] = row
 
     def refresh_output(self, ids: Iterable[str]) -> None:
         """Bring the rows of these processes up to date (they printed, or their runtime
         label changed)."""
-        self._sync(s for pid in ids if (s := self._sessions.get(pid)) is not None)
+        self._sync(s for pid in ids if (s := self._procs.get(pid)) is not None)
 
     def output_marked(self) -> None:
         """A shown process printed: look at :attr:`take_marks` on the next whole second."""
@@ -292,9 +290,9 @@ class ProcessList(QuietTable[str | Text]):
         repaints every row that changed by then)."""
         due = math.inf
         for proc_id in self._shown:
-            session = self._sessions[proc_id]
-            if session.is_running:
-                due = min(due, now + runtime_changes_in(session, now))
+            proc = self._procs[proc_id]
+            if proc.is_running:
+                due = min(due, now + runtime_changes_in(proc, now))
         if output or self._last_output.deferred:
             due = now
         wake = math.floor(due) + 1.0 if due < math.inf else math.inf
@@ -310,8 +308,8 @@ class ProcessList(QuietTable[str | Text]):
         now = time.time()
         due = set(self.take_marks()) | self._last_output.deferred
         for proc_id, row in self._shown.items():
-            session = self._sessions[proc_id]
-            if session.is_running and runtime_label(session, now) != row[RUNTIME]:
+            proc = self._procs[proc_id]
+            if proc.is_running and runtime_label(proc, now) != row[RUNTIME]:
                 due.add(proc_id)
         self.refresh_output(due)  # and sets the clock again
 
@@ -323,12 +321,12 @@ class ProcessList(QuietTable[str | Text]):
     def clear_finished(self, before: float) -> int:
         """Hide the rows of processes that ended before ``before``; return how many."""
         self.cleared_at = before
-        hidden = [pid for pid in self._shown if not self._sessions[pid].is_running]
+        hidden = [pid for pid in self._shown if not self._procs[pid].is_running]
         self.watch_filter_text()
         return len(hidden) - sum(1 for pid in hidden if pid in self._shown)
 
     def watch_filter_text(self) -> None:
-        self._sync(list(self._sessions.values()))
+        self._sync(list(self._procs.values()))
         self.border_title = (
             plain(f"Processes — filter: {self.filter_text}") if self.filter_text else "Processes"
         )
@@ -350,6 +348,6 @@ class ProcessList(QuietTable[str | Text]):
             self.sort(
                 "id",
                 key=lambda pid: (
-                    self._sessions[str(pid)].started_at if str(pid) in self._sessions else 0.0
+                    self._procs[str(pid)].started_at if str(pid) in self._procs else 0.0
                 ),
             )

@@ -57,7 +57,7 @@ def make_agent(
     tools: list[Tool] | None = None,
 ) -> Agent:
     client = make_client(Endpoint(model="scripted", base_url=server.url, api_key=key))
-    ctx = ToolContext(registry=registry, session_key="chat-1")
+    ctx = ToolContext(registry=registry, owner="chat-1")
     return Agent(
         client, "scripted", tools if tools is not None else tools_in(["all"]), ctx, backoff=0.05
     )
@@ -115,7 +115,7 @@ async def test_a_session_starts_polls_writes_waits_and_kills_a_process(
     assert waited["status"] == "timeout"
     assert "got hello" in waited["output"]
     assert killed["status"] == "killed"
-    assert registry.get(started["session_id"]).session_key == "chat-1"
+    assert registry.get(started["session_id"]).owner == "chat-1"
     assert agent.tool_errors == []
     # The conversation the model saw: system, user, then assistant/tool pairs; the second
     # turn carries the whole history.

@@ -35,28 +35,28 @@ async def until_stopped(manager: WatcherManager, timeout: float = 20) -> None:
 async def test_a_quiet_process_gives_no_updates_until_its_end(registry: ProcessRegistry) -> None:
     posts = Posts()
     manager = WatcherManager(registry, posts, min_interval=INTERVAL)
-    session = registry.spawn("sleep 1.5; echo done; exit 2", session_key="chat-1")
-    manager.start(session, INTERVAL)
+    proc = registry.spawn("sleep 1.5; echo done; exit 2", owner="chat-1")
+    manager.start(proc, INTERVAL)
     await until_stopped(manager)
-    assert posts == [("chat-1", f"[{session.id} exited with exit code 2] Final output:\ndone")]
+    assert posts == [("chat-1", f"[{proc.id} exited with exit code 2] Final output:\ndone")]
 
 
 async def test_updates_carry_only_new_output(registry: ProcessRegistry) -> None:
     posts = Posts()
     manager = WatcherManager(registry, posts, min_interval=INTERVAL)
-    session = registry.spawn("echo before; read go; echo after; read go2", session_key="c")
-    await asyncio.to_thread(wait_for, lambda: b"before" in registry.output(session.id))
-    manager.start(session, INTERVAL)
-    registry.submit(session.id, "")
+    proc = registry.spawn("echo before; read go; echo after; read go2", owner="c")
+    await asyncio.to_thread(wait_for, lambda: b"before" in registry.output(proc.id))
+    manager.start(proc, INTERVAL)
+    registry.submit(proc.id, "")
     deadline = time.monotonic() + 10
     while not posts:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
     await asyncio.sleep(INTERVAL * 3)  # more intervals with nothing new: no more posts
-    assert posts.texts() == [f"[{session.id} still running] New output:\nafter"]
-    registry.submit(session.id, "")
+    assert posts.texts() == [f"[{proc.id} still running] New output:\nafter"]
+    registry.submit(proc.id, "")
     await until_stopped(manager)
-    assert posts.texts()[-1] == f"[{session.id} exited with exit code 0]"
+    assert posts.texts()[-1] == f"[{proc.id} exited with exit code 0]"
 
 
 @pytest.mark.parametrize(
@@ -73,10 +73,10 @@ async def test_notification_modes(
 ) -> None:
     posts = Posts()
     manager = WatcherManager(registry, posts, min_interval=INTERVAL)
-    session = registry.spawn(
-        f"for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; exit {code}", session_key="c"
+    proc = registry.spawn(
+        f"for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; exit {code}", owner="c"
     )
-    manager.start(session, INTERVAL, mode)
+    manager.start(proc, INTERVAL, mode)
     await until_stopped(manager)
     finals = [t for t in posts.texts() if "exit code" in t]
     assert len(finals) == (1 if expect_final else 0)
@@ -99,21 +99,19 @@ async def test_watchers_are_rearmed_after_a_restart(
     first = make_registry()
     posts = Posts()
     manager = WatcherManager(first, posts, min_interval=INTERVAL)
-    session = first.spawn("echo start; read go; echo while-away; exit 4", session_key="chat-1")
-    await asyncio.to_thread(wait_for, lambda: b"start" in first.output(session.id))
-    manager.start(session, INTERVAL, "result")
+    proc = first.spawn("echo start; read go; echo while-away; exit 4", owner="chat-1")
+    await asyncio.to_thread(wait_for, lambda: b"start" in first.output(proc.id))
+    manager.start(proc, INTERVAL, "result")
     manager.stop_all()  # the app quits
     first.close()
     assert (state_dir / "watchers.json").exists()
 
     second = make_registry()
     second.recover()
-    second.submit(session.id, "")
+    second.submit(proc.id, "")
     again = Posts()
     restarted = WatcherManager(second, again, min_interval=INTERVAL)
-    assert restarted.rearm() == [session.id]
+    assert restarted.rearm() == [proc.id]
     await until_stopped(restarted)
-    assert again == [
-        ("chat-1", f"[{session.id} exited with exit code 4] Final output:\nwhile-away")
-    ]
+    assert again == [("chat-1", f"[{proc.id} exited with exit code 4] Final output:\nwhile-away")]
     assert WatcherManager(second, Posts(), min_interval=INTERVAL).rearm() == []

@@ -104,7 +104,7 @@ async def test_new_session_asks_first_and_keeps_processes(
         app = agent_app(registry, server, config_path)
         async with app.run_test(size=SIZE) as pilot:
             key = app.main.conversation.sessions.current.key
-            process = registry.spawn("sleep 60", session_key=key)
+            process = registry.spawn("sleep 60", owner=key)
             await say(pilot, "/new")
             assert isinstance(app.screen, Confirm)
             await pilot.press("n")

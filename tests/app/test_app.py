@@ -62,15 +62,15 @@ async def test_bang_command_attaches_types_and_detaches(
     async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
         await type_in_chat(pilot, "!cat")
         await until(pilot, lambda: app.main.attached_id is not None, "attach")
-        (session,) = registry.processes()
-        assert session.pty
-        assert app.main.attached_id == session.id
+        (proc,) = registry.processes()
+        assert proc.pty
+        assert app.main.attached_id == proc.id
         assert app.main.terminal.attached
         assert app.focused is app.main.terminal
-        assert any(isinstance(m, ProcessChanged) and m.session is session for m in messages)
+        assert any(isinstance(m, ProcessChanged) and m.proc is proc for m in messages)
         for key in ("h", "i", "enter", "ctrl+p", "f1"):  # app keys go to the process too
             await pilot.press(key)
-        await until(pilot, lambda: b"hi\r\nhi\r\n" in registry.output(session.id), "echo")
+        await until(pilot, lambda: b"hi\r\nhi\r\n" in registry.output(proc.id), "echo")
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("ctrl+circumflex_accent")
         await until(pilot, lambda: app.main.attached_id is None, "detach")
@@ -79,28 +79,28 @@ async def test_bang_command_attaches_types_and_detaches(
         # key would have arrived.
         sender = app.main.input_sender
         assert sender is not None and await asyncio.to_thread(sender.flush)
-        assert fake.process(session.id).inputs == b"hi\r\x10\x1bOP"  # ctrl+p, F1 too
-        assert b"\x1e" not in registry.output(session.id)
-        assert session.is_running
+        assert fake.process(proc.id).inputs == b"hi\r\x10\x1bOP"  # ctrl+p, F1 too
+        assert b"\x1e" not in registry.output(proc.id)
+        assert proc.is_running
 
 
 async def test_kill_menu_sends_term_and_the_list_shows_it(
     make_app: Callable[..., HermesApp],
     registry: ProcessRegistry,
 ) -> None:
-    session = registry.spawn("sleep 60", backend="fake")
+    proc = registry.spawn("sleep 60", backend="fake")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
         await pilot.press("k")
         assert isinstance(app.screen, KillMenu)
         await pilot.press("enter")  # TERM is preselected
-        await until(pilot, lambda: not session.is_running, "the kill")
-        assert session.status is ProcessStatus.KILLED
-        assert session.kill_reason == "SIGTERM by user"
+        await until(pilot, lambda: not proc.is_running, "the kill")
+        assert proc.status is ProcessStatus.KILLED
+        assert proc.kill_reason == "SIGTERM by user"
         await until(
             pilot,
-            lambda: "killed" in str(app.main.process_list.get_row(session.id)[1]),
+            lambda: "killed" in str(app.main.process_list.get_row(proc.id)[1]),
             "the row to update",
         )
 
@@ -109,13 +109,13 @@ async def test_kill_menu_can_send_sigint(
     make_app: Callable[..., HermesApp],
     registry: ProcessRegistry,
 ) -> None:
-    session = registry.spawn("sleep 60", backend="fake")
+    proc = registry.spawn("sleep 60", backend="fake")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3", "k", "up", "enter")  # INT is above TERM
-        await until(pilot, lambda: not session.is_running, "the signal")
-        assert session.exit_code == -signal.SIGINT
-        assert session.kill_reason == "SIGINT by user"
+        await until(pilot, lambda: not proc.is_running, "the signal")
+        assert proc.exit_code == -signal.SIGINT
+        assert proc.kill_reason == "SIGINT by user"
 
 
 async def test_escape_cancels_the_kill_menu(
@@ -123,13 +123,13 @@ async def test_escape_cancels_the_kill_menu(
     registry: ProcessRegistry,
     fake: FakeBackend,
 ) -> None:
-    session = registry.spawn("sleep 60", backend="fake")
+    proc = registry.spawn("sleep 60", backend="fake")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3", "k", "escape")
         await pilot.pause()
-        assert fake.process(session.id).signals == []  # Esc sends nothing
-        assert session.is_running
+        assert fake.process(proc.id).signals == []  # Esc sends nothing
+        assert proc.is_running
         assert not isinstance(app.screen, KillMenu)
 
 
@@ -229,9 +229,9 @@ async def test_processes_started_elsewhere_appear(
     async with app.run_test(size=SIZE) as pilot:
         other = make_registry()  # like `hermes-tui run` in another shell
         other.use_backend(fake)
-        session = other.spawn("sleep 60", backend="fake")
+        proc = other.spawn("sleep 60", backend="fake")
         await until(pilot, lambda: app.main.process_list.row_count == 1, "the new row", 10)
-        assert app.main.process_list.selected_id == session.id
+        assert app.main.process_list.selected_id == proc.id
 
 
 async def test_recovery_report_is_shown(
@@ -291,17 +291,17 @@ async def test_rename_lifetime_restart_and_save_log(
     fake: FakeBackend,
     tmp_path: Path,
 ) -> None:
-    session = registry.spawn("sleep 60", backend="fake")
-    fake.emit(session.id, b"\x1b[31mlogged\x1b[0m\r\n")
+    proc = registry.spawn("sleep 60", backend="fake")
+    fake.emit(proc.id, b"\x1b[31mlogged\x1b[0m\r\n")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3", "n")
         for key in "api":
             await pilot.press(key)
         await pilot.press("enter")
-        assert session.name == "api"
+        assert proc.name == "api"
         await pilot.press("l")
-        assert session.stop_on_quit
+        assert proc.stop_on_quit
         await pilot.press("s")
         prompt = app.screen
         assert isinstance(prompt, TextPrompt)
@@ -312,7 +312,7 @@ async def test_rename_lifetime_restart_and_save_log(
         await pilot.press("s")
         assert isinstance(app.screen, TextPrompt)
         default = app.screen.query_one("Input").value  # type: ignore[attr-defined]
-        assert default == str(Path.cwd() / f"{session.id}.log")  # named in full
+        assert default == str(Path.cwd() / f"{proc.id}.log")  # named in full
         app.screen.query_one("Input").value = str(tmp_path / "api.raw")  # type: ignore[attr-defined]
         await pilot.press("enter")
         await until(pilot, lambda: (tmp_path / "api.raw").exists(), "the raw log")
@@ -320,10 +320,10 @@ async def test_rename_lifetime_restart_and_save_log(
         await pilot.press("r")
         assert isinstance(app.screen, Confirm)  # it runs: restarting kills it, so ask
         await pilot.press("y")
-        fake.end(session.id, 0)
+        fake.end(proc.id, 0)
         await until(pilot, lambda: len(registry.processes()) == 2, "the restart")
         new = registry.get("api")
-        assert new is not session
+        assert new is not proc
         assert new.is_running
         await until(
             pilot,

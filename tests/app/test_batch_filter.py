@@ -13,9 +13,9 @@ async def test_batch_processes_show_only_when_filtered_for(
     make_app: Callable[..., HermesApp],
     registry: ProcessRegistry,
 ) -> None:
-    registry.spawn("sleep 60", name="mine", session_key="chat-1", backend="fake")
-    registry.spawn("sleep 61", session_key="batch-20260101000000-abcdef-3", backend="fake")
-    registry.spawn("sleep 62", session_key="batch-20260101000000-abcdef-4", backend="fake")
+    registry.spawn("sleep 60", name="mine", owner="chat-1", backend="fake")
+    registry.spawn("sleep 61", owner="batch-20260101000000-abcdef-3", backend="fake")
+    registry.spawn("sleep 62", owner="batch-20260101000000-abcdef-4", backend="fake")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")

@@ -80,7 +80,7 @@ async def test_a_new_message_during_a_tool_call_interrupts_it_cleanly(
     registry: ProcessRegistry,
     config_path: Path,
 ) -> None:
-    process = registry.spawn("sleep 60", session_key="chat-1")
+    process = registry.spawn("sleep 60", owner="chat-1")
     script = [
         tool_call("process", {"action": "wait", "session_id": process.id, "timeout": 60}),
         Reply(text="Answering the new message."),

@@ -96,9 +96,9 @@ async def test_started_from_another_shell_is_not_recovered(
     async with app.run_test(size=SIZE) as pilot:
         other = make_registry()  # `hermes-tui run` in another shell
         other.use_backend(fake)
-        session = other.spawn("sleep 60", backend="fake")
+        proc = other.spawn("sleep 60", backend="fake")
         await until(pilot, lambda: app.main.process_list.row_count == 1, "the new row", 10)
-        assert cell(app, session.id, "status") == "running"
+        assert cell(app, proc.id, "status") == "running"
 
 
 def restart_app(
@@ -116,14 +116,14 @@ async def test_after_a_restart_finished_processes_show_their_output(
     fake: FakeBackend,
     config_path: Path,
 ) -> None:
-    session = registry.spawn("make", backend="fake")
-    fake.emit(session.id, b"compiling\nall done: 42 files\n")
-    fake.end(session.id, 0)
+    proc = registry.spawn("make", backend="fake")
+    fake.emit(proc.id, b"compiling\nall done: 42 files\n")
+    fake.end(proc.id, 0)
     app, _ = restart_app(make_registry, fake, config_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(
             pilot,
-            lambda: cell(app, session.id, "output") == "all done: 42 files",
+            lambda: cell(app, proc.id, "output") == "all done: 42 files",
             "the last output, read from the spool",
         )
         await until(
@@ -285,10 +285,10 @@ async def test_double_bang_starts_without_attaching(
     async with app.run_test(size=SIZE) as pilot:
         await type_in_chat(pilot, "!!sleep 60")
         await until(pilot, lambda: len(registry.processes()) == 1, "the process")
-        (session,) = registry.processes()
-        await until(pilot, lambda: app.main.process_list.selected_id == session.id, "select")
+        (proc,) = registry.processes()
+        await until(pilot, lambda: app.main.process_list.selected_id == proc.id, "select")
         assert app.main.attached_id is None
-        assert session.command == "sleep 60"
+        assert proc.command == "sleep 60"
         assert any("background" in m.text for m in app.main.chat.query(ChatMessage))
 
 
@@ -321,11 +321,11 @@ async def test_kill_by_signal_shows_the_signal(
     registry: ProcessRegistry,
     fake: FakeBackend,
 ) -> None:
-    session = registry.spawn("sleep 60", backend="fake")
+    proc = registry.spawn("sleep 60", backend="fake")
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
-        registry.send_signal(session.id, signal.SIGKILL)
-        await until(pilot, lambda: cell(app, session.id, "status") == "killed -9", "killed")
+        registry.send_signal(proc.id, signal.SIGKILL)
+        await until(pilot, lambda: cell(app, proc.id, "status") == "killed -9", "killed")
         assert COLUMNS.index("status") == 1
 
 

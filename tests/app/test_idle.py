@@ -20,28 +20,28 @@ from hermes_tui.app import HermesApp
 from hermes_tui.file_watch import watch_file
 from hermes_tui.widgets.process_list import runtime_changes_in, runtime_label
 from hermes_tui.widgets.quiet_table import QuietTable
-from registry import ProcessRegistry, ProcessSession, ProcessStatus
+from registry import Process, ProcessRegistry, ProcessStatus
 from tests.app.pilot_helpers import until
 from tests.fakes.backend import FakeBackend
 
 SIZE = (140, 36)
 
 
-def _session(runtime: float, running: bool = True) -> ProcessSession:
+def _proc(runtime: float, running: bool = True) -> Process:
     now = time.time()
-    session = ProcessSession(
+    proc = Process(
         id="proc_1",
         command="sleep",
         argv=["sleep"],
         backend="fake",
         workdir="/",
         pty=False,
-        session_key="chat-1",
+        owner="chat-1",
         started_at=now - runtime,
     )
     if not running:
-        session.status, session.exit_code, session.ended_at = ProcessStatus.EXITED, 0, now
-    return session
+        proc.status, proc.exit_code, proc.ended_at = ProcessStatus.EXITED, 0, now
+    return proc
 
 
 def test_runtime_label_is_coarse_while_running_and_exact_when_ended() -> None:
@@ -55,11 +55,11 @@ def test_runtime_label_is_coarse_while_running_and_exact_when_ended() -> None:
         (7505.0, "2h05m", 55.0),
     ]
     for runtime, label, changes_in in cases:
-        session = _session(runtime)
-        now = session.started_at + runtime
-        assert runtime_label(session, now) == label, runtime
-        assert abs(runtime_changes_in(session, now) - changes_in) < 1e-6, runtime
-    ended = _session(125.0, running=False)
+        proc = _proc(runtime)
+        now = proc.started_at + runtime
+        assert runtime_label(proc, now) == label, runtime
+        assert abs(runtime_changes_in(proc, now) - changes_in) < 1e-6, runtime
+    ended = _proc(125.0, running=False)
     assert runtime_label(ended, time.time() + 600) == "2m05s"
 
 
@@ -84,7 +84,7 @@ async def test_nothing_running_leaves_only_the_minute_timer(
 async def test_the_list_clock_runs_while_a_process_runs_and_stops_after(
     make_app: Callable[..., HermesApp], registry: ProcessRegistry, fake: FakeBackend
 ) -> None:
-    session = registry.spawn("sleep 60", backend="fake")
+    proc = registry.spawn("sleep 60", backend="fake")
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         listed = app.main.process_list
@@ -92,7 +92,7 @@ async def test_the_list_clock_runs_while_a_process_runs_and_stops_after(
         assert listed._clock is not None
         assert listed._clock_due == int(listed._clock_due)  # on a whole second
         assert listed._clock_due - time.time() <= 2
-        fake.end(session.id, 0)
+        fake.end(proc.id, 0)
         await until(pilot, lambda: listed._clock is None, "the clock to stop")
 
 

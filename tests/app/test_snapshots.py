@@ -19,7 +19,7 @@ from hermes_tui.launch import make_app
 from hermes_tui.settings import Config
 from hermes_tui.theming import load_themes
 from hermes_tui.widgets import process_list
-from registry import ProcessRegistry, ProcessSession, ProcessStatus, RecoveryReport
+from registry import Process, ProcessRegistry, ProcessStatus, RecoveryReport
 from tests.app.pilot_helpers import until
 
 DATA = Path(__file__).parent / "data"
@@ -32,29 +32,29 @@ class _FrozenClock:
         return T0 + 125
 
 
-def _session(proc_id: str, command: str, fixture: str, **fields: Any) -> ProcessSession:
-    session = ProcessSession(
+def _proc(proc_id: str, command: str, fixture: str, **fields: Any) -> Process:
+    proc = Process(
         id=proc_id,
         command=command,
         argv=["/bin/sh", "-c", command],
         backend="local",
         workdir="/work",
         pty=True,
-        session_key="chat-1",
+        owner="chat-1",
         started_at=T0,
         **fields,
     )
-    session.output.append((DATA / fixture).read_bytes())
-    if not session.is_running:
-        session.ended.set()
-    return session
+    proc.output.append((DATA / fixture).read_bytes())
+    if not proc.is_running:
+        proc.ended.set()
+    return proc
 
 
 def snapshot_app(state_dir: Path, theme: str) -> HermesApp:
     registry = ProcessRegistry(state_dir)
-    for session in (
-        _session("proc_a1b2c3", "hermes-top", "fullscreen.bin", name="monitor"),
-        _session(
+    for proc in (
+        _proc("proc_a1b2c3", "hermes-top", "fullscreen.bin", name="monitor"),
+        _proc(
             "proc_d4e5f6",
             "pytest -q tests/",
             "build_log.bin",
@@ -62,7 +62,7 @@ def snapshot_app(state_dir: Path, theme: str) -> HermesApp:
             exit_code=1,
             ended_at=T0 + 42,
         ),
-        _session(
+        _proc(
             "proc_778899",
             "python3 -m http.server 8000",
             "build_log.bin",
@@ -72,7 +72,7 @@ def snapshot_app(state_dir: Path, theme: str) -> HermesApp:
             kill_reason="SIGTERM by user",
         ),
     ):
-        registry.adopt(session)
+        registry.adopt(proc)
     themes, _ = load_themes([])
     return make_app(
         registry=registry,

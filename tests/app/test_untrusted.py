@@ -23,7 +23,7 @@ from hermes_tui.screens.search import SearchScreen
 from hermes_tui.untrusted import ansi_text, plain
 from hermes_tui.widgets.chat import ChatMessage
 from hermes_tui.widgets.process_list import COLUMNS
-from registry import ProcessRegistry, ProcessSession, ProcessStatus, RecoveryReport
+from registry import Process, ProcessRegistry, ProcessStatus, RecoveryReport
 from registry.text import printable
 from tests.app.pilot_helpers import until
 from tests.fakes.backend import FakeBackend
@@ -132,19 +132,19 @@ async def test_process_list_titles_dialogs_and_search_show_hostile_text_literall
     registry: ProcessRegistry,
     fake: FakeBackend,
 ) -> None:
-    session = registry.spawn(f"cat corpus # {CLICK} [x=", session_key="chat-1", backend="fake")
+    proc = registry.spawn(f"cat corpus # {CLICK} [x=", owner="chat-1", backend="fake")
     fake.emit(
-        session.id,
+        proc.id,
         "\n".join(HOSTILE).encode("utf-8", "surrogateescape")
         + b"\n"
         + b"[@click=app.quit]LAST[/]\n",
     )
-    fake.end(session.id, 0)
-    registry.rename(session.id, HOSTILE[0])
+    fake.end(proc.id, 0)
+    registry.rename(proc.id, HOSTILE[0])
     app = make_app(registry)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.main.process_list.row_count == 1, "the row")
-        row = [str(c) for c in app.main.process_list.get_row(session.id)]
+        row = [str(c) for c in app.main.process_list.get_row(proc.id)]
         assert row[COLUMNS.index("name")].startswith(printable(HOSTILE[0])[:10])
         assert "[@click=app.quit]LAST[/]" in row[COLUMNS.index("output")]
         # filtering by a hostile text puts it in the list's title
@@ -187,14 +187,14 @@ async def test_process_list_titles_dialogs_and_search_show_hostile_text_literall
         search.dismiss(None)
         await pilot.pause()
 
-        ended = ProcessSession(
+        ended = Process(
             id="proc_bad",
             command=HOSTILE[6],
             argv=[],
             backend="local",
             workdir=HOSTILE[3],
             pty=False,
-            session_key="x",
+            owner="x",
             started_at=time.time(),
             name=HOSTILE[0],
             status=ProcessStatus.LOST,

@@ -13,7 +13,7 @@ def test_idle_sessions_expire_unless_they_own_running_processes(
     sessions = ChatSessions(registry, idle_timeout=60, clock=lambda: now[0])
     first = sessions.current
     busy = sessions.new()
-    registry.spawn("sleep 60", session_key=busy.key)
+    registry.spawn("sleep 60", owner=busy.key)
     sessions.new()  # the one shown now
     now[0] += 30
     assert sessions.expire_idle() == []
@@ -27,8 +27,8 @@ def test_idle_sessions_expire_unless_they_own_running_processes(
 
 def test_running_processes_are_counted_per_session(registry: ProcessRegistry) -> None:
     sessions = ChatSessions(registry)
-    registry.spawn("sleep 60", session_key=sessions.current.key)
-    registry.spawn("sleep 60", session_key="other")
+    registry.spawn("sleep 60", owner=sessions.current.key)
+    registry.spawn("sleep 60", owner="other")
     assert sessions.running_processes(sessions.current.key) == 1
     second = sessions.new()
     assert sessions.running_processes(second.key) == 0

@@ -33,7 +33,7 @@ def test_the_daytona_backend_against_the_real_service(tmp_path: Path) -> None:
         {"image": os.environ["HERMES_LIVE_IMAGE"]} if "HERMES_LIVE_IMAGE" in os.environ else {}
     )
     backend = create_backend(
-        "daytona", state_dir=tmp_path, session=f"live-{secrets.token_hex(4)}", **options
+        "daytona", state_dir=tmp_path, key=f"live-{secrets.token_hex(4)}", **options
     )
     try:
         every_byte = bytes(range(256))

@@ -41,12 +41,12 @@ def test_the_modal_backend_on_real_modal(
         ticker = first.spawn(
             "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done",
             backend="modal",
-            session_key=key,
+            owner=key,
         )
         tty = first.spawn(
             "stty size; read a; stty size; echo got:$a",
             backend="modal",
-            session_key=key,
+            owner=key,
             pty=True,
             rows=20,
             cols=70,

@@ -36,7 +36,7 @@ def _containers() -> list[str]:
 
 
 def _keys(registry: ProcessRegistry) -> set[str]:
-    return {s.session_key for s in registry.processes()}
+    return {s.owner for s in registry.processes()}
 
 
 async def test_swe_fix_scores_one_and_nothing_scores_zero(

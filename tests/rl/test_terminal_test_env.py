@@ -295,11 +295,11 @@ async def test_cleanup_waits_for_a_tool_call_still_starting_a_process(
 
     def slow_spawn(args: dict[str, Any], ctx: Any) -> dict[str, Any]:
         ctx.cancel.event.wait(30)  # still busy when the episode times out...
-        session = ctx.registry.spawn(  # ...then it starts a process
-            "sleep 4243", backend=ctx.backend, session_key=ctx.session_key
+        proc = ctx.registry.spawn(  # ...then it starts a process
+            "sleep 4243", backend=ctx.backend, owner=ctx.owner
         )
-        started.append(session.pid)
-        return {"session_id": session.id}
+        started.append(proc.pid)
+        return {"session_id": proc.id}
 
     tool = Tool("slow_spawn", "Starts a process slowly.", {"type": "object"}, slow_spawn)
 

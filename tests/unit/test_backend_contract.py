@@ -63,20 +63,20 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     elif request.param == "docker":
         options = {
             "image": request.getfixturevalue("docker_image"),
-            "session": f"test-{tmp_path.name}",
+            "key": f"test-{tmp_path.name}",
         }
     elif request.param == "daytona":
         fake = request.getfixturevalue("fake_daytona")
         options = {
             "api_key": fake.api_key,
             "api_url": fake.api_url,
-            "session": f"test-{tmp_path.name}",
+            "key": f"test-{tmp_path.name}",
         }
     elif request.param == "modal":
         request.getfixturevalue("fake_modal")
         options = {
             "image": request.getfixturevalue("docker_image"),
-            "session": f"test-{tmp_path.name}",
+            "key": f"test-{tmp_path.name}",
         }
     instance = create_backend(request.param, state_dir=tmp_path / "state", **options)
     yield instance

@@ -31,7 +31,7 @@ def daytona_options(
     monkeypatch.setenv("DAYTONA_API_KEY", fake_daytona.api_key)
     for name in ("DAYTONA_API_URL", "DAYTONA_TARGET"):
         monkeypatch.delenv(name, raising=False)
-    return {"api_url": fake_daytona.api_url, "session": f"t-{tmp_path.name}"}
+    return {"api_url": fake_daytona.api_url, "key": f"t-{tmp_path.name}"}
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_commands_run_in_the_sandbox_and_cleanup_keeps_busy_sandboxes(
     # A command reading stdin gets nothing (not the rest of its own script).
     assert backend.run(backend.shell_argv("cat; echo after")).output == b"after\n"
     create = _creates(fake_daytona)[-1]["body"]
-    assert create["labels"]["hermes-tui.session"] == daytona_options["session"]
+    assert create["labels"]["hermes-tui.session"] == daytona_options["key"]
     assert create["labels"]["hermes-tui"] == "1"
     assert "buildInfo" not in create  # no image configured: Daytona's default snapshot
 
@@ -123,7 +123,7 @@ def test_settings_win_over_the_environment_and_errors_are_one_clear_line(
         disk=8,
         auto_stop_interval=30,
         labels={"team": "infra"},
-        session=f"s-{tmp_path.name}",
+        key=f"s-{tmp_path.name}",
     )
     try:
         body = _creates(fake_daytona)[-1]["body"]
@@ -149,18 +149,18 @@ def test_a_per_task_image_and_a_sandbox_per_session(
     tmp_path: Path,
     make_registry: Callable[..., ProcessRegistry],
 ) -> None:
-    options = {k: v for k, v in daytona_options.items() if k != "session"}
+    options = {k: v for k, v in daytona_options.items() if k != "key"}
     registry = make_registry(backend_options={"daytona": {**options, "image": "no-such:image"}})
     task = f"task-{tmp_path.name}"
     registry.set_sandbox_options("daytona", task, {"image": "hermes-tui-test:busybox"})
-    one = registry.spawn(f"cat {MARKER}", backend="daytona", session_key=task)
+    one = registry.spawn(f"cat {MARKER}", backend="daytona", owner=task)
     registry.wait(one.id, 30)
     assert registry.output(one.id) == b"only inside the test container\n"
     body = _creates(fake_daytona)[-1]["body"]
     assert body["buildInfo"]["dockerfileContent"].startswith("FROM hermes-tui-test:busybox")
     assert body["labels"]["hermes-tui.session"] == task
     with pytest.raises(RegistryError, match="no-such:image"):
-        registry.spawn("true", backend="daytona", session_key=f"other-{tmp_path.name}")
+        registry.spawn("true", backend="daytona", owner=f"other-{tmp_path.name}")
     registry.backend("daytona", task).cleanup()
 
 
@@ -173,7 +173,7 @@ OWNER = textwrap.dedent("""
     registry = ProcessRegistry(Path(sys.argv[1]), backend_options={"daytona": options})
     ticker = registry.spawn(
         "i=0; while :; do i=$((i+1)); printf 'tick %d \\\\377\\\\n' $i; sleep 0.05; done",
-        backend="daytona", session_key=sys.argv[3])
+        backend="daytona", owner=sys.argv[3])
     print(json.dumps({"ticker": ticker.id, "sandbox": ticker.handle.sandbox["sandbox"]}),
           flush=True)
     time.sleep(3600)
@@ -197,7 +197,7 @@ def owner(
                 OWNER,
                 str(state_dir),
                 json.dumps(options),
-                daytona_options["session"],
+                daytona_options["key"],
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -253,7 +253,7 @@ def test_sigkilled_app_readopts_sandbox_processes_byte_exact(
             assert fake_daytona.api_key.encode() not in path.read_bytes(), path
     registry.kill(ticker.id)
     assert ticker.status is ProcessStatus.KILLED
-    registry.backend("daytona", daytona_options["session"]).cleanup()
+    registry.backend("daytona", daytona_options["key"]).cleanup()
 
 
 def test_a_sandbox_stopped_meanwhile_is_started_not_recreated(
@@ -273,7 +273,7 @@ def test_a_sandbox_stopped_meanwhile_is_started_not_recreated(
     # what it printed before is still in its spool on the sandbox's disk.
     (lost,) = report.lost
     assert lost.id == ids["ticker"] and lost.status is ProcessStatus.LOST
-    backend = registry.backend("daytona", daytona_options["session"])
+    backend = registry.backend("daytona", daytona_options["key"])
     assert lost.handle is not None
     assert backend.read_output(lost.handle, 0, 9) == b"tick 1 \xff\n"
     backend.cleanup()

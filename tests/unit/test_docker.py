@@ -19,7 +19,7 @@ def test_commands_run_inside_the_container_not_on_the_host(
 ) -> None:
     assert not os.path.exists(MARKER)
     backend = create_backend(
-        "docker", state_dir=tmp_path, image=docker_image, session=f"inside-{tmp_path.name}"
+        "docker", state_dir=tmp_path, image=docker_image, key=f"inside-{tmp_path.name}"
     )
     try:
         result = backend.run(["cat", MARKER])
@@ -40,7 +40,7 @@ def test_processes_are_readopted_after_an_app_restart(
     tmp_path: Path,
     make_registry: Callable[..., ProcessRegistry],
 ) -> None:
-    options = {"docker": {"image": docker_image, "session": f"restart-{tmp_path.name}"}}
+    options = {"docker": {"image": docker_image, "key": f"restart-{tmp_path.name}"}}
     first = make_registry(backend_options=options)
     ticker = first.spawn(
         "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done", backend="docker"
@@ -69,16 +69,16 @@ def test_each_chat_session_gets_its_own_container(
     make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     registry = make_registry(backend_options={"docker": {"image": docker_image}})
-    one = registry.spawn("hostname; sleep 30", backend="docker", session_key=f"a-{tmp_path.name}")
-    two = registry.spawn("hostname; sleep 30", backend="docker", session_key=f"b-{tmp_path.name}")
+    one = registry.spawn("hostname; sleep 30", backend="docker", owner=f"a-{tmp_path.name}")
+    two = registry.spawn("hostname; sleep 30", backend="docker", owner=f"b-{tmp_path.name}")
     assert one.handle is not None
     assert two.handle is not None
     assert one.handle.sandbox["container"] != two.handle.sandbox["container"]
     wait_for(lambda: registry.output(one.id) != b"" and registry.output(two.id) != b"")
     assert registry.output(one.id) != registry.output(two.id)  # different hostnames
-    for session in (one, two):
-        registry.kill(session.id)
-        registry.backend("docker", session.session_key).cleanup()
+    for proc in (one, two):
+        registry.kill(proc.id)
+        registry.backend("docker", proc.owner).cleanup()
 
 
 def test_a_per_task_image_override(
@@ -87,9 +87,9 @@ def test_a_per_task_image_override(
     registry = make_registry(backend_options={"docker": {"image": "no-such-image:never"}})
     task = f"task-{tmp_path.name}"
     registry.set_sandbox_options("docker", task, {"image": docker_image})
-    session = registry.spawn(f"cat {MARKER}", backend="docker", session_key=task)
-    registry.wait(session.id, 30)
-    assert registry.output(session.id) == b"only inside the test container\n"
+    proc = registry.spawn(f"cat {MARKER}", backend="docker", owner=task)
+    registry.wait(proc.id, 30)
+    assert registry.output(proc.id) == b"only inside the test container\n"
     registry.backend("docker", task).cleanup()
 
 
@@ -98,7 +98,7 @@ def test_an_interrupt_stops_waiting_for_a_silent_command(docker_image: str, tmp_
     import time
 
     backend = create_backend(
-        "docker", state_dir=tmp_path, image=docker_image, session=f"cancel-{tmp_path.name}"
+        "docker", state_dir=tmp_path, image=docker_image, key=f"cancel-{tmp_path.name}"
     )
     try:
         cancel = threading.Event()
@@ -121,9 +121,9 @@ def test_a_follower_that_loses_its_sandbox_reports_lost_with_the_reason(
 
     monkeypatch.setattr(backends.shell, "FOLLOW_RETRIES", 2)
     monkeypatch.setattr(backends.shell, "FOLLOW_BACKOFF", 0.01)
-    options = {"docker": {"image": docker_image, "session": f"gone-{tmp_path.name}"}}
+    options = {"docker": {"image": docker_image, "key": f"gone-{tmp_path.name}"}}
     registry = make_registry(backend_options=options)
-    session = registry.spawn("sleep 300", backend="docker")
+    proc = registry.spawn("sleep 300", backend="docker")
     import docker
 
     client = docker.from_env()
@@ -131,7 +131,7 @@ def test_a_follower_that_loses_its_sandbox_reports_lost_with_the_reason(
         client.containers.get(f"hermes-gone-{tmp_path.name}").remove(force=True)
     finally:
         client.close()
-    result = registry.wait(session.id, 30)
+    result = registry.wait(proc.id, 30)
     assert result.status == "lost"
-    assert session.note is not None and "following it failed" in session.note
-    assert "docker" in session.note
+    assert proc.note is not None and "following it failed" in proc.note
+    assert "docker" in proc.note

@@ -44,16 +44,16 @@ def fill(directory: Path) -> None:
 def test_an_ending_process_keeps_its_exit_status_on_a_full_disk(small_disk: Path) -> None:
     registry = ProcessRegistry(small_disk / "state")
     try:
-        session = registry.spawn("read x; exit 7")
+        proc = registry.spawn("read x; exit 7")
         before = registry.checkpoint.path.read_bytes()
         fill(small_disk)
         with pytest.raises(OSError, match="No space left") as full:
             (small_disk / "probe").write_bytes(b"x" * 8192)
         assert full.value.errno == errno.ENOSPC
-        registry.write(session.id, "go\n")
-        result = registry.wait(session.id, 20)
-        assert result.status == "exited", session.note
-        assert session.exit_code == 7
+        registry.write(proc.id, "go\n")
+        result = registry.wait(proc.id, 20)
+        assert result.status == "exited", proc.note
+        assert proc.exit_code == 7
         # The checkpoint could not be rewritten, and is intact.
         assert json.loads(registry.checkpoint.path.read_bytes()) == json.loads(before)
         with pytest.raises(RegistryError) as error:
@@ -65,4 +65,4 @@ def test_an_ending_process_keeps_its_exit_status_on_a_full_disk(small_disk: Path
             if s.is_running:
                 registry.kill(s.id, grace=0.5)
         registry.close()
-    wait_for(lambda: session.status is ProcessStatus.EXITED)
+    wait_for(lambda: proc.status is ProcessStatus.EXITED)

@@ -67,7 +67,7 @@ def test_commands_run_in_the_sandbox_and_cleanup_terminates_it(
     creates = fake_modal.calls("SandboxCreateV2")
     backend = make(
         tmp_path / "state",
-        session="chat-1",
+        key="chat-1",
         **options(
             docker_image,
             tmp_path,
@@ -154,18 +154,18 @@ def test_a_sandbox_per_session_and_a_per_task_image(
 ) -> None:
     registry = make_registry(backend_options={"modal": options("no-such-image:never", tmp_path)})
     with pytest.raises(RegistryError, match="no-such-image:never"):
-        registry.spawn("true", backend="modal", session_key="plain")
-    sessions = []
+        registry.spawn("true", backend="modal", owner="plain")
+    procs = []
     for task in ("task-1", "task-2"):  # what the batch runner's modal_image becomes
         registry.set_sandbox_options("modal", task, {"image": docker_image})
-        sessions.append(registry.spawn(f"cat {MARKER}", backend="modal", session_key=task))
+        procs.append(registry.spawn(f"cat {MARKER}", backend="modal", owner=task))
     sandboxes = []
-    for session in sessions:
-        registry.wait(session.id, 30)
-        assert registry.output(session.id) == b"only inside the test container\n"
-        assert session.handle is not None
-        sandboxes.append(fake_modal.sandboxes[session.handle.sandbox["sandbox"]])
-        registry.backend("modal", session.session_key).cleanup()
+    for proc in procs:
+        registry.wait(proc.id, 30)
+        assert registry.output(proc.id) == b"only inside the test container\n"
+        assert proc.handle is not None
+        sandboxes.append(fake_modal.sandboxes[proc.handle.sandbox["sandbox"]])
+        registry.backend("modal", proc.owner).cleanup()
     assert [s.tags[TAG_SESSION] for s in sandboxes] == ["task-1", "task-2"]
     assert sandboxes[0].sandbox_id != sandboxes[1].sandbox_id
 
@@ -307,7 +307,7 @@ def test_sigkill_of_the_app_then_readoption_by_sandbox_id_with_byte_exact_output
     assert modal(registry).sandbox_ref()["sandbox"] == ids["sandbox"]
 
     result = registry.wait(ids["ends"], 30)
-    assert (result.session.status, result.session.exit_code) == (ProcessStatus.EXITED, 7)
+    assert (result.proc.status, result.proc.exit_code) == (ProcessStatus.EXITED, 7)
     assert registry.output(ids["ends"]) == b"bye\n"
     count = registry.log(ids["ticker"], limit=10**6).total_lines
     wait_for(
@@ -372,4 +372,4 @@ def test_the_command_line_runs_on_modal(
     assert entry["backend"] == "modal"
     result = json.loads(hermes("tool", "terminal", json.dumps({"command": f"cat {MARKER}"})))
     assert result["output"] == "only inside the test container"
-    make(tmp_path / "state", session="cli", **options(docker_image, tmp_path)).cleanup()
+    make(tmp_path / "state", key="cli", **options(docker_image, tmp_path)).cleanup()

@@ -87,31 +87,31 @@ def test_a_reused_pid_is_never_adopted(
     make_registry: Callable[..., ProcessRegistry],
 ) -> None:
     first = make_registry()
-    session = first.spawn("sleep 60")
-    assert session.handle is not None
+    proc = first.spawn("sleep 60")
+    assert proc.handle is not None
     first.close()
     # Make it look as if the process died and its pid went to an unrelated process: kill the
     # supervisor and the command without leaving an exit record, and point the record at a
     # live process of someone else (same pid would be reused; its start time differs).
-    os.kill(session.handle.supervisor_pid, signal.SIGKILL)
-    os.kill(session.handle.pid, signal.SIGKILL)
-    wait_for(lambda: not pid_alive(session.handle.pid))  # type: ignore[union-attr]
+    os.kill(proc.handle.supervisor_pid, signal.SIGKILL)
+    os.kill(proc.handle.pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(proc.handle.pid))  # type: ignore[union-attr]
     stranger = subprocess.Popen(["sleep", "60"])
     try:
-        record = first.checkpoint.load()[session.id]
+        record = first.checkpoint.load()[proc.id]
         record["handle"]["pid"] = stranger.pid
         record["handle"]["supervisor_pid"] = stranger.pid
-        first.checkpoint.update({session.id: record})
-        pid_path = Path(session.handle.run_dir) / "pid"
+        first.checkpoint.update({proc.id: record})
+        pid_path = Path(proc.handle.run_dir) / "pid"
         fields = pid_path.read_text().split()
         fields[0] = fields[3] = str(stranger.pid)
         pid_path.write_text(" ".join(fields) + "\n")
 
         second = make_registry()
         report = second.recover()
-        assert [s.id for s in report.lost] == [session.id]
+        assert [s.id for s in report.lost] == [proc.id]
         assert report.adopted == []
-        lost = second.get(session.id)
+        lost = second.get(proc.id)
         assert lost.status is ProcessStatus.LOST
         assert lost.note and "no exit status" in lost.note
         assert stranger.poll() is None  # never signalled, never touched
@@ -161,15 +161,15 @@ def test_garbage_checkpoint_of_the_wrong_shape(
 def test_a_process_whose_supervisor_was_killed_is_reported_not_guessed(
     registry: ProcessRegistry,
 ) -> None:
-    session = registry.spawn("sleep 60")
-    assert session.handle is not None
-    os.kill(session.handle.supervisor_pid, signal.SIGKILL)
+    proc = registry.spawn("sleep 60")
+    assert proc.handle is not None
+    os.kill(proc.handle.supervisor_pid, signal.SIGKILL)
     time.sleep(0.3)
-    assert session.is_running  # the command itself lives on
-    os.kill(session.handle.pid, signal.SIGKILL)
-    wait_for(lambda: not session.is_running, what="the end to be noticed")
-    assert session.status is ProcessStatus.LOST
-    assert session.exit_code is None
+    assert proc.is_running  # the command itself lives on
+    os.kill(proc.handle.pid, signal.SIGKILL)
+    wait_for(lambda: not proc.is_running, what="the end to be noticed")
+    assert proc.status is ProcessStatus.LOST
+    assert proc.exit_code is None
 
 
 def test_two_registries_on_one_state_dir_lose_no_updates(

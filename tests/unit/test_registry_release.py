@@ -13,9 +13,9 @@ def test_release_kills_forgets_and_drops_the_tasks_settings(
     registry: ProcessRegistry, state_dir: Path
 ) -> None:
     registry.set_sandbox_options("local", "task-1", {})
-    running = registry.spawn("sleep 300", session_key="task-1")
-    done = registry.spawn("echo bye", session_key="task-1")
-    other = registry.spawn("sleep 301", session_key="chat-1")
+    running = registry.spawn("sleep 300", owner="task-1")
+    done = registry.spawn("echo bye", owner="task-1")
+    other = registry.spawn("sleep 301", owner="chat-1")
     registry.wait(done.id, 10)
     assert running.handle is not None and done.handle is not None
     run_dirs = [Path(running.handle.run_dir), Path(done.handle.run_dir)]

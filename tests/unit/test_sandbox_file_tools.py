@@ -84,9 +84,9 @@ def docker_ctx(
     docker_image: str, make_registry: Callable[..., ProcessRegistry], tmp_path: Path
 ) -> Iterator[ToolContext]:
     registry = make_registry(backend_options={"docker": {"image": docker_image}})
-    ctx = ToolContext(registry=registry, session_key=f"files-{tmp_path.name}", backend="docker")
+    ctx = ToolContext(registry=registry, owner=f"files-{tmp_path.name}", backend="docker")
     yield ctx
-    registry.backend("docker", ctx.session_key).cleanup()
+    registry.backend("docker", ctx.owner).cleanup()
 
 
 def test_file_tools_work_inside_a_docker_container(docker_ctx: ToolContext) -> None:

@@ -38,32 +38,32 @@ def test_a_flood_keeps_about_the_cap_on_disk_with_absolute_lines(
 ) -> None:
     backend_options = {kind: options(kind, request, tmp_path)}
     registry = make_registry(backend_options=backend_options)
-    session = registry.spawn(f"seq 1 {LINES}", backend=kind)
-    assert registry.wait(session.id, 60).status == "exited"
-    assert session.handle is not None
-    out = Path(session.handle.run_dir) / "out"  # ssh runs on this host: same file system
+    proc = registry.spawn(f"seq 1 {LINES}", backend=kind)
+    assert registry.wait(proc.id, 60).status == "exited"
+    assert proc.handle is not None
+    out = Path(proc.handle.run_dir) / "out"  # ssh runs on this host: same file system
     content = "".join(f"{n}\n" for n in range(1, LINES + 1)).encode()
     total = len(content)
     assert out.stat().st_size == total  # offsets stay absolute
     on_disk = out.stat().st_blocks * 512
     assert on_disk <= CAP_MB * (1 << 20) * 1.25 + (1 << 17), f"{on_disk} bytes on disk"
-    dropped, dropped_lines = registry.spool_dropped(session.id)
+    dropped, dropped_lines = registry.spool_dropped(proc.id)
     assert dropped >= total - CAP_MB * (1 << 20) * 1.25
     assert dropped_lines == content[:dropped].count(b"\n")
     # The kept part reads back exactly, from its absolute offset.
-    tail = registry.read_spool(session.id, total - 7, 100)
+    tail = registry.read_spool(proc.id, total - 7, 100)
     assert tail == f"{LINES}\n".encode()[-7:]
 
     # A new registry (after a restart) numbers the lines from the first line ever printed.
     registry.close()
     second = make_registry(backend_options=backend_options)
     second.recover()
-    page = second.log(session.id, limit=1)
+    page = second.log(proc.id, limit=1)
     assert page.lines == [str(LINES)]
     assert page.first_line == LINES - 1
     # Asking for the first lines pages into the spool past what the cap punched out (never
     # reading holes as text) and says which lines are gone.
-    old = second.log(session.id, offset=0, limit=2)
+    old = second.log(proc.id, offset=0, limit=2)
     assert old.from_spool
     assert old.gone_lines == old.first_line
     assert old.first_line in (dropped_lines, dropped_lines + 1)  # a line the cap cut is skipped
@@ -79,13 +79,13 @@ def test_the_log_tool_says_which_lines_the_cap_dropped(
     from hermes_tui.tools import ToolContext, run_tool
 
     registry = make_registry(backend_options={"local": {"spool_cap_mb": CAP_MB}})
-    session = registry.spawn(f"seq 1 {LINES}")
-    assert registry.wait(session.id, 60).status == "exited"
+    proc = registry.spawn(f"seq 1 {LINES}")
+    assert registry.wait(proc.id, 60).status == "exited"
     ctx = ToolContext(registry=registry)
     page = json.loads(
         run_tool(
             "process",
-            json.dumps({"action": "log", "session_id": session.id, "offset": 0, "limit": 1}),
+            json.dumps({"action": "log", "session_id": proc.id, "offset": 0, "limit": 1}),
             ctx,
         )
     )

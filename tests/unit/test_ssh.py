@@ -62,18 +62,16 @@ def test_a_dropped_connection_is_resumed_without_losing_output(
 ) -> None:
     options = {"ssh": {**sshd.options(), "remote_root": str(tmp_path / "remote")}}
     registry = make_registry(backend_options=options)
-    session = registry.spawn(
-        "for i in $(seq 1 60); do echo line $i; sleep 0.05; done", backend="ssh"
-    )
-    wait_for(lambda: b"line 5\n" in registry.output(session.id))
+    proc = registry.spawn("for i in $(seq 1 60); do echo line $i; sleep 0.05; done", backend="ssh")
+    wait_for(lambda: b"line 5\n" in registry.output(proc.id))
     backend = registry.backend("ssh")
     assert isinstance(backend, SSHBackend)
     transport = backend._client.get_transport()
     assert transport is not None
     transport.close()  # the network drops mid-stream
-    registry.wait(session.id, 30)
-    assert session.exit_code == 0
-    assert registry.log(session.id, 0, 1000).lines == [f"line {i}" for i in range(1, 61)]
+    registry.wait(proc.id, 30)
+    assert proc.exit_code == 0
+    assert registry.log(proc.id, 0, 1000).lines == [f"line {i}" for i in range(1, 61)]
 
 
 def test_the_cli_uses_backend_settings_from_the_config(

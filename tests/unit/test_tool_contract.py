@@ -37,7 +37,7 @@ def cli_tool(name: str, arguments: str, state_dir: Path) -> subprocess.Completed
 
 @pytest.fixture
 def ctx(registry: ProcessRegistry) -> ToolContext:
-    return ToolContext(registry=registry, session_key="chat-1")
+    return ToolContext(registry=registry, owner="chat-1")
 
 
 def start(ctx: ToolContext, command: str, **extra: Any) -> str:

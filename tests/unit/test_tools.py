@@ -21,7 +21,7 @@ def call(ctx: ToolContext, name: str, args: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def ctx(registry: ProcessRegistry) -> ToolContext:
-    return ToolContext(registry=registry, session_key="chat-1")
+    return ToolContext(registry=registry, owner="chat-1")
 
 
 def test_every_tool_is_in_a_toolset_and_process_goes_with_terminal() -> None:
@@ -116,7 +116,7 @@ def test_background_workflow(ctx: ToolContext) -> None:
     assert log["total_lines"] == 2
     assert log["showing"] == "lines 1-1 of 2"
     # Other chat sessions do not see it in their list.
-    other = ToolContext(registry=ctx.registry, session_key="chat-2")
+    other = ToolContext(registry=ctx.registry, owner="chat-2")
     assert call(other, "process", {"action": "list"}) == {"processes": []}
 
 

@@ -32,7 +32,7 @@ def iso(ts: float | None) -> str | None:
 
 
 @dataclass(eq=False)
-class ProcessSession:
+class Process:
     """A background process: what was run, where, by whom, and its output so far."""
 
     id: str
@@ -42,8 +42,8 @@ class ProcessSession:
     backend: str
     workdir: str
     pty: bool
-    session_key: str
-    """The chat session that owns the process."""
+    owner: str
+    """Who owns it: a chat session's key or a batch task's id (one sandbox each)."""
     started_at: float
     handle: ProcHandle | None = None
     name: str | None = None
@@ -130,7 +130,7 @@ class ProcessSession:
             "uptime_seconds": round(self.runtime(), 1),
             "pty": self.pty,
             "workdir": self.workdir,
-            "session_key": self.session_key,
+            "owner": self.owner,
             "recovered": self.recovered,
             "kill_reason": self.kill_reason,
             "stop_on_quit": self.stop_on_quit,
@@ -147,7 +147,7 @@ class ProcessSession:
             "backend": self.backend,
             "workdir": self.workdir,
             "pty": self.pty,
-            "session_key": self.session_key,
+            "owner": self.owner,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "status": self.status.value,
@@ -160,22 +160,22 @@ class ProcessSession:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> ProcessSession:
-        """Rebuild a session (without output) from :meth:`to_record` output.
+    def from_record(cls, record: dict[str, Any]) -> Process:
+        """Rebuild a process (without output) from :meth:`to_record` output.
 
         Raises:
             ValueError: when the record is malformed.
         """
         try:
             handle = ProcHandle.from_dict(record["handle"]) if record.get("handle") else None
-            session = cls(
+            proc = cls(
                 id=str(record["id"]),
                 command=str(record["command"]),
                 argv=[str(a) for a in record.get("argv") or []],
                 backend=str(record["backend"]),
                 workdir=str(record.get("workdir") or ""),
                 pty=bool(record.get("pty")),
-                session_key=str(record.get("session_key") or "default"),
+                owner=str(record.get("owner") or record.get("session_key") or "default"),
                 started_at=float(record["started_at"]),
                 handle=handle,
                 name=record.get("name"),
@@ -189,6 +189,6 @@ class ProcessSession:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"invalid process record: {exc!r}") from exc
-        if not session.is_running:
-            session.ended.set()
-        return session
+        if not proc.is_running:
+            proc.ended.set()
+        return proc
