@@ -2,9 +2,11 @@
 
 Events in: starts, ends and updates are rare: each becomes a :class:`ProcessChanged`
 message, posted with ``post_message`` (thread-safe). Output can arrive thousands of times a
-second, so it only marks the process as having new output; the UI collects the marks on its
-own timer. Output is also handed to ``on_output`` (the terminal pane wakes itself when it is
-the buffer it shows). Input out: keys typed into an attached process go to the registry from
+second, so it only marks the process as having new output (when it is ``watched``: a row
+in the list; a hidden process costs a set lookup), and only the first mark since the UI
+last took them posts an :class:`OutputMarked`: one message however many processes print.
+Output is also handed to ``on_output`` (the terminal pane wakes itself when it is the buffer
+it shows). Input out: keys typed into an attached process go to the registry from
 one thread, in order (:class:`InputSender`).
 """
 
@@ -14,10 +16,15 @@ import queue
 import threading
 from collections.abc import Callable
 
+from textual.message import Message
 from textual.message_pump import MessagePump
 
 from hermes_tui.messages import ProcessChanged
 from registry import OutputBuffer, ProcessOutput, ProcessRegistry, RegistryError, RegistryEvent
+
+
+class OutputMarked(Message):
+    """A watched process printed: :meth:`RegistryBridge.take_output_marks` has something."""
 
 
 class RegistryBridge:
@@ -28,11 +35,14 @@ class RegistryBridge:
         registry: ProcessRegistry,
         target: MessagePump,
         on_output: Callable[[OutputBuffer], None] | None = None,
+        watched: Callable[[str], bool] | None = None,
     ) -> None:
         self.registry = registry
         self.target = target
         self.on_output = on_output
         """Called (in the reader's thread) with the buffer of every output event."""
+        self.watched = watched
+        """Whether a process's output is marked (called in the reader's thread; None: all)."""
         self._lock = threading.Lock()
         self._output_seen: set[str] = set()
         self._unsubscribe = registry.subscribe(self._on_event)
@@ -41,8 +51,14 @@ class RegistryBridge:
         if isinstance(event, ProcessOutput):
             if self.on_output is not None:
                 self.on_output(event.proc.output)
+            proc_id = event.proc.id
+            if self.watched is not None and not self.watched(proc_id):
+                return
             with self._lock:
-                self._output_seen.add(event.proc.id)
+                first = not self._output_seen
+                self._output_seen.add(proc_id)
+            if first:
+                self.target.post_message(OutputMarked())
         else:
             self.target.post_message(ProcessChanged(event.proc))
 

@@ -1,8 +1,13 @@
 """The main screen: chat on the left, the process list and the terminal on the right.
 
 It owns what lives as long as it does: its panes, the registry subscription (opened on mount,
-closed on unmount), its timers, the selection, attach/detach and the conversation. Registry
-calls that can block run in worker threads; registry events arrive through the bridge.
+closed on unmount), the watch on the checkpoint, the selection and the conversation (the
+terminal pane and attach are :mod:`hermes_tui.screens.terminal_pane`, the actions on a
+process :mod:`hermes_tui.screens.process_actions`). Registry calls that can block run in
+worker threads; registry events arrive through the bridge. Nothing runs at rest but a
+once-a-minute save of "last seen": the process list wakes itself when something it shows
+changes, and processes started elsewhere are noticed by inotify (see the benchmark in
+``benchmarks/key_latency.py --skip-echo``).
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
 from hermes_tui.agent.endpoint import HOW_TO_CONFIGURE, Endpoint
-from hermes_tui.bridge import InputSender, RegistryBridge
+from hermes_tui.bridge import InputSender, OutputMarked, RegistryBridge
 from hermes_tui.conversation import Conversation
+from hermes_tui.file_watch import FileWatch, watch_file
 from hermes_tui.messages import ProcessChanged
 from hermes_tui.screens.away import AwayScreen
 from hermes_tui.screens.confirm import Confirm
@@ -31,7 +37,7 @@ from hermes_tui.screens.help import HelpScreen
 from hermes_tui.screens.layout import MAIN_SCREEN_CSS
 from hermes_tui.screens.palette import binding_keys, palette_entries
 from hermes_tui.screens.process_actions import ProcessActions
-from hermes_tui.screens.search import Match, SearchScreen
+from hermes_tui.screens.terminal_pane import TerminalPane
 from hermes_tui.settings import Config
 from hermes_tui.term.keys import DetachKey
 from hermes_tui.term.view import TerminalView
@@ -43,10 +49,11 @@ from registry import Process, ProcessRegistry, RecoveryReport, RegistryError
 PANES = ("chat", "processes", "terminal")
 NARROW = 100
 """Below this many columns the chat and the right side take turns at the full width."""
-TICK_INTERVAL = 1.0
-"""Rows of processes that printed (output only marks them) and runtimes, both in one table
-repaint however many processes print; processes started elsewhere; (every minute) idle chat
-sessions. Nothing else runs at rest."""
+MINUTE = 60.0
+"""How often the app saves that it was running ("last seen") and expires idle chat
+sessions: the one timer at rest."""
+ADOPT_POLL = 1.0
+"""Without inotify: how often the checkpoint's mtime is looked at (other shells' starts)."""
 
 
 @dataclass
@@ -62,7 +69,7 @@ class Startup:
     """What the app remembers between runs (shared with the app, saved by it)."""
 
 
-class MainScreen(ProcessActions, Screen[None]):
+class MainScreen(ProcessActions, TerminalPane, Screen[None]):
     """Three panes; any of them can be zoomed to fill the screen."""
 
     DEFAULT_CSS = MAIN_SCREEN_CSS
@@ -81,6 +88,9 @@ class MainScreen(ProcessActions, Screen[None]):
 
     class Ready(Message):
         """The panes are mounted (the app applies the theme's terminal colours)."""
+
+    class CheckpointChanged(Message):
+        """The registry's checkpoint was replaced (maybe by ``hermes-tui run`` elsewhere)."""
 
     zoomed: reactive[str | None] = reactive(None)
     """The pane shown full-screen, or None for all three."""
@@ -102,8 +112,8 @@ class MainScreen(ProcessActions, Screen[None]):
         self._bridge: RegistryBridge | None = None
         self.input_sender: InputSender | None = None
         """Writes typed keys to the attached process, in order, off the UI thread."""
-        self._ticks = 0
         self._checkpoint_mtime = 0.0
+        self._checkpoint_watch: FileWatch | None = None
         self._shown_id: str | None = None
         """The process the terminal pane shows."""
 
@@ -117,7 +127,13 @@ class MainScreen(ProcessActions, Screen[None]):
 
     # -- life ------------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self._bridge = RegistryBridge(self.registry, self, on_output=self.terminal.output_arrived)
+        self._bridge = RegistryBridge(
+            self.registry,
+            self,
+            on_output=self.terminal.output_arrived,
+            watched=self.process_list.is_shown,
+        )
+        self.process_list.take_marks = self._bridge.take_output_marks
         self.input_sender = InputSender(self.registry, self._error_from_thread)
         self.process_list.cleared_at = self.ui_state.cleared_at
         for proc in self.registry.processes():
@@ -140,7 +156,8 @@ class MainScreen(ProcessActions, Screen[None]):
             bang_attaches=self.config.processes.bang == "attach",
         )
         problems = self._conversation.restore()
-        self.set_interval(TICK_INTERVAL, self._tick)
+        self.set_interval(MINUTE, self._every_minute)
+        self._watch_checkpoint()
         self._greet([*self.startup.problems, *problems])
         self.chat.focus_input()
         # A blinking cursor repaints twice a second for as long as the app is open: the
@@ -161,6 +178,8 @@ class MainScreen(ProcessActions, Screen[None]):
         return self._conversation
 
     def on_unmount(self) -> None:
+        if self._checkpoint_watch is not None:
+            self._checkpoint_watch.close()
         if self._bridge is not None:
             self._bridge.close()
         if self.input_sender is not None:
@@ -200,15 +219,14 @@ class MainScreen(ProcessActions, Screen[None]):
                 + ("" if proc.exit_code is None else f" ({proc.exit_code})")
             )
 
-    def _tick(self) -> None:
-        marks = self._bridge.take_output_marks() if self._bridge is not None else set()
-        self.process_list.refresh_output(marks | self.process_list.running_ids())
-        self._adopt_new_processes()
-        self._ticks += 1
-        if self._ticks % 60 == 0:
-            self.remember()  # "last seen": what ends after this ended while you were away
-            for key in self.conversation.expire_idle():
-                self.notify(f"Chat session {key} expired after being idle", timeout=3)
+    @on(OutputMarked)
+    def _on_output_marked(self) -> None:
+        self.process_list.output_marked()
+
+    def _every_minute(self) -> None:
+        self.remember()  # "last seen": what ends after this ended while you were away
+        for key in self.conversation.expire_idle():
+            self.notify(f"Chat session {key} expired after being idle", timeout=3)
 
     def remember(self) -> None:
         """Save what the app remembers (and that it was running now); failures are quiet:
@@ -218,6 +236,20 @@ class MainScreen(ProcessActions, Screen[None]):
         except (OSError, RegistryError):
             pass
 
+    def _watch_checkpoint(self) -> None:
+        """Adopt processes started elsewhere when the checkpoint changes (and once now:
+        one may have started while the app did)."""
+        path = self.registry.checkpoint.path
+        self._checkpoint_watch = watch_file(path, self._checkpoint_changed)
+        if self._checkpoint_watch is None:
+            self.set_interval(ADOPT_POLL, self._adopt_new_processes)
+        self._adopt_new_processes()
+
+    def _checkpoint_changed(self) -> None:
+        """(In the watch's thread.)"""
+        self.post_message(self.CheckpointChanged())
+
+    @on(CheckpointChanged)
     def _adopt_new_processes(self) -> None:
         """Pick up processes started elsewhere (``hermes-tui run`` in another shell)."""
         try:
@@ -243,103 +275,18 @@ class MainScreen(ProcessActions, Screen[None]):
             if not proc.output_loaded and proc.backend == "local":
                 self._load_output(proc.id)
 
-    def _load_output(self, proc_id: str) -> None:
-        try:
-            self.registry.output(proc_id)
-        except RegistryError:
-            return
-        self.app.call_from_thread(self._output_loaded, proc_id)
-
-    def _output_loaded(self, proc_id: str) -> None:
-        try:
-            proc = self.registry.get(proc_id)
-        except RegistryError:
-            return
-        self.process_list.update_process(proc)
-        if self._shown_id == proc_id and self.attached_id is None:
-            self.terminal.show(proc.output, pty=proc.pty)
-
     # -- selection, the terminal, attach ------------------------------------------------
     @on(DataTable.RowHighlighted, "#processes")
     def _on_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_selected()
 
-    def _show_selected(self) -> None:
-        """Show the selected process in the terminal pane (unless it is shown already)."""
-        proc = self.selected()
-        if proc is None or self.attached_id is not None or proc.id == self._shown_id:
-            return
-        self._shown_id = proc.id
-        self.terminal.show(proc.output, pty=proc.pty)
-        if not proc.output_loaded:
-            self.run_worker(
-                partial(self._load_output, proc.id),
-                thread=True,
-                group="spool-one",
-                exit_on_error=False,
-            )
-
-    def _send_to_attached(self, data: bytes) -> None:
-        if self.attached_id is not None and self.input_sender is not None:
-            self.input_sender.send(self.attached_id, data)
-
     @on(TerminalView.Resized)
     def _on_terminal_resized(self, event: TerminalView.Resized) -> None:
-        proc = self.selected() if self.attached_id is None else None
-        target = self.attached_id or (proc.id if proc and proc.pty else None)
-        if target is not None:
-            self._resize_process(target, event.rows, event.cols)
-
-    @work(thread=True, group="resize", exit_on_error=False)
-    def _resize_process(self, proc_id: str, rows: int, cols: int) -> None:
-        try:
-            proc = self.registry.get(proc_id)
-            if proc.pty and proc.is_running:
-                self.registry.resize(proc_id, rows, cols)
-        except RegistryError:
-            pass
+        self._terminal_resized(event.rows, event.cols)
 
     @on(TerminalView.DetachRequested)
     def _on_detach_requested(self) -> None:
         self.action_detach()
-
-    def action_attach(self) -> None:
-        """Send every key to the selected process (until the detach key)."""
-        proc = self.selected()
-        if proc is None:
-            self.notify("No process selected", severity="warning")
-            return
-        if not proc.is_running:
-            self.notify(f"{proc.id} is not running", severity="warning")
-            return
-        self.attached_id = self._shown_id = proc.id
-        terminal = self.terminal
-        terminal.show(proc.output, pty=proc.pty)
-        terminal.attached = True
-        terminal.focus()
-        self.app.refresh_bindings()
-        rows, cols = terminal.size.height, terminal.size.width
-        if proc.pty and rows > 0 and cols > 0:
-            self._resize_process(proc.id, rows, cols)
-        self.notify(f"Attached to {proc.id}: {self.config.detach_key} detaches", timeout=3)
-
-    def action_detach(self) -> None:
-        """Give the keyboard back to hermes-tui."""
-        if self.attached_id is not None:
-            self._end_attach(f"Detached from {self.attached_id}")
-
-    def _end_attach(self, message: str) -> None:
-        self.attached_id = None
-        self.terminal.attached = False
-        self.app.refresh_bindings()
-        self.process_list.focus()
-        self.notify(message, timeout=3)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """While attached, every key but the detach and zoom keys belongs to the process."""
-        if self.attached_id is not None:
-            return action in ("detach", "zoom")
-        return action != "detach"
 
     # -- panes and views ------------------------------------------------------------------
     def action_focus_pane(self, pane: str) -> None:
@@ -399,31 +346,6 @@ class MainScreen(ProcessActions, Screen[None]):
     def action_away(self) -> None:
         """Show what crash recovery found at start."""
         self.app.push_screen(AwayScreen(self.startup.report or RecoveryReport()))
-
-    def action_search(self) -> None:
-        """Search every process's output."""
-        self.app.push_screen(SearchScreen(self.registry), self._jump_to_match)
-
-    def _jump_to_match(self, match: Match | None) -> None:
-        if match is None:
-            return
-        table = self.process_list
-        try:
-            proc = self.registry.get(match.proc_id)
-            row = table.get_row_index(match.proc_id)
-        except Exception:
-            self.notify(
-                f"{match.proc_id} is not in the list (filtered or cleared)", severity="warning"
-            )
-            return
-        # Shown before the cursor moves, so the row-highlighted event that follows finds it
-        # shown and keeps the scroll position and highlight set here.
-        self._shown_id = proc.id
-        table.move_cursor(row=row)
-        self.terminal.show(proc.output, pty=proc.pty)
-        if not self.terminal.search(match.text):
-            self.notify(f"The match is no longer in {proc.id}'s buffer", severity="warning")
-        self.terminal.focus()
 
     # -- the chat ---------------------------------------------------------------------------
     @on(ChatPane.Submitted)

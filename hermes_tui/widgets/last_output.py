@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from hermes_tui.term.emulator import Emulator, replay_start
-from registry import Process
+from registry import OutputBuffer, Process
 from registry.text import clean_output
 
 WIDTH = 120
@@ -21,6 +21,10 @@ FEED_LIMIT = 4 << 10
 (emulating costs about 1.3 ms per KB on the UI thread)."""
 FLOOD_INTERVAL = 1.0
 """A process printing more than that is looked at again at most this often (seconds)."""
+_EARLY = 0.05
+"""A look due a second later may come a hair early (timers): still count it as due."""
+LOG_TAILS = (512, 4096)
+"""Bytes of a plain log looked at for its last line: a short tail, then a longer one."""
 REPORT_TAIL = 16 << 10
 """Output read for a one-off report (the away view): more than the list's, for a
 full-screen program's header."""
@@ -58,6 +62,9 @@ class LastOutput:
         self._screens: dict[str, tuple[Emulator, int]] = {}
         self._lines: dict[str, tuple[int, str]] = {}
         self._flood_checked: dict[str, float] = {}
+        self.deferred: set[str] = set()
+        """Processes whose line was not looked at (a flood): look again after
+        ``FLOOD_INTERVAL``, or the line stays stale when the flood pauses."""
 
     def line(self, proc: Process) -> str:
         """The last meaningful line of ``proc``'s output (cached until it prints)."""
@@ -69,12 +76,14 @@ class LastOutput:
         flooding = proc.pty and proc.is_running and total - (cached or (0, ""))[0] > FEED_LIMIT
         if cached is not None and flooding:
             # The line changes faster than anyone reads it: keep the UI thread for keys (the
-            # list looks again every second while it runs, and once more when it ends).
+            # list looks again when FLOOD_INTERVAL has passed, and once more when it ends).
             now = time.monotonic()
-            if now - self._flood_checked.get(proc.id, 0.0) < FLOOD_INTERVAL:
+            if now - self._flood_checked.get(proc.id, 0.0) < FLOOD_INTERVAL - _EARLY:
+                self.deferred.add(proc.id)
                 return cached[1]
             self._flood_checked[proc.id] = now
-        text = self._pty_line(proc) if proc.pty else _log_line(buffer.tail(4096))
+        self.deferred.discard(proc.id)
+        text = self._pty_line(proc) if proc.pty else _log_line(buffer)
         text = text[:WIDTH]
         self._lines[proc.id] = (total, text)
         return text
@@ -96,6 +105,7 @@ class LastOutput:
         self._screens.pop(proc_id, None)
         self._lines.pop(proc_id, None)
         self._flood_checked.pop(proc_id, None)
+        self.deferred.discard(proc_id)
 
 
 def _fresh(data: bytes) -> Emulator:
@@ -110,9 +120,18 @@ def _fresh(data: bytes) -> Emulator:
     return emulator
 
 
-def _log_line(data: bytes) -> str:
-    text = clean_output(data).rstrip()
-    return text.rsplit("\n", 1)[-1].strip() if text else ""
+def _log_line(buffer: OutputBuffer) -> str:
+    """The last non-empty line of a plain log. Looked for in a short tail first (twenty
+    processes printing a line a second ask twenty times a second): a line that starts after
+    a newline there is whole; else (a long line, blank lines) in a longer one."""
+    last = ""
+    for size in LOG_TAILS:
+        data = buffer.tail(size)
+        text = clean_output(data).rstrip()
+        _, newline, last = text.rpartition("\n")
+        if newline or len(data) < size:
+            break
+    return last.strip()
 
 
 def last_line(proc: Process) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rich.text import Text
@@ -12,18 +13,27 @@ from textual import events
 from textual.binding import Binding
 from textual.color import Color, ColorParseError
 from textual.reactive import reactive
-from textual.widgets import DataTable
+from textual.timer import Timer
 
 from hermes_tui.batch import is_batch_key
 from hermes_tui.formatting import format_runtime
 from hermes_tui.untrusted import plain, plain_text
 from hermes_tui.widgets.last_output import LastOutput, last_line
+from hermes_tui.widgets.quiet_table import QuietTable
 from registry import Process, ProcessStatus
 
-__all__ = ["ProcessList", "last_line", "lifetime_label", "status_label", "status_style"]
+__all__ = [
+    "ProcessList",
+    "last_line",
+    "lifetime_label",
+    "runtime_label",
+    "status_label",
+    "status_style",
+]
 
 # Most important first: on a narrow screen the table scrolls sideways and the end is hidden.
 COLUMNS = ("id", "status", "runtime", "quit", "name", "backend", "output")
+RUNTIME = COLUMNS.index("runtime")
 NAME_WIDTH = 24
 SORT_KEYS = ("started", "status", "name")
 # Each outcome its own colour (theme variables): failures stand out, a clean exit recedes.
@@ -57,6 +67,32 @@ def status_style(proc: Process) -> str:
     return STATUS_STYLES[proc.status]
 
 
+def runtime_label(proc: Process, now: float) -> str:
+    """The runtime column, as coarse as a glance needs while the process runs: seconds for
+    the first ten (``7s``), then tens of seconds (``40s``), minutes (``3m``), hours and
+    minutes (``2h05m``), each rounded down. A row's label changes at most every ten seconds
+    after its first ten, so twenty running processes repaint a row or two a second, not the
+    whole column. An ended process shows its exact runtime (``3m07s``): it no longer changes.
+    """
+    seconds = proc.runtime(now)
+    if not proc.is_running or seconds >= 3600:
+        return format_runtime(seconds)
+    step = _runtime_step(seconds)
+    shown = int(seconds) // step * step
+    return f"{shown // 60}m" if step == 60 else f"{shown}s"
+
+
+def _runtime_step(seconds: float) -> int:
+    return 1 if seconds < 10 else 10 if seconds < 60 else 60
+
+
+def runtime_changes_in(proc: Process, now: float) -> float:
+    """Seconds until :func:`runtime_label` of a running process says something else."""
+    seconds = proc.runtime(now)
+    step = _runtime_step(seconds)
+    return step - seconds % step
+
+
 def lifetime_label(proc: Process) -> str:
     """What quitting the app does to a running process: ``stop`` or ``keep``."""
     if not proc.is_running:
@@ -64,11 +100,16 @@ def lifetime_label(proc: Process) -> str:
     return "stop" if proc.stop_on_quit else "keep"
 
 
-class ProcessList(DataTable[str | Text]):
+class ProcessList(QuietTable[str | Text]):
     """Every process the registry knows, updated only where something changed.
 
     The app feeds it with :meth:`update_process` (from registry events) and
-    :meth:`refresh_output` (on a timer, for processes that printed); it never polls backends.
+    :meth:`output_marked` (a shown process printed); it never polls backends. Its one clock
+    wakes on whole seconds, and only when something shown is due to change: output that
+    arrived (collected with :attr:`take_marks`, at most once a second however many
+    processes print), a runtime label (see :func:`runtime_label`), a flood's line. A changed
+    cell repaints its line only (:class:`QuietTable`). With nothing running and nothing
+    printing it sleeps.
     """
 
     DEFAULT_CSS = """
@@ -110,6 +151,11 @@ class ProcessList(DataTable[str | Text]):
         self._styles: dict[str, str] = {}
         self.cleared_at = 0.0
         """Rows of processes that ended before this time are hidden ("clear finished")."""
+        self.take_marks: Callable[[], set[str]] = set
+        """Returns the ids of processes that printed since it was last called."""
+        self._watched: set[str] = set()
+        self._clock: Timer | None = None
+        self._clock_due = math.inf
 
     def on_mount(self) -> None:
         self.border_title = "Processes"
@@ -138,7 +184,7 @@ class ProcessList(DataTable[str | Text]):
         return (
             proc.id,
             status_label(proc),
-            format_runtime(proc.runtime(now)),
+            runtime_label(proc, now),
             lifetime_label(proc),
             name,
             proc.backend,
@@ -185,17 +231,34 @@ class ProcessList(DataTable[str | Text]):
             for field in (proc.id, proc.name, proc.command, proc.owner)
         )
 
+    def is_shown(self, proc_id: str) -> bool:
+        """Whether the process has (or is getting) a row; safe from any thread (one set
+        lookup): the bridge asks it for every output chunk."""
+        return proc_id in self._watched
+
     def update_process(self, proc: Process) -> None:
         """Add, update or (when filtered out) hide one process's row."""
         self._procs[proc.id] = proc
-        self._sync_row(proc, time.time())
+        self._sync([proc])
+
+    def _sync(self, procs: Iterable[Process]) -> None:
+        """Bring the rows of ``sessions`` up to date, then set the clock for what is due."""
+        now = time.time()
+        with self.app.batch_update():
+            for proc in procs:
+                self._sync_row(proc, now)
+        self._set_clock(now)
 
     def _sync_row(self, proc: Process, now: float) -> None:
         if not self._visible(proc):
+            self._watched.discard(proc.id)
+            self._last_output.deferred.discard(proc.id)  # a hidden flood wakes nothing
             if proc.id in self._shown:
                 self.remove_row(proc.id)
                 del self._shown[proc.id]
             return
+        # Watched before its output is read: output that lands after the read is marked.
+        self._watched.add(proc.id)
         row = self._row(proc, now)
         cells = [
             plain_text(c, self._style(status_style(proc)) if key == "status" else "")
@@ -207,27 +270,48 @@ class ProcessList(DataTable[str | Text]):
             self._apply_sort()
         else:
             for key, value, before, cell in zip(COLUMNS, row, old, cells, strict=True):
-                if value != before:
-                    # Status and output grow their column: "exit 3" is never cut to "exit".
+                if value != before and not self.set_cell(proc.id, key, cell):
+                    # Wider than its column: status and output grow it ("exit 3" is never
+                    # cut to "exit"); that re-lays (and repaints) the whole table.
                     self.update_cell(proc.id, key, cell, update_width=key in ("status", "output"))
         self._shown[proc.id] = row
 
     def refresh_output(self, ids: Iterable[str]) -> None:
-        """Update the last-output and runtime cells of processes that printed or run."""
+        """Bring the rows of these processes up to date (they printed, or their runtime
+        label changed)."""
+        self._sync(s for pid in ids if (s := self._procs.get(pid)) is not None)
+
+    def output_marked(self) -> None:
+        """A shown process printed: look at :attr:`take_marks` on the next whole second."""
+        self._set_clock(time.time(), output=True)
+
+    def _set_clock(self, now: float, *, output: bool = False) -> None:
+        """Wake on the whole second after the first shown change that is due (one wake
+        repaints every row that changed by then)."""
+        due = math.inf
+        for proc_id in self._shown:
+            proc = self._procs[proc_id]
+            if proc.is_running:
+                due = min(due, now + runtime_changes_in(proc, now))
+        if output or self._last_output.deferred:
+            due = now
+        wake = math.floor(due) + 1.0 if due < math.inf else math.inf
+        if wake >= self._clock_due:
+            return
+        if self._clock is not None:
+            self._clock.stop()
+        self._clock_due = wake
+        self._clock = self.set_timer(wake - now, self._on_clock, name="process-list-clock")
+
+    def _on_clock(self) -> None:
+        self._clock, self._clock_due = None, math.inf
         now = time.time()
-        with self.app.batch_update():
-            for proc_id in ids:
-                proc = self._procs.get(proc_id)
-                if proc is not None:
-                    self._sync_row(proc, now)
-
-    def tick_runtimes(self) -> None:
-        """Refresh the runtime column of running processes (once a second)."""
-        self.refresh_output(self.running_ids())
-
-    def running_ids(self) -> set[str]:
-        """Ids of the running processes in the list."""
-        return {s.id for s in self._procs.values() if s.is_running}
+        due = set(self.take_marks()) | self._last_output.deferred
+        for proc_id, row in self._shown.items():
+            proc = self._procs[proc_id]
+            if proc.is_running and runtime_label(proc, now) != row[RUNTIME]:
+                due.add(proc_id)
+        self.refresh_output(due)  # and sets the clock again
 
     async def on_click(self, event: events.Click) -> None:
         """A click selects the row (DataTable does that); a double-click attaches to it."""
@@ -242,10 +326,7 @@ class ProcessList(DataTable[str | Text]):
         return len(hidden) - sum(1 for pid in hidden if pid in self._shown)
 
     def watch_filter_text(self) -> None:
-        now = time.time()
-        with self.app.batch_update():
-            for proc in self._procs.values():
-                self._sync_row(proc, now)
+        self._sync(list(self._procs.values()))
         self.border_title = (
             plain(f"Processes — filter: {self.filter_text}") if self.filter_text else "Processes"
         )

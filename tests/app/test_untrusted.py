@@ -110,7 +110,16 @@ async def test_chat_messages_and_tool_blocks_show_hostile_text_literally(
         # a click on every cell of a message where a planted [@click] link would be
         app.main.chat.clear()
         target = app.main.chat.add(CLICK, "assistant")
-        await pilot.pause()
+        # Removing and mounting are asynchronous: the old messages may still be above it.
+        await until(
+            pilot,
+            lambda: (
+                list(app.main.chat.log_view.children) == [target]
+                and target.region.height > 0
+                and app.screen.region.contains_region(target.region)
+            ),
+            "the message alone on screen",
+        )
         for x in range(len(CLICK) + 2):
             await pilot.click(target, offset=(x, 0))
         assert app.is_running
