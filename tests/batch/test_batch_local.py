@@ -94,7 +94,11 @@ def test_twenty_prompts_with_four_workers(
                     "terminal",
                     {"command": f"echo $$ > {pidfile}; exec sleep 300", "background": True},
                 ),
-                ("terminal", {"command": f"cat {pidfile}"}),
+                # The background shell writes the file when it gets to run: wait for it.
+                (
+                    "terminal",
+                    {"command": f"until [ -s {pidfile} ]; do sleep 0.01; done; cat {pidfile}"},
+                ),
             ),
         },
         {"id": "cwd", "prompt": prompt(("terminal", {"command": "pwd"})), "cwd": str(workdir)},
