@@ -209,18 +209,7 @@ class LocalBackend(Backend):
         except SpawnError:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
-        return ProcHandle(
-            proc_id=spec.proc_id,
-            backend=self.kind,
-            run_dir=str(run_dir),
-            pid=record.pid,
-            start_ticks=record.ticks,
-            supervisor_pid=record.supervisor_pid,
-            supervisor_start_ticks=record.supervisor_ticks,
-            boot_id=record.boot_id,
-            nonce="",
-            pty=spec.pty,
-        )
+        return record.handle(spec.proc_id, self.kind, str(run_dir), pty=spec.pty)
 
     def scan(self) -> list[tuple[ProcHandle, dict[str, Any]]]:
         """Every run directory under :attr:`run_root` that started a command: its handle and
@@ -238,18 +227,7 @@ class LocalBackend(Backend):
             if record is None or not isinstance(info, dict):
                 continue
             info.setdefault("workdir", workdir)
-            handle = ProcHandle(
-                proc_id=run_dir.name,
-                backend=self.kind,
-                run_dir=str(run_dir),
-                pid=record.pid,
-                start_ticks=record.ticks,
-                supervisor_pid=record.supervisor_pid,
-                supervisor_start_ticks=record.supervisor_ticks,
-                boot_id=record.boot_id,
-                nonce="",
-                pty=bool(info.get("pty")),
-            )
+            handle = record.handle(run_dir.name, self.kind, str(run_dir), pty=bool(info.get("pty")))
             found.append((handle, info))
         return found
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backends.atomic import write_private
-from backends.base import ExitStatus
+from backends.base import ExitStatus, ProcHandle
 
 SUPERVISOR_PATH = Path(__file__).parent / "data" / "supervisor.sh"
 CMD, WORKDIR, SIZE, INFO, IN, OUT = "cmd", "workdir", "size", "info.json", "in", "out"
@@ -30,6 +30,30 @@ class PidRecord:
     boot_id: str
     supervisor_pid: int
     supervisor_ticks: int
+
+    def handle(
+        self,
+        proc_id: str,
+        backend: str,
+        run_dir: str,
+        *,
+        pty: bool,
+        sandbox: dict[str, str] | None = None,
+    ) -> ProcHandle:
+        """The handle of the process this record names."""
+        return ProcHandle(
+            proc_id=proc_id,
+            backend=backend,
+            run_dir=run_dir,
+            pid=self.pid,
+            start_ticks=self.ticks,
+            supervisor_pid=self.supervisor_pid,
+            supervisor_start_ticks=self.supervisor_ticks,
+            boot_id=self.boot_id,
+            nonce="",
+            pty=pty,
+            sandbox=sandbox if sandbox is not None else {},
+        )
 
 
 def parse_pid(text: str) -> PidRecord | None:

@@ -176,18 +176,8 @@ class ShellBackend(Backend):
             raise SpawnError(
                 f"cannot start the supervisor in the {self.kind} environment: {text or code}"
             )
-        return ProcHandle(
-            proc_id=spec.proc_id,
-            backend=self.kind,
-            run_dir=run_dir,
-            pid=record.pid,
-            start_ticks=record.ticks,
-            supervisor_pid=record.supervisor_pid,
-            supervisor_start_ticks=record.supervisor_ticks,
-            boot_id=record.boot_id,
-            nonce="",
-            pty=spec.pty,
-            sandbox=self.sandbox_ref(),
+        return record.handle(
+            spec.proc_id, self.kind, run_dir, pty=spec.pty, sandbox=self.sandbox_ref()
         )
 
     def sandbox_ref(self) -> dict[str, str]:
